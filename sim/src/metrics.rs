@@ -1,0 +1,287 @@
+//! Metrics, observed from request ends and batches: per model and overall,
+//! over the measured window (requests arriving after warm-up and before the
+//! end of arrivals). Memory is bounded: counters and a latency histogram per
+//! model, whatever the number of requests.
+
+use crate::hist::Histogram;
+use crate::isolation::Isolation;
+use crate::scenario::Scenario;
+use crate::state::{Outcome, Request, RequestEnd};
+use crate::time::{Nanos, ms, secs};
+use serde::Serialize;
+
+/// Counters of one model instance.
+#[derive(Clone, Debug, Default)]
+pub struct ModelCounters {
+    /// Requests that arrived in the window.
+    pub arrived: u64,
+    /// ... completed within their SLO.
+    pub good: u64,
+    /// ... completed late.
+    pub late: u64,
+    /// ... dropped.
+    pub dropped: u64,
+    /// ... not done when the run ended.
+    pub unfinished: u64,
+    /// ... that waited for a model load.
+    pub coldstarts: u64,
+    /// Latency of completed requests (good and late).
+    pub latency: Histogram,
+    /// Batches started in the window.
+    pub batches: u64,
+    /// Requests in those batches.
+    pub batched: u64,
+    /// GPU time spent on this model within the window.
+    pub gpu_ns: u64,
+    /// Good requests per timeline bin (when a timeline is asked for), by arrival time.
+    pub timeline: Vec<u32>,
+}
+
+/// All counters of a run.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    from: Nanos,
+    to: Nanos,
+    /// Per model instance.
+    pub models: Vec<ModelCounters>,
+    /// Busy time per GPU within the window.
+    pub gpu_busy_ns: Vec<Nanos>,
+    timeline_bin: Option<Nanos>,
+}
+
+fn overlap(a: Nanos, b: Nanos, from: Nanos, to: Nanos) -> Nanos {
+    b.min(to).saturating_sub(a.max(from))
+}
+
+impl Metrics {
+    /// Empty counters for a scenario; `timeline_bin` also counts good requests per bin.
+    pub fn new(s: &Scenario, timeline_bin: Option<Nanos>) -> Self {
+        Metrics {
+            from: s.warmup,
+            to: s.duration,
+            models: vec![ModelCounters::default(); s.models.len()],
+            gpu_busy_ns: vec![0; s.cluster.gpus],
+            timeline_bin,
+        }
+    }
+
+    fn measured(&self, r: &Request) -> bool {
+        r.arrival >= self.from && r.arrival < self.to
+    }
+
+    /// A request arrived.
+    pub fn arrival(&mut self, r: &Request) {
+        if self.measured(r) {
+            self.models[r.model].arrived += 1;
+        }
+    }
+
+    /// A request ended.
+    pub fn end(&mut self, e: &RequestEnd) {
+        if !self.measured(&e.req) {
+            return;
+        }
+        let m = &mut self.models[e.req.model];
+        match e.outcome {
+            Outcome::Good => m.good += 1,
+            Outcome::Late => m.late += 1,
+            Outcome::Dropped => m.dropped += 1,
+            Outcome::Unfinished => m.unfinished += 1,
+        }
+        if matches!(e.outcome, Outcome::Good | Outcome::Late) {
+            m.latency.record(e.finish - e.req.arrival);
+            m.coldstarts += e.coldstart as u64;
+        }
+        if let (Outcome::Good, Some(bin)) = (e.outcome, self.timeline_bin) {
+            let i = ((e.req.arrival - self.from) / bin) as usize;
+            if m.timeline.len() <= i {
+                m.timeline.resize(i + 1, 0);
+            }
+            m.timeline[i] += 1;
+        }
+    }
+
+    /// A batch of `n` requests of `model` ran on `gpu` from `start` to `finish`.
+    pub fn batch(&mut self, gpu: usize, model: usize, n: usize, start: Nanos, finish: Nanos) {
+        let busy = overlap(start, finish, self.from, self.to);
+        self.gpu_busy_ns[gpu] += busy;
+        let m = &mut self.models[model];
+        m.gpu_ns += busy;
+        if start >= self.from && start < self.to {
+            m.batches += 1;
+            m.batched += n as u64;
+        }
+    }
+
+    /// Summaries of a run.
+    pub fn summarize(&self, s: &Scenario) -> (Overall, Vec<ModelSummary>, Vec<GpuSummary>) {
+        let window = secs(self.to - self.from);
+        let cluster_ns = (self.to - self.from) as f64 * s.cluster.gpus as f64;
+        let mut all = ModelCounters::default();
+        let models = self
+            .models
+            .iter()
+            .zip(&s.models)
+            .map(|(c, spec)| {
+                all.arrived += c.arrived;
+                all.good += c.good;
+                all.late += c.late;
+                all.dropped += c.dropped;
+                all.unfinished += c.unfinished;
+                all.coldstarts += c.coldstarts;
+                all.latency.merge(&c.latency);
+                ModelSummary {
+                    model: spec.name.clone(),
+                    profile_model: spec.profile.name.clone(),
+                    slo_ms: ms(spec.slo),
+                    arrived: c.arrived,
+                    good: c.good,
+                    late: c.late,
+                    dropped: c.dropped,
+                    unfinished: c.unfinished,
+                    offered_rps: c.arrived as f64 / window,
+                    goodput_rps: c.good as f64 / window,
+                    slo_attainment: ratio(c.good, c.arrived),
+                    normalized_goodput: None,
+                    alone_goodput_rps: None,
+                    latency_ms: LatencyMs::of(&c.latency),
+                    mean_batch: ratio(c.batched, c.batches),
+                    gpu_share: c.gpu_ns as f64 / cluster_ns,
+                    coldstarts: c.coldstarts,
+                }
+            })
+            .collect();
+        let gpus: Vec<GpuSummary> = self
+            .gpu_busy_ns
+            .iter()
+            .enumerate()
+            .map(|(gpu, &b)| GpuSummary {
+                gpu,
+                utilization: b as f64 / (self.to - self.from) as f64,
+            })
+            .collect();
+        let overall = Overall {
+            arrived: all.arrived,
+            good: all.good,
+            late: all.late,
+            dropped: all.dropped,
+            unfinished: all.unfinished,
+            goodput_rps: all.good as f64 / window,
+            slo_attainment: ratio(all.good, all.arrived),
+            latency_ms: LatencyMs::of(&all.latency),
+            gpu_utilization: gpus.iter().map(|g| g.utilization).sum::<f64>() / gpus.len() as f64,
+            coldstarts: all.coldstarts,
+            isolation: None,
+        };
+        (overall, models, gpus)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> Option<f64> {
+    (b > 0).then(|| a as f64 / b as f64)
+}
+
+/// Latency statistics of completed requests, in milliseconds (null when none completed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyMs {
+    /// Mean (exact).
+    pub mean: Option<f64>,
+    /// Median.
+    pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
+    /// 99th percentile.
+    pub p99: Option<f64>,
+    /// 99.9th percentile.
+    pub p999: Option<f64>,
+}
+
+impl LatencyMs {
+    /// From a histogram (quantiles within its relative error).
+    pub fn of(h: &Histogram) -> Self {
+        let q = |p: f64| h.quantile(p).map(ms);
+        LatencyMs {
+            mean: h.mean().map(|m| m / 1e6),
+            p50: q(0.5),
+            p90: q(0.9),
+            p99: q(0.99),
+            p999: q(0.999),
+        }
+    }
+}
+
+/// Results of one model instance.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelSummary {
+    /// Instance name.
+    pub model: String,
+    /// The profile model it runs.
+    pub profile_model: String,
+    /// Its SLO.
+    pub slo_ms: f64,
+    /// Requests arrived in the measured window.
+    pub arrived: u64,
+    /// ... completed within the SLO.
+    pub good: u64,
+    /// ... completed late.
+    pub late: u64,
+    /// ... dropped.
+    pub dropped: u64,
+    /// ... unfinished at the end.
+    pub unfinished: u64,
+    /// Arrived per second of the window.
+    pub offered_rps: f64,
+    /// Good per second of the window.
+    pub goodput_rps: f64,
+    /// good / arrived.
+    pub slo_attainment: Option<f64>,
+    /// goodput / goodput alone (with isolation runs).
+    pub normalized_goodput: Option<f64>,
+    /// Goodput when running alone (with isolation runs).
+    pub alone_goodput_rps: Option<f64>,
+    /// Latency of completed requests.
+    pub latency_ms: LatencyMs,
+    /// Mean number of requests per batch.
+    pub mean_batch: Option<f64>,
+    /// Fraction of the cluster's GPU time spent on it.
+    pub gpu_share: f64,
+    /// Completed requests that waited for a model load.
+    pub coldstarts: u64,
+}
+
+/// Results over all models.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Overall {
+    /// Requests arrived in the measured window.
+    pub arrived: u64,
+    /// ... completed within their SLO.
+    pub good: u64,
+    /// ... completed late.
+    pub late: u64,
+    /// ... dropped.
+    pub dropped: u64,
+    /// ... unfinished at the end.
+    pub unfinished: u64,
+    /// Good per second (sum over models).
+    pub goodput_rps: f64,
+    /// good / arrived.
+    pub slo_attainment: Option<f64>,
+    /// Latency of all completed requests.
+    pub latency_ms: LatencyMs,
+    /// Mean GPU utilization.
+    pub gpu_utilization: f64,
+    /// Completed requests that waited for a model load.
+    pub coldstarts: u64,
+    /// Isolation metrics (with isolation runs).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+}
+
+/// Results of one GPU.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GpuSummary {
+    /// Index.
+    pub gpu: usize,
+    /// Busy fraction of the window.
+    pub utilization: f64,
+}

@@ -1,0 +1,252 @@
+//! Execution profiles: per model and batch size, how long one batch runs, and
+//! per model how large its weights are and how long loading them takes. Read
+//! from plain CSV (`model,batch_size,exec_us,weights_mib,load_us`, extra
+//! columns ignored, `#` lines are comments); documented in `profiles/README.md`.
+
+use crate::error::{Error, Result};
+use crate::time::{Nanos, from_us};
+use std::path::{Path, PathBuf};
+
+/// One model of a profile.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelProfile {
+    /// The model's name, as scenarios refer to it.
+    pub name: String,
+    /// Allowed batch sizes, ascending: exactly those the profile has rows for.
+    pub batch_sizes: Vec<u32>,
+    /// Execution time of one batch of each allowed size, in the same order.
+    pub exec_ns: Vec<Nanos>,
+    /// Size of the weights on the GPU, in bytes.
+    pub weights_bytes: u64,
+    /// Time to copy the weights from host to GPU memory.
+    pub load_ns: Nanos,
+}
+
+impl ModelProfile {
+    /// The largest allowed batch size.
+    pub fn max_batch(&self) -> u32 {
+        *self.batch_sizes.last().expect("a model has at least one batch size")
+    }
+
+    /// The smallest allowed batch size.
+    pub fn min_batch(&self) -> u32 {
+        self.batch_sizes[0]
+    }
+
+    /// Execution time of the smallest batch: the fastest a request can be served.
+    pub fn min_exec_ns(&self) -> Nanos {
+        self.exec_ns[0]
+    }
+
+    /// Index of the smallest allowed batch size that holds `n` requests
+    /// (a batch of `n` runs padded to that size), or `None` if `n` exceeds the largest.
+    pub fn padded_index(&self, n: u32) -> Option<usize> {
+        self.batch_sizes.iter().position(|&b| b >= n)
+    }
+
+    /// Execution time of a batch of `n` requests (padded to an allowed size).
+    pub fn exec_for(&self, n: u32) -> Option<Nanos> {
+        self.padded_index(n).map(|i| self.exec_ns[i])
+    }
+
+    /// Execution time of an allowed batch size, if it is one.
+    pub fn exec_exact(&self, b: u32) -> Option<Nanos> {
+        self.batch_sizes
+            .iter()
+            .position(|&x| x == b)
+            .map(|i| self.exec_ns[i])
+    }
+}
+
+/// A set of model profiles, sorted by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Where it was read from, if from a file.
+    pub path: Option<PathBuf>,
+    /// The `#` comment lines at the top of the file (e.g. the GPU it was measured on).
+    pub comments: Vec<String>,
+    /// The models, sorted by name.
+    pub models: Vec<ModelProfile>,
+}
+
+const REQUIRED: [&str; 5] = ["model", "batch_size", "exec_us", "weights_mib", "load_us"];
+
+impl Profile {
+    /// Reads a profile CSV file.
+    pub fn load(path: &Path) -> Result<Profile> {
+        let text = crate::error::read_to_string(path)?;
+        let mut p = Profile::parse(&text, path)?;
+        p.path = Some(path.to_path_buf());
+        Ok(p)
+    }
+
+    /// Parses profile CSV text; `path` names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Profile> {
+        let comments = text
+            .lines()
+            .take_while(|l| l.trim_start().starts_with('#') || l.trim().is_empty())
+            .filter(|l| l.trim_start().starts_with('#'))
+            .map(|l| l.trim_start().trim_start_matches('#').trim().to_string())
+            .collect();
+        let mut rdr = csv::ReaderBuilder::new()
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::parse(path, csv_line(&e), format!("cannot read the header: {e}")))?
+            .clone();
+        let mut col = [0usize; 5];
+        for (i, name) in REQUIRED.iter().enumerate() {
+            col[i] = headers.iter().position(|h| h == *name).ok_or_else(|| {
+                Error::parse(
+                    path,
+                    Some(1),
+                    format!(
+                        "missing column `{name}`: a profile needs the columns {}",
+                        REQUIRED.join(",")
+                    ),
+                )
+            })?;
+        }
+        let mut models: Vec<ModelProfile> = Vec::new();
+        let mut by_name: std::collections::BTreeMap<String, usize> = Default::default();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| Error::parse(path, csv_line(&e), e.to_string()))?;
+            let line = rec.position().map(|p| p.line());
+            let field = |i: usize| rec.get(col[i]).unwrap_or("");
+            let num = |i: usize| -> Result<f64> {
+                let s = field(i);
+                match s.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                    _ => Err(Error::parse(
+                        path,
+                        line,
+                        format!("`{}` must be a non-negative number, found `{s}`", REQUIRED[i]),
+                    )),
+                }
+            };
+            let name = field(0).to_string();
+            if name.is_empty() {
+                return Err(Error::parse(path, line, "empty `model` name"));
+            }
+            let batch: u32 = field(1).parse().ok().filter(|&b| b > 0).ok_or_else(|| {
+                Error::parse(
+                    path,
+                    line,
+                    format!("`batch_size` must be a positive integer, found `{}`", field(1)),
+                )
+            })?;
+            let exec_us = num(2)?;
+            if exec_us <= 0.0 {
+                return Err(Error::parse(path, line, "`exec_us` must be positive"));
+            }
+            let weights_mib = num(3)?;
+            let load_us = num(4)?;
+            let weights_bytes = (weights_mib * 1024.0 * 1024.0).round() as u64;
+            let load_ns = from_us(load_us);
+            let idx = *by_name.entry(name.clone()).or_insert_with(|| {
+                models.push(ModelProfile {
+                    name: name.clone(),
+                    batch_sizes: vec![],
+                    exec_ns: vec![],
+                    weights_bytes,
+                    load_ns,
+                });
+                models.len() - 1
+            });
+            let m = &mut models[idx];
+            if m.weights_bytes != weights_bytes || m.load_ns != load_ns {
+                return Err(Error::parse(
+                    path,
+                    line,
+                    format!(
+                        "model `{name}`: `weights_mib` and `load_us` must be the same on every row of a model"
+                    ),
+                ));
+            }
+            if m.batch_sizes.contains(&batch) {
+                return Err(Error::parse(
+                    path,
+                    line,
+                    format!("model `{name}` has two rows for batch size {batch}"),
+                ));
+            }
+            m.batch_sizes.push(batch);
+            m.exec_ns.push(from_us(exec_us));
+        }
+        if models.is_empty() {
+            return Err(Error::parse(path, None, "the profile has no rows"));
+        }
+        for m in &mut models {
+            let mut pairs: Vec<(u32, Nanos)> =
+                m.batch_sizes.iter().copied().zip(m.exec_ns.iter().copied()).collect();
+            pairs.sort_unstable();
+            m.batch_sizes = pairs.iter().map(|p| p.0).collect();
+            m.exec_ns = pairs.iter().map(|p| p.1).collect();
+        }
+        models.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Profile {
+            path: None,
+            comments,
+            models,
+        })
+    }
+
+    /// The model called `name`.
+    pub fn get(&self, name: &str) -> Option<&ModelProfile> {
+        self.models
+            .binary_search_by(|m| m.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.models[i])
+    }
+
+    /// The names of all models, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.models.iter().map(|m| m.name.as_str()).collect()
+    }
+}
+
+fn csv_line(e: &csv::Error) -> Option<u64> {
+    e.position().map(|p| p.line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "# measured on a toy\nmodel,batch_size,exec_us,weights_mib,load_us,source\n\
+        a,2,150,10,800,derived\na,1,100,10,800,derived\nb,1,1000,100,8000,measured\n";
+
+    #[test]
+    fn parses_and_sorts() {
+        let p = Profile::parse(OK, Path::new("t.csv")).unwrap();
+        assert_eq!(p.comments, vec!["measured on a toy"]);
+        assert_eq!(p.names(), vec!["a", "b"]);
+        let a = p.get("a").unwrap();
+        assert_eq!(a.batch_sizes, vec![1, 2]);
+        assert_eq!(a.exec_ns, vec![100_000, 150_000]);
+        assert_eq!(a.weights_bytes, 10 * 1024 * 1024);
+        assert_eq!(a.load_ns, 800_000);
+        assert_eq!(a.exec_for(2), Some(150_000));
+        assert_eq!(a.exec_for(3), None);
+        assert_eq!(a.padded_index(1), Some(0));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            ("model,batch_size,exec_us\na,1,2\n", "missing column `weights_mib`"),
+            ("model,batch_size,exec_us,weights_mib,load_us\na,1,x,1,1\n", "t.csv:2"),
+            ("model,batch_size,exec_us,weights_mib,load_us\na,0,1,1,1\n", "positive integer"),
+            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,1,2,1,1\n", "two rows"),
+            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,2,2,2,1\n", "same on every row"),
+            ("model,batch_size,exec_us,weights_mib,load_us\n", "no rows"),
+            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1\n", "t.csv:2"),
+        ];
+        for (text, want) in cases {
+            let e = Profile::parse(text, Path::new("t.csv")).unwrap_err().to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Running scenarios: one policy (`simulate`), with isolation runs (every
+//! model alone under the same policy, in parallel) to get normalized
+//! goodputs and isolation metrics, and several policies (`compare`).
+
+use crate::engine::{Engine, Observer};
+use crate::error::Result;
+use crate::hist::Histogram;
+use crate::isolation::Isolation;
+use crate::metrics::{GpuSummary, Metrics, ModelSummary, Overall};
+use crate::policy::{self, Policy};
+use crate::scenario::Scenario;
+use crate::time::Nanos;
+use rayon::prelude::*;
+use serde::Serialize;
+
+/// The results of one policy on one scenario.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    /// Policy name.
+    pub policy: String,
+    /// Over all models.
+    pub overall: Overall,
+    /// Per model instance.
+    pub models: Vec<ModelSummary>,
+    /// Per GPU.
+    pub gpus: Vec<GpuSummary>,
+    /// Events processed (the shared run only).
+    pub events: u64,
+    /// Requests simulated (in and out of the measured window).
+    pub requests: u64,
+    /// Wall-clock seconds of the shared run (not written to result files).
+    pub wall_s: f64,
+    /// The policy's effective parameters.
+    #[serde(skip)]
+    pub params: toml::Table,
+    /// Per-model latency histograms (for CDFs).
+    #[serde(skip)]
+    pub latency: Vec<Histogram>,
+    /// Per-model good requests per timeline bin, when asked for.
+    #[serde(skip)]
+    pub timeline: Vec<Vec<u32>>,
+}
+
+/// Options of a run.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Receives every request end, batch and load.
+    pub observer: Option<&'a mut dyn Observer>,
+    /// Called with the fraction of simulated time done.
+    pub progress: Option<&'a mut dyn FnMut(f64)>,
+    /// Count good requests per bin of this width (for timelines).
+    pub timeline_bin: Option<Nanos>,
+}
+
+/// Runs `scenario` under policy `name`.
+pub fn simulate(scenario: &Scenario, name: &str, opts: RunOptions) -> Result<RunResult> {
+    let mut p = policy::build(name, scenario)?;
+    Ok(simulate_with(scenario, p.as_mut(), opts))
+}
+
+/// Runs `scenario` under a policy object.
+pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOptions) -> RunResult {
+    let wall = std::time::Instant::now();
+    let metrics = Metrics::new(scenario, opts.timeline_bin);
+    let params = policy.params();
+    let name = policy.name().to_string();
+    let done = Engine::new(scenario, policy, metrics, opts.observer).run(opts.progress);
+    let (overall, models, gpus) = done.metrics.summarize(scenario);
+    RunResult {
+        policy: name,
+        overall,
+        models,
+        gpus,
+        events: done.events,
+        requests: done.requests,
+        wall_s: wall.elapsed().as_secs_f64(),
+        params,
+        latency: done.metrics.models.iter().map(|m| m.latency.clone()).collect(),
+        timeline: done.metrics.models.into_iter().map(|m| m.timeline).collect(),
+    }
+}
+
+/// Goodput of every model when it runs alone under policy `name` (in parallel).
+pub fn alone_goodputs(scenario: &Scenario, name: &str) -> Result<Vec<f64>> {
+    policy::build(name, scenario)?;
+    Ok((0..scenario.models.len())
+        .into_par_iter()
+        .map(|i| {
+            let s = scenario.only(i);
+            let r = simulate(&s, name, RunOptions::default()).expect("the policy was built once already");
+            r.models[0].goodput_rps
+        })
+        .collect())
+}
+
+/// Fills in normalized goodputs and isolation metrics from isolated goodputs.
+pub fn apply_isolation(result: &mut RunResult, alone: &[f64]) {
+    for (m, &a) in result.models.iter_mut().zip(alone) {
+        m.alone_goodput_rps = Some(a);
+        m.normalized_goodput = (a > 0.0).then(|| m.goodput_rps / a);
+    }
+    result.overall.isolation = Isolation::from_normalized(result.models.iter().map(|m| m.normalized_goodput));
+}
+
+/// Runs `scenario` under policy `name`, and every model alone to get isolation metrics.
+pub fn simulate_isolated(scenario: &Scenario, name: &str, opts: RunOptions) -> Result<RunResult> {
+    let mut r = simulate(scenario, name, opts)?;
+    let alone = alone_goodputs(scenario, name)?;
+    apply_isolation(&mut r, &alone);
+    Ok(r)
+}
+
+/// Runs every policy of `names` with isolation runs; results in the order given.
+pub fn compare(scenario: &Scenario, names: &[String]) -> Result<Vec<RunResult>> {
+    for n in names {
+        policy::build(n, scenario)?;
+    }
+    names
+        .par_iter()
+        .map(|n| simulate_isolated(scenario, n, RunOptions::default()))
+        .collect()
+}

@@ -1,0 +1,432 @@
+//! Scenario files (TOML): what runs where. `ScenarioFile` is the file as
+//! written (unknown keys are errors); `Scenario` is the validated, resolved,
+//! immutable form the engine runs: models expanded to instances, times in
+//! nanoseconds, arrival processes resolved and scaled, traces loaded.
+
+use crate::error::{Error, Result};
+use crate::profile::{ModelProfile, Profile};
+use crate::time::{Nanos, from_ms, from_secs};
+use crate::trace::Trace;
+use crate::workload::{Arrival, ArrivalSpec, Scales, TraceEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// SLO of a model that names none: Clockwork's default.
+pub const DEFAULT_SLO_MS: f64 = 100.0;
+/// Fraction of a GPU's memory that holds model weights when
+/// `weights_memory_gib` is not given: Clockwork's 21.5 GiB page cache on a 32 GB V100.
+pub const WEIGHTS_FRACTION: f64 = 21.5 / 32.0;
+
+fn one() -> f64 {
+    1.0
+}
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_gpus() -> u32 {
+    1
+}
+fn default_memory() -> f64 {
+    32.0
+}
+fn default_count() -> u32 {
+    1
+}
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+fn is_count_one(v: &u32) -> bool {
+    *v == 1
+}
+
+/// A scenario file as written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// Name shown in outputs.
+    pub name: String,
+    /// The seed every random stream is derived from.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Arrivals happen in [0, duration_s).
+    pub duration_s: f64,
+    /// Requests arriving before this are not measured.
+    #[serde(default)]
+    pub warmup_s: f64,
+    /// How long the run goes on after the last arrival so that requests in
+    /// flight can finish (default: the largest SLO).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drain_s: Option<f64>,
+    /// Profile CSV, relative to the scenario file.
+    pub profile: PathBuf,
+    /// Multiplies every arrival rate.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub rate_scale: f64,
+    /// Multiplies every inter-arrival CV.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub cv_scale: f64,
+    /// Multiplies every SLO.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub slo_scale: f64,
+    /// The GPUs.
+    pub cluster: ClusterSpec,
+    /// The model instances and their traffic.
+    pub models: Vec<ModelEntry>,
+    /// Policy parameters, one table per policy name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy: BTreeMap<String, toml::Table>,
+}
+
+/// `[cluster]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    /// Number of GPUs.
+    #[serde(default = "default_gpus")]
+    pub gpus: u32,
+    /// Memory of each GPU (GiB).
+    #[serde(default = "default_memory")]
+    pub gpu_memory_gib: f64,
+    /// Memory of each GPU available for model weights (GiB; default
+    /// gpu_memory_gib * 21.5/32, as Clockwork configures a 32 GB V100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_memory_gib: Option<f64>,
+    /// Coefficient of variation of execution times (0: every batch takes exactly its profiled time).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub exec_cv: f64,
+    /// Start with models already loaded: GPU g takes the models in order,
+    /// starting at model g*n/gpus and wrapping, each one that still fits
+    /// (so everything is everywhere when it fits, and spread otherwise).
+    #[serde(default)]
+    pub preload: bool,
+}
+
+/// One `[[models]]` entry: one model instance, or `count` copies of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// A model of the profile.
+    pub model: String,
+    /// Instance name (default: the model's name); copies get `-0`, `-1`, ... appended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Number of copies, each with its own arrival stream.
+    #[serde(default = "default_count", skip_serializing_if = "is_count_one")]
+    pub count: u32,
+    /// Copies' rates follow a Zipf law with this exponent, normalized so that
+    /// the mean rate over the copies is the configured one (default 0: equal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zipf_alpha: Option<f64>,
+    /// Latency objective (ms; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_ms: Option<f64>,
+    /// Latency objective as a multiple of the batch-1 execution time (instead of slo_ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo_factor: Option<f64>,
+    /// Execution-time CV for this model (default: the cluster's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_cv: Option<f64>,
+    /// The arrival process of each copy.
+    pub arrival: ArrivalSpec,
+}
+
+/// The GPUs of a resolved scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// Number of GPUs.
+    pub gpus: usize,
+    /// Bytes of each GPU available for model weights.
+    pub weights_bytes: u64,
+    /// Start with models loaded.
+    pub preload: bool,
+}
+
+/// One model instance of a resolved scenario.
+#[derive(Clone, Debug)]
+pub struct ModelSpec {
+    /// Instance name, unique in the scenario.
+    pub name: String,
+    /// Its profile (its `name` is the profile model's).
+    pub profile: ModelProfile,
+    /// Latency objective.
+    pub slo: Nanos,
+    /// Arrival process.
+    pub arrival: Arrival,
+    /// Execution-time CV.
+    pub exec_cv: f64,
+    /// Index of the `[[models]]` entry it came from.
+    pub entry: usize,
+}
+
+/// A validated, resolved scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The file with every default filled in and paths made absolute: written beside results.
+    pub file: ScenarioFile,
+    /// Name.
+    pub name: String,
+    /// Seed.
+    pub seed: u64,
+    /// End of arrivals.
+    pub duration: Nanos,
+    /// Start of the measured window.
+    pub warmup: Nanos,
+    /// Time after `duration` during which requests may still finish.
+    pub drain: Nanos,
+    /// GPUs.
+    pub cluster: Cluster,
+    /// Model instances.
+    pub models: Vec<ModelSpec>,
+    /// The profile the models come from.
+    pub profile: Arc<Profile>,
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() as u64 + 1);
+    Error::parse(path, line, e.message().to_string())
+}
+
+impl Scenario {
+    /// Reads, validates and resolves a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = crate::error::read_to_string(path)?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses scenario TOML; relative paths are taken from `path`'s folder.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
+        let file: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Scenario::resolve(file, base, &path.display().to_string())
+    }
+
+    /// Validates and resolves a scenario; `base` resolves relative paths,
+    /// `label` names the source in errors.
+    pub fn resolve(mut file: ScenarioFile, base: &Path, label: &str) -> Result<Scenario> {
+        let at = |field: &str| format!("{label}: {field}");
+        let pos = |field: &str, v: f64| -> Result<f64> {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(Error::invalid(at(field), format!("must be a positive number, found {v}")))
+            }
+        };
+        if file.name.trim().is_empty() {
+            return Err(Error::invalid(at("name"), "must not be empty"));
+        }
+        pos("duration_s", file.duration_s)?;
+        if !(file.warmup_s >= 0.0 && file.warmup_s < file.duration_s) {
+            return Err(Error::invalid(
+                at("warmup_s"),
+                format!("must be in [0, duration_s = {}), found {}", file.duration_s, file.warmup_s),
+            ));
+        }
+        pos("rate_scale", file.rate_scale)?;
+        pos("cv_scale", file.cv_scale)?;
+        pos("slo_scale", file.slo_scale)?;
+        if file.cluster.gpus == 0 {
+            return Err(Error::invalid(at("cluster.gpus"), "must be at least 1"));
+        }
+        pos("cluster.gpu_memory_gib", file.cluster.gpu_memory_gib)?;
+        let weights_gib = file
+            .cluster
+            .weights_memory_gib
+            .unwrap_or(file.cluster.gpu_memory_gib * WEIGHTS_FRACTION);
+        pos("cluster.weights_memory_gib", weights_gib)?;
+        if weights_gib > file.cluster.gpu_memory_gib {
+            return Err(Error::invalid(
+                at("cluster.weights_memory_gib"),
+                format!(
+                    "must not exceed gpu_memory_gib = {}, found {weights_gib}",
+                    file.cluster.gpu_memory_gib
+                ),
+            ));
+        }
+        file.cluster.weights_memory_gib = Some(weights_gib);
+        if !(file.cluster.exec_cv >= 0.0 && file.cluster.exec_cv.is_finite()) {
+            return Err(Error::invalid(at("cluster.exec_cv"), "must be a non-negative number"));
+        }
+        let cluster = Cluster {
+            gpus: file.cluster.gpus as usize,
+            weights_bytes: (weights_gib * (1u64 << 30) as f64) as u64,
+            preload: file.cluster.preload,
+        };
+        if file.models.is_empty() {
+            return Err(Error::invalid(at("models"), "a scenario needs at least one [[models]] entry"));
+        }
+
+        let profile_path = base.join(&file.profile);
+        let profile = Arc::new(Profile::load(&profile_path)?);
+        file.profile = absolute(&profile_path);
+
+        let mut traces: BTreeMap<PathBuf, Trace> = BTreeMap::new();
+        let mut models = Vec::new();
+        let mut names = BTreeMap::new();
+        for (ei, entry) in file.models.iter_mut().enumerate() {
+            let place = format!("models[{ei}]");
+            let mp = profile.get(&entry.model).ok_or_else(|| {
+                Error::invalid(
+                    at(&format!("{place}.model")),
+                    format!(
+                        "unknown model `{}` (the profile {} has: {})",
+                        entry.model,
+                        profile_path.display(),
+                        profile.names().join(", ")
+                    ),
+                )
+            })?;
+            if mp.weights_bytes > cluster.weights_bytes {
+                return Err(Error::invalid(
+                    at(&format!("{place}.model")),
+                    format!(
+                        "`{}` has {:.0} MiB of weights, more than a GPU's {:.0} MiB for weights",
+                        mp.name,
+                        mp.weights_bytes as f64 / 1048576.0,
+                        cluster.weights_bytes as f64 / 1048576.0
+                    ),
+                ));
+            }
+            if entry.count == 0 {
+                return Err(Error::invalid(at(&format!("{place}.count")), "must be at least 1"));
+            }
+            let slo_ms = match (entry.slo_ms, entry.slo_factor) {
+                (Some(_), Some(_)) => {
+                    return Err(Error::invalid(
+                        at(&format!("{place}.slo_factor")),
+                        "give slo_ms or slo_factor, not both",
+                    ));
+                }
+                (Some(ms), None) => pos(&format!("{place}.slo_ms"), ms)?,
+                (None, Some(f)) => {
+                    pos(&format!("{place}.slo_factor"), f)? * crate::time::ms(mp.min_exec_ns())
+                }
+                (None, None) => DEFAULT_SLO_MS,
+            };
+            let slo = from_ms(slo_ms * file.slo_scale);
+            if slo < mp.min_exec_ns() {
+                return Err(Error::invalid(
+                    at(&format!("{place}.slo_ms")),
+                    format!(
+                        "an SLO of {:.3} ms is shorter than `{}`'s fastest execution ({:.3} ms at batch size {}): no request could meet it",
+                        crate::time::ms(slo),
+                        mp.name,
+                        crate::time::ms(mp.min_exec_ns()),
+                        mp.min_batch()
+                    ),
+                ));
+            }
+            let exec_cv = entry.exec_cv.unwrap_or(file.cluster.exec_cv);
+            if !(exec_cv >= 0.0 && exec_cv.is_finite()) {
+                return Err(Error::invalid(at(&format!("{place}.exec_cv")), "must be a non-negative number"));
+            }
+            let alpha = entry.zipf_alpha.unwrap_or(0.0);
+            if !(alpha >= 0.0 && alpha.is_finite()) {
+                return Err(Error::invalid(at(&format!("{place}.zipf_alpha")), "must be a non-negative number"));
+            }
+            let n = entry.count as usize;
+            let weights: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-alpha)).collect();
+            let wsum: f64 = weights.iter().sum();
+            let base_name = entry.name.clone().unwrap_or_else(|| entry.model.clone());
+            if let ArrivalSpec::Trace { path, .. } = &mut entry.arrival {
+                *path = absolute(&base.join(&*path));
+            }
+            for (ci, w) in weights.iter().enumerate() {
+                let name = if n == 1 { base_name.clone() } else { format!("{base_name}-{ci}") };
+                if let Some(prev) = names.insert(name.clone(), ei) {
+                    return Err(Error::invalid(
+                        at(&format!("{place}.name")),
+                        format!("instance name `{name}` is already used by models[{prev}]: give each entry its own `name`"),
+                    ));
+                }
+                let mut load_trace = |p: &PathBuf, key: &str| -> Result<Arc<Vec<TraceEntry>>> {
+                    if !traces.contains_key(p) {
+                        traces.insert(p.clone(), Trace::load(p)?);
+                    }
+                    Ok(traces[p].models.get(key).cloned().unwrap_or_default())
+                };
+                let arrival = entry.arrival.resolve(
+                    &at(&format!("{place}.arrival")),
+                    Scales {
+                        rate: file.rate_scale,
+                        cv: file.cv_scale,
+                    },
+                    w * n as f64 / wsum,
+                    &mut load_trace,
+                    &name,
+                )?;
+                models.push(ModelSpec {
+                    name,
+                    profile: mp.clone(),
+                    slo,
+                    arrival,
+                    exec_cv,
+                    entry: ei,
+                });
+            }
+        }
+
+        for (name, table) in &file.policy {
+            crate::policy::check_params(name, table)
+                .map_err(|msg| Error::invalid(at(&format!("policy.{name}")), msg))?;
+        }
+
+        let max_slo = models.iter().map(|m| m.slo).max().unwrap_or(0);
+        let drain = match file.drain_s {
+            Some(d) if d.is_finite() && d >= 0.0 => from_secs(d),
+            Some(d) => return Err(Error::invalid(at("drain_s"), format!("must be non-negative, found {d}"))),
+            None => max_slo,
+        };
+        Ok(Scenario {
+            name: file.name.clone(),
+            seed: file.seed,
+            duration: from_secs(file.duration_s),
+            warmup: from_secs(file.warmup_s),
+            drain,
+            cluster,
+            models,
+            profile,
+            file,
+        })
+    }
+
+    /// The same scenario with another seed.
+    pub fn with_seed(mut self, seed: u64) -> Scenario {
+        self.seed = seed;
+        self.file.seed = seed;
+        self
+    }
+
+    /// The same scenario with only model instance `i`: its arrivals are the
+    /// same as in the full scenario (streams are seeded by instance name).
+    pub fn only(&self, i: usize) -> Scenario {
+        let mut s = self.clone();
+        s.models = vec![self.models[i].clone()];
+        s
+    }
+
+    /// Length of the measured window.
+    pub fn window(&self) -> Nanos {
+        self.duration - self.warmup
+    }
+
+    /// Index of the model instance called `name`.
+    pub fn model_index(&self, name: &str) -> Option<usize> {
+        self.models.iter().position(|m| m.name == name)
+    }
+
+    /// The resolved scenario as TOML (every default filled in, paths absolute).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.file).expect("a scenario serializes")
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}

@@ -1,0 +1,54 @@
+//! Helpers shared by the integration tests.
+
+use inferfair_sim::Scenario;
+use inferfair_sim::engine::Observer;
+use inferfair_sim::state::{Batch, GpuId, ModelId, RequestEnd};
+use inferfair_sim::time::Nanos;
+use std::path::{Path, PathBuf};
+
+/// The folder of test data.
+pub fn data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// A scenario from TOML text, with paths relative to `tests/data`.
+pub fn scenario(text: &str) -> Scenario {
+    Scenario::parse(text, &data().join("inline.toml")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Records everything a run does.
+#[derive(Default, Debug)]
+pub struct Recorder {
+    pub ends: Vec<RequestEnd>,
+    pub batches: Vec<(GpuId, ModelId, usize, u32, Nanos, Nanos)>,
+    pub loads: Vec<(GpuId, ModelId, Nanos, Nanos)>,
+}
+
+impl Observer for Recorder {
+    fn request_end(&mut self, e: &RequestEnd) {
+        self.ends.push(*e);
+    }
+    fn batch(&mut self, gpu: GpuId, b: &Batch, start: Nanos, finish: Nanos) {
+        self.batches
+            .push((gpu, b.model, b.requests.len(), b.size, start, finish));
+    }
+    fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
+        self.loads.push((gpu, model, start, finish));
+    }
+}
+
+/// Runs `s` under `policy` and records everything.
+pub fn record(s: &Scenario, policy: &str) -> (inferfair_sim::RunResult, Recorder) {
+    let mut rec = Recorder::default();
+    let r = inferfair_sim::simulate(
+        s,
+        policy,
+        inferfair_sim::RunOptions {
+            observer: Some(&mut rec),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    rec.ends.sort_by_key(|e| e.req.id);
+    (r, rec)
+}

@@ -1,0 +1,132 @@
+//! Invariants on random scenarios (proptest): every arrived request ends
+//! exactly once, GPUs never run two batches at once, latency is at least the
+//! profiled execution time, batches never exceed a model's largest size, and
+//! the same seed gives the same results.
+
+use crate::common::{Recorder, record, scenario};
+use inferfair_sim::Scenario;
+use inferfair_sim::state::Outcome;
+use proptest::prelude::*;
+
+fn arrival(kind: u8, rate: f64, cv: f64) -> String {
+    match kind {
+        0 => format!("{{ process = \"poisson\", rate_rps = {rate} }}"),
+        1 => format!("{{ process = \"gamma\", rate_rps = {rate}, cv = {cv} }}"),
+        2 => format!("{{ process = \"deterministic\", rate_rps = {rate} }}"),
+        3 => format!("{{ process = \"onoff\", rate_rps = {rate}, on_s = 0.05, off_s = 0.1 }}"),
+        _ => format!("{{ process = \"closed\", clients = {}, think_ms = {} }}", 1 + (rate as u32 % 8), cv),
+    }
+}
+
+/// A random scenario on the toy profile.
+pub fn random_scenario(seed: u64, gpus: u32, memory_gib: f64, exec_cv: f64, models: &[(bool, u8, f64, f64, f64)]) -> Scenario {
+    let mut t = format!(
+        "name = \"random\"\nseed = {seed}\nduration_s = 2.0\nwarmup_s = 0.2\nprofile = \"toy.csv\"\n\
+         [cluster]\ngpus = {gpus}\nweights_memory_gib = {memory_gib}\nexec_cv = {exec_cv}\n"
+    );
+    for (i, &(big, kind, rate, cv, slo)) in models.iter().enumerate() {
+        let model = if big { "big" } else { "small" };
+        t.push_str(&format!(
+            "[[models]]\nmodel = \"{model}\"\nname = \"m{i}\"\nslo_ms = {}\narrival = {}\n",
+            if big { slo * 10.0 } else { slo },
+            arrival(kind, rate, cv)
+        ));
+    }
+    scenario(&t)
+}
+
+pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
+    // Every request that arrived ended exactly once.
+    let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
+    assert_eq!(ids, (0..r.requests).collect::<Vec<_>>(), "each request ends exactly once");
+    // No GPU runs two batches at once; batches are within a model's sizes.
+    for g in 0..s.cluster.gpus {
+        let mut spans: Vec<_> = rec.batches.iter().filter(|b| b.0 == g).map(|b| (b.4, b.5)).collect();
+        spans.sort();
+        for w in spans.windows(2) {
+            assert!(w[0].1 <= w[1].0, "gpu {g}: batches {w:?} overlap");
+        }
+    }
+    for b in &rec.batches {
+        let p = &s.models[b.1].profile;
+        assert!(b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3), "batch {b:?}");
+    }
+    // Completed requests: latency at least the profiled time (exactly it without noise).
+    for e in &rec.ends {
+        match e.outcome {
+            Outcome::Good | Outcome::Late => {
+                let start = e.start.unwrap();
+                assert!(start >= e.req.arrival);
+                let exec = s.models[e.req.model].profile.exec_exact(e.batch_size).unwrap();
+                if s.models[e.req.model].exec_cv == 0.0 {
+                    assert_eq!(e.finish - start, exec);
+                }
+                assert!(e.finish > start);
+                assert_eq!(e.outcome == Outcome::Good, e.finish <= e.req.deadline);
+            }
+            Outcome::Dropped | Outcome::Unfinished => assert!(e.start.is_none()),
+        }
+    }
+    // Counters agree with the ends.
+    for (i, m) in r.models.iter().enumerate() {
+        let measured = |o: Outcome| {
+            rec.ends
+                .iter()
+                .filter(|e| e.req.model == i && e.outcome == o && e.req.arrival >= s.warmup && e.req.arrival < s.duration)
+                .count() as u64
+        };
+        assert_eq!(m.good, measured(Outcome::Good));
+        assert_eq!(m.late, measured(Outcome::Late));
+        assert_eq!(m.dropped, measured(Outcome::Dropped));
+        assert_eq!(m.unfinished, measured(Outcome::Unfinished));
+        assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
+    }
+}
+
+fn model_strategy() -> impl Strategy<Value = (bool, u8, f64, f64, f64)> {
+    (any::<bool>(), 0u8..5, 5.0f64..600.0, 0.5f64..4.0, 15.0f64..80.0)
+}
+
+pub fn policies() -> Vec<&'static str> {
+    inferfair_sim::policy::NAMES
+        .iter()
+        .copied()
+        .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_scenarios_keep_every_invariant(
+        seed in 0u64..1000,
+        gpus in 1u32..4,
+        tight_memory in any::<bool>(),
+        noisy in any::<bool>(),
+        models in prop::collection::vec(model_strategy(), 1..5),
+    ) {
+        let memory = if tight_memory { 1.0 } else { 20.0 };
+        let s = random_scenario(seed, gpus, memory, if noisy { 0.3 } else { 0.0 }, &models);
+        for p in policies() {
+            let (r, rec) = record(&s, p);
+            check_invariants(&s, &r, &rec);
+            let (r2, rec2) = record(&s, p);
+            prop_assert_eq!(format!("{:?}", rec.ends), format!("{:?}", rec2.ends));
+            prop_assert_eq!(r.events, r2.events);
+        }
+    }
+}
+
+#[test]
+fn adding_a_model_does_not_change_the_others_arrivals() {
+    let one = random_scenario(5, 1, 20.0, 0.0, &[(false, 1, 100.0, 2.0, 50.0)]);
+    let two = random_scenario(5, 1, 20.0, 0.0, &[(false, 1, 100.0, 2.0, 50.0), (true, 0, 50.0, 1.0, 50.0)]);
+    let arrivals = |s: &Scenario| {
+        let (_, rec) = record(s, "fifo");
+        let mut a: Vec<u64> = rec.ends.iter().filter(|e| e.req.model == 0).map(|e| e.req.arrival).collect();
+        a.sort();
+        a
+    };
+    assert_eq!(arrivals(&one), arrivals(&two));
+}
