@@ -193,16 +193,36 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
     Error::parse(path, line, e.message().to_string())
 }
 
+impl ScenarioFile {
+    /// Reads a scenario file without resolving it (to modify it first, as sweeps do).
+    pub fn load(path: &Path) -> Result<ScenarioFile> {
+        let text = crate::error::read_to_string(path)?;
+        ScenarioFile::parse(&text, path)
+    }
+
+    /// Parses scenario TOML; `path` names the source in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<ScenarioFile> {
+        toml::from_str(text).map_err(|e| toml_error(path, text, &e))
+    }
+}
+
 impl Scenario {
     /// Reads, validates and resolves a scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
-        let text = crate::error::read_to_string(path)?;
-        Scenario::parse(&text, path)
+        Scenario::load_with(path, |_| {})
+    }
+
+    /// Reads a scenario file, lets `edit` change it (e.g. a rate scale), then validates and resolves it.
+    pub fn load_with(path: &Path, edit: impl FnOnce(&mut ScenarioFile)) -> Result<Scenario> {
+        let mut file = ScenarioFile::load(path)?;
+        edit(&mut file);
+        let base = path.parent().unwrap_or(Path::new("."));
+        Scenario::resolve(file, base, &path.display().to_string())
     }
 
     /// Parses scenario TOML; relative paths are taken from `path`'s folder.
     pub fn parse(text: &str, path: &Path) -> Result<Scenario> {
-        let file: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let file = ScenarioFile::parse(text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         Scenario::resolve(file, base, &path.display().to_string())
     }

@@ -36,7 +36,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     let mut t = Table::new(&["scenario", "policy", "models", "gpus", "sim s", "requests", "events", "wall s", "events/s", "requests/s", "x real time"]);
     for f in &files {
-        let s = load_scenario(f, None)?;
+        let s = load_scenario(f, &Default::default())?;
         for p in &a.policies {
             let mut best: Option<inferfair_sim::RunResult> = None;
             for _ in 0..a.repeat.max(1) {

@@ -47,11 +47,37 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// Loads a scenario, with its seed overridden if asked.
-pub fn load_scenario(path: &PathBuf, seed: Option<u64>) -> Result<inferfair_sim::Scenario> {
-    let s = inferfair_sim::Scenario::load(path)?;
-    Ok(match seed {
-        Some(seed) => s.with_seed(seed),
-        None => s,
-    })
+/// Overrides of a scenario's seed and scaling knobs from the command line.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Overrides {
+    /// Seed of every random stream (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Multiply every arrival rate (the scenario's rate_scale).
+    #[arg(long)]
+    pub rate_scale: Option<f64>,
+    /// Multiply every inter-arrival CV (the scenario's cv_scale).
+    #[arg(long)]
+    pub cv_scale: Option<f64>,
+    /// Multiply every SLO (the scenario's slo_scale).
+    #[arg(long)]
+    pub slo_scale: Option<f64>,
+}
+
+/// Loads a scenario with the command line's overrides applied.
+pub fn load_scenario(path: &PathBuf, o: &Overrides) -> Result<inferfair_sim::Scenario> {
+    Ok(inferfair_sim::Scenario::load_with(path, |f| {
+        if let Some(s) = o.seed {
+            f.seed = s;
+        }
+        if let Some(x) = o.rate_scale {
+            f.rate_scale = x;
+        }
+        if let Some(x) = o.cv_scale {
+            f.cv_scale = x;
+        }
+        if let Some(x) = o.slo_scale {
+            f.slo_scale = x;
+        }
+    })?)
 }

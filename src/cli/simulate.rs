@@ -2,7 +2,7 @@
 
 use super::output::{RequestLog, json_doc, render_tables, write_results};
 use super::progress::Progress;
-use super::{Format, load_scenario};
+use super::{Format, Overrides, load_scenario};
 use anyhow::Result;
 use clap::Args;
 use inferfair_sim::engine::Observer;
@@ -17,9 +17,8 @@ pub struct SimulateArgs {
     /// Scheduling policy: fifo, clockwork or inferfair.
     #[arg(long, default_value = "fifo")]
     policy: String,
-    /// Seed of every random stream (default: the scenario's).
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    overrides: Overrides,
     /// Write summary.json, per_model.csv and the resolved scenario.toml here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -42,9 +41,8 @@ pub struct CompareArgs {
     /// Policies to compare, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "fifo,clockwork,inferfair")]
     policies: Vec<String>,
-    /// Seed of every random stream (default: the scenario's).
-    #[arg(long)]
-    seed: Option<u64>,
+    #[command(flatten)]
+    overrides: Overrides,
     /// Write summary.json, per_model.csv and the resolved scenario.toml here.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -63,7 +61,7 @@ fn print(format: Format, scenario: &inferfair_sim::Scenario, results: &[inferfai
 
 /// Runs `simulate`.
 pub fn simulate(a: SimulateArgs) -> Result<()> {
-    let scenario = load_scenario(&a.scenario, a.seed)?;
+    let scenario = load_scenario(&a.scenario, &a.overrides)?;
     inferfair_sim::policy::build(&a.policy, &scenario)?;
     let mut log = match (&a.out, a.requests) {
         (Some(dir), true) => Some(RequestLog::create(dir, &scenario)?),
@@ -94,7 +92,7 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
 
 /// Runs `compare`.
 pub fn compare(a: CompareArgs) -> Result<()> {
-    let scenario = load_scenario(&a.scenario, a.seed)?;
+    let scenario = load_scenario(&a.scenario, &a.overrides)?;
     let results = run::compare(&scenario, &a.policies)?;
     if let Some(dir) = &a.out {
         write_results(dir, &scenario, &results)?;

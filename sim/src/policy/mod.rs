@@ -6,8 +6,10 @@
 //! assume simulated time: the same object drives the real-time replay.
 
 mod fifo;
+pub mod inferfair;
 
 pub use fifo::Fifo;
+pub use inferfair::InferFair;
 
 use crate::error::{Error, Result};
 use crate::scenario::Scenario;
@@ -178,7 +180,7 @@ pub fn to_table<T: Serialize>(cfg: &T) -> toml::Table {
 
 fn unknown(name: &str) -> String {
     if NAMES.contains(&name) {
-        format!("policy `{name}` is not implemented yet (implemented: fifo)")
+        format!("policy `{name}` is not implemented yet (implemented: fifo, inferfair)")
     } else {
         format!("unknown policy `{name}` (known: {})", NAMES.join(", "))
     }
@@ -188,6 +190,7 @@ fn unknown(name: &str) -> String {
 pub fn check_params(name: &str, table: &toml::Table) -> Result<(), String> {
     match name {
         "fifo" => parse_params::<fifo::FifoConfig>(table).map(|_| ()),
+        "inferfair" => parse_params::<inferfair::InferFairConfig>(table)?.validate(),
         _ => Err(unknown(name)),
     }
 }
@@ -201,6 +204,11 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
         "fifo" => Ok(Box::new(Fifo::new(
             parse_params(table).map_err(|m| Error::invalid(&place, m))?,
         ))),
+        "inferfair" => {
+            let cfg: inferfair::InferFairConfig = parse_params(table).map_err(|m| Error::invalid(&place, m))?;
+            cfg.validate().map_err(|m| Error::invalid(&place, m))?;
+            Ok(Box::new(InferFair::new(cfg)))
+        }
         _ => Err(Error::invalid("--policy", unknown(name))),
     }
 }

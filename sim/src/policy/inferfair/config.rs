@@ -1,0 +1,103 @@
+//! `[policy.inferfair]`: every parameter of InferFair, with its default.
+//! Documented in `docs/inferfair.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// InferFair's parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InferFairConfig {
+    /// Estimation period (ms).
+    pub period_ms: f64,
+    /// Weight of the newest period in the arrival-rate EWMA when the rate falls.
+    pub rate_ewma: f64,
+    /// ... when the rate rises (fast attack: bursts are seen within a period).
+    pub rate_ewma_up: f64,
+    /// Share of a model's SLO that filling and running one batch may take
+    /// (the rest is room for queueing behind other models).
+    pub slo_fraction: f64,
+    /// Fraction of the cluster's GPU time kept out of the allocation.
+    pub headroom: f64,
+    /// Ablation: with `false`, shares are static and equal (no rate estimation in the allocation).
+    pub estimation: bool,
+    /// Ablation: with `false`, no feedback step.
+    pub feedback: bool,
+    /// Damping exponent of the feedback's multiplicative weight update.
+    pub feedback_gain: f64,
+    /// Weight of the newest period in the achieved-fraction EWMA.
+    pub achieved_ewma: f64,
+    /// Smallest feedback weight.
+    pub weight_min: f64,
+    /// Largest feedback weight.
+    pub weight_max: f64,
+    /// Ablation: with `false`, never wait for a bigger batch.
+    pub batching: bool,
+    /// 1 = equal degradation (isolation), 0 = cheapest GPU time per request first (throughput).
+    pub fairness: f64,
+    /// Deficit ordering and waiting only in overloaded periods (least slack first otherwise).
+    pub overload_only: bool,
+    /// Every model with traffic keeps a minimum share of one smallest batch per period.
+    pub min_share: bool,
+    /// Unused credit carried into the next period, in periods of credit.
+    pub carry_periods: f64,
+    /// Load extra replicas of models whose share exceeds what their GPUs give.
+    pub replicas: bool,
+}
+
+impl Default for InferFairConfig {
+    fn default() -> Self {
+        InferFairConfig {
+            period_ms: 100.0,
+            rate_ewma: 0.2,
+            rate_ewma_up: 0.2,
+            slo_fraction: 0.5,
+            headroom: 0.02,
+            estimation: true,
+            feedback: true,
+            feedback_gain: 0.5,
+            achieved_ewma: 0.3,
+            weight_min: 0.125,
+            weight_max: 8.0,
+            batching: true,
+            fairness: 1.0,
+            overload_only: true,
+            min_share: true,
+            carry_periods: 1.0,
+            replicas: true,
+        }
+    }
+}
+
+impl InferFairConfig {
+    /// Checks the values are possible.
+    pub fn validate(&self) -> Result<(), String> {
+        let in01 = |name: &str, v: f64, zero_ok: bool| {
+            if v.is_finite() && v <= 1.0 && (v > 0.0 || (zero_ok && v == 0.0)) {
+                Ok(())
+            } else {
+                Err(format!("`{name}` must be in {}0, 1], found {v}", if zero_ok { "[" } else { "(" }))
+            }
+        };
+        if !(self.period_ms.is_finite() && self.period_ms > 0.0) {
+            return Err(format!("`period_ms` must be positive, found {}", self.period_ms));
+        }
+        in01("rate_ewma", self.rate_ewma, false)?;
+        in01("rate_ewma_up", self.rate_ewma_up, false)?;
+        in01("slo_fraction", self.slo_fraction, false)?;
+        in01("achieved_ewma", self.achieved_ewma, false)?;
+        in01("fairness", self.fairness, true)?;
+        if !(self.headroom >= 0.0 && self.headroom < 1.0) {
+            return Err(format!("`headroom` must be in [0, 1), found {}", self.headroom));
+        }
+        if !(self.feedback_gain >= 0.0 && self.feedback_gain.is_finite()) {
+            return Err(format!("`feedback_gain` must be non-negative, found {}", self.feedback_gain));
+        }
+        if !(self.weight_min > 0.0 && self.weight_min <= 1.0 && self.weight_max >= 1.0 && self.weight_max.is_finite()) {
+            return Err("need 0 < weight_min <= 1 <= weight_max".into());
+        }
+        if !(self.carry_periods >= 0.0 && self.carry_periods.is_finite()) {
+            return Err(format!("`carry_periods` must be non-negative, found {}", self.carry_periods));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Where InferFair's models live: everything everywhere when it fits,
+//! otherwise spread at start, loaded on demand for pending requests (never
+//! for requests that could not finish even after the load), and an extra
+//! replica at a period's end for a model whose share exceeds what its GPUs
+//! give. Victims of eviction are idle models with nothing pending, lowest
+//! estimated rate first, then least recently used.
+
+use super::InferFair;
+use crate::policy::{Action, Decision, View};
+use crate::state::{GpuId, ModelId};
+
+/// Initial loads: every model on every GPU when they all fit, otherwise model i on GPU i mod n.
+pub(super) fn initial(view: &View, out: &mut Decision) {
+    let n = view.gpus.len();
+    let all_fit = view.gpus.iter().all(|g| {
+        view.models
+            .iter()
+            .filter(|m| !g.is_resident(m.id))
+            .map(|m| m.profile.weights_bytes)
+            .sum::<u64>()
+            <= g.free_bytes()
+    });
+    let mut free: Vec<u64> = view.gpus.iter().map(|g| g.free_bytes()).collect();
+    for m in view.models {
+        let targets: Vec<GpuId> = if all_fit {
+            (0..n).collect()
+        } else if view.gpus.iter().any(|g| g.is_resident(m.id)) {
+            vec![]
+        } else {
+            vec![m.id % n]
+        };
+        for g in targets {
+            let bytes = m.profile.weights_bytes;
+            if !view.gpus[g].is_resident(m.id) && free[g] >= bytes {
+                free[g] -= bytes;
+                out.actions.push(Action::Load { gpu: g, model: m.id });
+            }
+        }
+    }
+}
+
+/// Loads and evictions planned in the current decision, so that the planning
+/// steps of one decision see each other's effect on memory and transfers.
+#[derive(Debug, Default)]
+pub(super) struct Plan {
+    evicted: Vec<(GpuId, ModelId)>,
+    loaded: Vec<(GpuId, ModelId)>,
+    transferring: Vec<bool>,
+}
+
+impl Plan {
+    /// Starts a decision's plan.
+    pub(super) fn reset(&mut self, view: &View) {
+        self.evicted.clear();
+        self.loaded.clear();
+        self.transferring.clear();
+        self.transferring.extend(view.gpus.iter().map(|g| g.is_transferring()));
+    }
+
+    fn load(&mut self, gpu: GpuId, model: ModelId, victims: Vec<ModelId>, out: &mut Decision) {
+        for v in victims {
+            self.evicted.push((gpu, v));
+            out.actions.push(Action::Evict { gpu, model: v });
+        }
+        self.loaded.push((gpu, model));
+        self.transferring[gpu] = true;
+        out.actions.push(Action::Load { gpu, model });
+    }
+
+    fn resident(&self, view: &View, gpu: GpuId, model: ModelId) -> bool {
+        (view.gpus[gpu].is_resident(model) && !self.evicted.contains(&(gpu, model))) || self.loaded.contains(&(gpu, model))
+    }
+}
+
+/// Plans to fit `model` on `gpu`: the models to evict (empty if it fits), or None.
+fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec<ModelId>> {
+    let plan = &p.plan;
+    let g = &view.gpus[gpu];
+    let need = view.models[model].profile.weights_bytes;
+    let bytes = |list: &[(GpuId, ModelId)]| -> u64 {
+        list.iter().filter(|e| e.0 == gpu).map(|e| view.models[e.1].profile.weights_bytes).sum()
+    };
+    let mut free = (g.free_bytes() + bytes(&plan.evicted)).saturating_sub(bytes(&plan.loaded));
+    if free >= need {
+        return Some(vec![]);
+    }
+    let mut cands: Vec<ModelId> = g
+        .resident
+        .iter()
+        .copied()
+        .filter(|&v| {
+            g.is_loaded(v) && !g.has_work_for(v) && view.models[v].queue.is_empty() && !plan.evicted.contains(&(gpu, v))
+        })
+        .collect();
+    cands.sort_by(|&a, &b| {
+        p.models[a]
+            .rate
+            .total_cmp(&p.models[b].rate)
+            .then(g.last_used[a].cmp(&g.last_used[b]))
+            .then(a.cmp(&b))
+    });
+    let mut out = Vec::new();
+    for v in cands {
+        if free >= need {
+            break;
+        }
+        free += view.models[v].profile.weights_bytes;
+        out.push(v);
+    }
+    (free >= need).then_some(out)
+}
+
+/// Loads, on some GPU, the pending models that are resident nowhere.
+pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
+    let mut want: Vec<(usize, ModelId)> = p
+        .pending
+        .iter()
+        .map(|&m| (p.remaining(view, m), m))
+        .filter(|&(r, m)| r > 0 && !(0..view.gpus.len()).any(|g| p.plan.resident(view, g, m)))
+        .collect();
+    if want.is_empty() {
+        return;
+    }
+    want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, m) in want {
+        let ms = &view.models[m];
+        let latest = ms.queue.range(p.skip[m]..).map(|r| r.deadline).max().unwrap();
+        if latest < view.now + ms.profile.load_ns + ms.profile.min_exec_ns() {
+            // No pending request could finish even right after a load: drop rather than load in vain.
+            let ids = ms.queue.range(p.skip[m]..).map(|r| r.id).collect();
+            out.actions.push(Action::Drop { model: m, requests: ids });
+            p.skip[m] = ms.queue.len();
+            continue;
+        }
+        let best = (0..view.gpus.len())
+            .filter(|&g| !p.plan.transferring[g])
+            .filter_map(|g| victims(p, view, g, m).map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v)))
+            .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let Some((_, _, g, vs)) = best else { continue };
+        p.plan.load(g, m, vs, out);
+    }
+}
+
+/// At a period's end: one more replica for each model whose share exceeds what its GPUs give.
+pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
+    let n = view.gpus.len();
+    if n < 2 {
+        return;
+    }
+    let holders: Vec<usize> = (0..view.models.len())
+        .map(|m| view.gpus.iter().filter(|g| g.is_resident(m)).count())
+        .collect();
+    let mut sub: Vec<f64> = view
+        .gpus
+        .iter()
+        .map(|g| g.resident.iter().map(|&m| p.models[m].share / holders[m] as f64).sum())
+        .collect();
+    let mut order: Vec<ModelId> = (0..view.models.len())
+        .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
+        .collect();
+    order.sort_by(|&a, &b| p.models[b].share.total_cmp(&p.models[a].share).then(a.cmp(&b)));
+    for m in order {
+        let share = p.models[m].share;
+        let part = share / holders[m] as f64;
+        let give: f64 = view
+            .gpus
+            .iter()
+            .filter(|g| g.is_resident(m))
+            .map(|g| (1.0 - (sub[g.id] - part)).max(0.0))
+            .sum();
+        if share <= 1.1 * give {
+            continue;
+        }
+        let best = (0..n)
+            .filter(|&g| !p.plan.transferring[g] && !p.plan.resident(view, g, m))
+            .filter_map(|g| victims(p, view, g, m).map(|v| (sub[g], g, v)))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let Some((_, g, vs)) = best else { continue };
+        for &v in &vs {
+            sub[g] -= p.models[v].share / holders[v].max(1) as f64;
+        }
+        p.plan.load(g, m, vs, out);
+        sub[g] += share / (holders[m] + 1) as f64;
+    }
+}
