@@ -66,17 +66,6 @@ pub struct InferFair {
     plan: placement::Plan,
 }
 
-struct Candidate {
-    model: ModelId,
-    /// Front requests given up for a more efficient batch.
-    skip: usize,
-    n: usize,
-    exec: Nanos,
-    slack: i64,
-    /// Waiting for a bigger batch until this time.
-    wait_until: Option<Nanos>,
-}
-
 struct DemandOf<'a> {
     info: &'a ModelInfo,
     floor: f64,
@@ -301,106 +290,95 @@ impl InferFair {
         best
     }
 
+    /// The order key of model `m` (smaller goes first): under overload, the
+    /// normalized deficit (unspent credit over this period's grant, largest
+    /// first); otherwise, and for ties, the latest start time of its front
+    /// request with the batch its queue can form (least slack first).
+    fn key(&self, view: &View, m: ModelId, fair_mode: bool) -> (f64, Nanos, ModelId) {
+        let ms = &view.models[m];
+        let start = self.skip[m];
+        let n = (ms.queue.len() - start).min(ms.profile.max_batch() as usize) as u32;
+        let exec = ms.profile.exec_for(n).expect("n <= max batch");
+        let latest = ms.queue[start].deadline.saturating_sub(exec);
+        let info = &self.models[m];
+        let deficit = if !fair_mode {
+            0.0
+        } else if info.grant > 0.0 {
+            -(info.balance / info.grant)
+        } else {
+            f64::MAX
+        };
+        (deficit, latest, m)
+    }
+
+    /// Gives every idle GPU the best batch among the models loaded on it.
     fn dispatch(&mut self, view: &View, out: &mut Decision) {
-        if !view.gpus.iter().any(|g| g.is_idle()) {
+        let idle: Vec<usize> = view.gpus.iter().filter(|g| g.is_idle()).map(|g| g.id).collect();
+        if idle.is_empty() {
             return;
         }
         let fair_mode = self.overloaded || !self.cfg.overload_only;
-        let mut wake: Option<Nanos> = None;
-        for g in view.gpus.iter().filter(|g| g.is_idle()) {
-            let mut cands: Vec<Candidate> = Vec::new();
-            for k in 0..self.pending.len() {
-                let m = self.pending[k];
-                if !g.is_loaded(m) || self.remaining(view, m) == 0 {
-                    continue;
+        let batching = fair_mode && self.cfg.batching;
+        // The longest batch another model may be running when a model is dispatched.
+        let mut top = [(0u64, usize::MAX); 2];
+        if batching {
+            for &m in &self.pending {
+                let e = self.models[m].batch_exec;
+                if e > top[0].0 {
+                    top = [(e, m), top[0]];
+                } else if e > top[1].0 {
+                    top[1] = (e, m);
                 }
-                self.drop_expired(view, m, out);
+            }
+        }
+        let mut wake: Option<Nanos> = None;
+        let mut order: Vec<(f64, Nanos, ModelId)> = Vec::new();
+        for &g in &idle {
+            let gpu = &view.gpus[g];
+            order.clear();
+            order.extend(
+                self.pending
+                    .iter()
+                    .filter(|&&m| self.remaining(view, m) > 0 && gpu.is_loaded(m))
+                    .map(|&m| self.key(view, m, fair_mode)),
+            );
+            order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
+            let mut deferred: Option<(ModelId, usize, usize, Nanos)> = None;
+            let mut chosen = None;
+            for &(_, _, m) in &order {
                 if self.remaining(view, m) == 0 {
                     continue;
                 }
+                self.drop_expired(view, m, out);
                 let Some((k, n, exec)) = self.batch_for(view, m) else { continue };
-                let front = view.models[m].queue[self.skip[m] + k];
-                cands.push(Candidate {
-                    model: m,
-                    skip: k,
-                    n,
-                    exec,
-                    slack: front.deadline as i64 - view.now as i64 - exec as i64,
-                    wait_until: None,
-                });
-            }
-            if cands.is_empty() {
-                continue;
-            }
-            if fair_mode && self.cfg.batching && cands.len() > 1 {
-                // Longest batch another model may run when this one is dispatched.
-                let mut top = [0u64; 2];
-                for c in &cands {
-                    let e = self.models[c.model].batch_exec;
-                    if e > top[0] {
-                        top = [e, top[0]];
-                    } else if e > top[1] {
-                        top[1] = e;
-                    }
-                }
-                for c in &mut cands {
-                    let info = &self.models[c.model];
-                    if c.n as u32 >= info.batch || self.remaining(view, c.model) >= info.batch as usize {
-                        continue;
-                    }
-                    let other = if info.batch_exec == top[0] { top[1] } else { top[0] };
-                    let front = view.models[c.model].queue[self.skip[c.model] + c.skip];
-                    let latest = front.deadline.saturating_sub(info.batch_exec);
-                    if latest > view.now + other {
-                        c.wait_until = Some(latest - other);
-                    }
-                }
-                if cands.iter().all(|c| c.wait_until.is_some()) {
-                    // Never idle a GPU only to wait: run the most urgent.
-                    for c in &mut cands {
-                        c.wait_until = None;
-                    }
-                }
-            }
-            let mut best: Option<usize> = None;
-            for (i, c) in cands.iter().enumerate() {
-                if let Some(t) = c.wait_until {
-                    wake = Some(wake.map_or(t, |w| w.min(t)));
-                    continue;
-                }
-                let better = match best {
-                    None => true,
-                    Some(b) => {
-                        let o = &cands[b];
-                        if fair_mode {
-                            let key = |c: &Candidate| {
-                                let info = &self.models[c.model];
-                                if info.grant > 0.0 { info.balance / info.grant } else { f64::MIN }
-                            };
-                            let (kc, ko) = (key(c), key(o));
-                            kc > ko || (kc == ko && (c.slack, c.model) < (o.slack, o.model))
-                        } else {
-                            (c.slack, c.model) < (o.slack, o.model)
+                if batching {
+                    let info = &self.models[m];
+                    if (n as u32) < info.batch && self.remaining(view, m) - k < info.batch as usize {
+                        let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
+                        let front = view.models[m].queue[self.skip[m] + k];
+                        let latest = front.deadline.saturating_sub(info.batch_exec);
+                        if latest > view.now + other {
+                            let t = latest - other;
+                            wake = Some(wake.map_or(t, |w| w.min(t)));
+                            deferred = deferred.or(Some((m, k, n, exec)));
+                            continue;
                         }
                     }
-                };
-                if better {
-                    best = Some(i);
                 }
+                chosen = Some((m, k, n, exec));
+                break;
             }
-            let Some(b) = best else { continue };
-            let c = &cands[b];
-            if c.skip > 0 {
-                let start = self.skip[c.model];
-                let ids = view.models[c.model].queue.range(start..start + c.skip).map(|r| r.id).collect();
-                out.actions.push(Action::Drop { model: c.model, requests: ids });
-                self.skip[c.model] += c.skip;
+            let Some((m, k, n, exec)) = chosen.or(deferred) else { continue };
+            let start = self.skip[m];
+            if k > 0 {
+                let ids = view.models[m].queue.range(start..start + k).map(|r| r.id).collect();
+                out.actions.push(Action::Drop { model: m, requests: ids });
             }
-            let start = self.skip[c.model];
-            let ids = view.models[c.model].queue.range(start..start + c.n).map(|r| r.id).collect();
-            self.skip[c.model] += c.n;
-            self.models[c.model].balance -= c.exec as f64;
-            out.actions.push(Action::Dispatch(Dispatch::new(g.id, c.model, ids)));
+            let ids = view.models[m].queue.range(start + k..start + k + n).map(|r| r.id).collect();
+            self.skip[m] += k + n;
+            self.models[m].balance -= exec as f64;
+            out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
         }
         if let Some(w) = wake {
             out.wake(w);
@@ -485,7 +463,6 @@ impl Policy for InferFair {
                 k += 1;
             }
         }
-        self.pending.sort_unstable();
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);
