@@ -182,7 +182,7 @@ impl InferFair {
         drop(demands);
         self.overloaded = alloc.overloaded;
 
-        if cfg.feedback && self.overloaded {
+        if cfg.feedback && cfg.fairness > 0.0 && self.overloaded {
             let fed: Vec<usize> = active.iter().copied().filter(|&i| self.models[i].required > 0.0).collect();
             if !fed.is_empty() {
                 let achieved = |info: &ModelInfo| (info.served / info.required).clamp(1e-3, 1.0);
@@ -201,12 +201,14 @@ impl InferFair {
                 }
             }
         }
-        // Effective shares: weighted, renormalized to the same total, floors kept.
+        // Effective shares: weighted (the fairness knob tempers the feedback's
+        // weights: weight^fairness), renormalized to the same total, floors kept.
         let total: f64 = shares.iter().sum();
-        let weighted: f64 = active.iter().zip(&shares).map(|(&i, s)| s * self.models[i].weight).sum();
+        let eff = |w: f64| w.powf(cfg.fairness);
+        let weighted: f64 = active.iter().zip(&shares).map(|(&i, s)| s * eff(self.models[i].weight)).sum();
         if weighted > 0.0 {
             for ((s, &i), f) in shares.iter_mut().zip(&active).zip(&floors) {
-                *s = (*s * self.models[i].weight * total / weighted).max(*f);
+                *s = (*s * eff(self.models[i].weight) * total / weighted).max(*f);
             }
         }
         for info in &mut self.models {
