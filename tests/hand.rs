@@ -25,7 +25,11 @@ fn fifo_batches_what_queued_while_the_gpu_was_busy() {
     );
     let (r, rec) = record(&s, "fifo");
     // r0 runs alone 0..1 ms; r1..r4 (the last arriving exactly when r0 ends) run as a batch of 4, 1..3 ms.
-    let got: Vec<_> = rec.ends.iter().map(|e| (e.req.arrival, e.start, e.finish, e.batch_size, e.outcome)).collect();
+    let got: Vec<_> = rec
+        .ends
+        .iter()
+        .map(|e| (e.req.arrival, e.start, e.finish, e.batch_size, e.outcome))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -36,12 +40,24 @@ fn fifo_batches_what_queued_while_the_gpu_was_busy() {
             (MS, Some(MS), 3 * MS, 4, Outcome::Good),
         ]
     );
-    assert_eq!(rec.batches, vec![(0, 0, 1, 1, 0, MS), (0, 0, 4, 4, MS, 3 * MS)]);
+    assert_eq!(
+        rec.batches,
+        vec![(0, 0, 1, 1, 0, MS), (0, 0, 4, 4, MS, 3 * MS)]
+    );
     let m = &r.models[0];
-    assert_eq!((m.arrived, m.good, m.late, m.dropped, m.unfinished), (5, 4, 1, 0, 0));
+    assert_eq!(
+        (m.arrived, m.good, m.late, m.dropped, m.unfinished),
+        (5, 4, 1, 0, 0)
+    );
     let p50 = m.latency_ms.p50.unwrap();
-    assert!((p50 - 2.25).abs() <= 2.25 * inferfair_sim::hist::RELATIVE_ERROR, "p50 {p50}");
-    assert_eq!(m.latency_ms.mean, Some((1.0 + 2.75 + 2.5 + 2.25 + 2.0) / 5.0));
+    assert!(
+        (p50 - 2.25).abs() <= 2.25 * inferfair_sim::hist::RELATIVE_ERROR,
+        "p50 {p50}"
+    );
+    assert_eq!(
+        m.latency_ms.mean,
+        Some((1.0 + 2.75 + 2.5 + 2.25 + 2.0) / 5.0)
+    );
 }
 
 #[test]
@@ -64,9 +80,16 @@ fn fifo_serves_models_in_arrival_order_and_pads_batches() {
         "#,
     );
     let (_, rec) = record(&s, "fifo");
-    let spans: Vec<_> = rec.ends.iter().map(|e| (e.req.model, e.req.arrival, e.start.unwrap(), e.finish)).collect();
+    let spans: Vec<_> = rec
+        .ends
+        .iter()
+        .map(|e| (e.req.model, e.req.arrival, e.start.unwrap(), e.finish))
+        .collect();
     // small 0..1; then big's two requests (0 and 1 ms) in one batch of 2: 1..17 ms.
-    assert_eq!(spans, vec![(0, 0, 0, MS), (1, 0, MS, 17 * MS), (1, MS, MS, 17 * MS)]);
+    assert_eq!(
+        spans,
+        vec![(0, 0, 0, MS), (1, 0, MS, 17 * MS), (1, MS, MS, 17 * MS)]
+    );
 }
 
 #[test]
@@ -91,11 +114,21 @@ fn fifo_loads_on_demand_and_evicts_the_least_recently_used() {
     );
     let (r, rec) = record(&s, "fifo");
     // small: load 0..10 ms, run 10..11. big arrives at 5: evict small, load 11..61, run 61..71.
-    assert_eq!(rec.loads, vec![(0, 0, 0, 10 * MS), (0, 1, 11 * MS, 61 * MS)]);
-    let e: Vec<_> = rec.ends.iter().map(|e| (e.start.unwrap(), e.finish, e.coldstart, e.outcome)).collect();
+    assert_eq!(
+        rec.loads,
+        vec![(0, 0, 0, 10 * MS), (0, 1, 11 * MS, 61 * MS)]
+    );
+    let e: Vec<_> = rec
+        .ends
+        .iter()
+        .map(|e| (e.start.unwrap(), e.finish, e.coldstart, e.outcome))
+        .collect();
     assert_eq!(
         e,
-        vec![(10 * MS, 11 * MS, true, Outcome::Good), (61 * MS, 71 * MS, true, Outcome::Late)]
+        vec![
+            (10 * MS, 11 * MS, true, Outcome::Good),
+            (61 * MS, 71 * MS, true, Outcome::Late)
+        ]
     );
     assert_eq!(r.overall.coldstarts, 2);
 }

@@ -14,12 +14,22 @@ fn arrival(kind: u8, rate: f64, cv: f64) -> String {
         1 => format!("{{ process = \"gamma\", rate_rps = {rate}, cv = {cv} }}"),
         2 => format!("{{ process = \"deterministic\", rate_rps = {rate} }}"),
         3 => format!("{{ process = \"onoff\", rate_rps = {rate}, on_s = 0.05, off_s = 0.1 }}"),
-        _ => format!("{{ process = \"closed\", clients = {}, think_ms = {} }}", 1 + (rate as u32 % 8), cv),
+        _ => format!(
+            "{{ process = \"closed\", clients = {}, think_ms = {} }}",
+            1 + (rate as u32 % 8),
+            cv
+        ),
     }
 }
 
 /// A random scenario on the toy profile.
-pub fn random_scenario(seed: u64, gpus: u32, memory_gib: f64, exec_cv: f64, models: &[(bool, u8, f64, f64, f64)]) -> Scenario {
+pub fn random_scenario(
+    seed: u64,
+    gpus: u32,
+    memory_gib: f64,
+    exec_cv: f64,
+    models: &[(bool, u8, f64, f64, f64)],
+) -> Scenario {
     let mut t = format!(
         "name = \"random\"\nseed = {seed}\nduration_s = 2.0\nwarmup_s = 0.2\nprofile = \"toy.csv\"\n\
          [cluster]\ngpus = {gpus}\nweights_memory_gib = {memory_gib}\nexec_cv = {exec_cv}\n"
@@ -38,10 +48,19 @@ pub fn random_scenario(seed: u64, gpus: u32, memory_gib: f64, exec_cv: f64, mode
 pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
     // Every request that arrived ended exactly once.
     let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
-    assert_eq!(ids, (0..r.requests).collect::<Vec<_>>(), "each request ends exactly once");
+    assert_eq!(
+        ids,
+        (0..r.requests).collect::<Vec<_>>(),
+        "each request ends exactly once"
+    );
     // No GPU runs two batches at once; batches are within a model's sizes.
     for g in 0..s.cluster.gpus {
-        let mut spans: Vec<_> = rec.batches.iter().filter(|b| b.0 == g).map(|b| (b.4, b.5)).collect();
+        let mut spans: Vec<_> = rec
+            .batches
+            .iter()
+            .filter(|b| b.0 == g)
+            .map(|b| (b.4, b.5))
+            .collect();
         spans.sort();
         for w in spans.windows(2) {
             assert!(w[0].1 <= w[1].0, "gpu {g}: batches {w:?} overlap");
@@ -49,7 +68,10 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
     }
     for b in &rec.batches {
         let p = &s.models[b.1].profile;
-        assert!(b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3), "batch {b:?}");
+        assert!(
+            b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3),
+            "batch {b:?}"
+        );
     }
     // Completed requests: latency at least the profiled time (exactly it without noise).
     for e in &rec.ends {
@@ -57,7 +79,10 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
             Outcome::Good | Outcome::Late => {
                 let start = e.start.unwrap();
                 assert!(start >= e.req.arrival);
-                let exec = s.models[e.req.model].profile.exec_exact(e.batch_size).unwrap();
+                let exec = s.models[e.req.model]
+                    .profile
+                    .exec_exact(e.batch_size)
+                    .unwrap();
                 if s.models[e.req.model].exec_cv == 0.0 {
                     assert_eq!(e.finish - start, exec);
                 }
@@ -72,7 +97,12 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
         let measured = |o: Outcome| {
             rec.ends
                 .iter()
-                .filter(|e| e.req.model == i && e.outcome == o && e.req.arrival >= s.warmup && e.req.arrival < s.duration)
+                .filter(|e| {
+                    e.req.model == i
+                        && e.outcome == o
+                        && e.req.arrival >= s.warmup
+                        && e.req.arrival < s.duration
+                })
                 .count() as u64
         };
         assert_eq!(m.good, measured(Outcome::Good));
@@ -84,7 +114,13 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
 }
 
 fn model_strategy() -> impl Strategy<Value = (bool, u8, f64, f64, f64)> {
-    (any::<bool>(), 0u8..5, 5.0f64..600.0, 0.5f64..4.0, 15.0f64..80.0)
+    (
+        any::<bool>(),
+        0u8..5,
+        5.0f64..600.0,
+        0.5f64..4.0,
+        15.0f64..80.0,
+    )
 }
 
 pub fn policies() -> Vec<&'static str> {
@@ -121,10 +157,21 @@ proptest! {
 #[test]
 fn adding_a_model_does_not_change_the_others_arrivals() {
     let one = random_scenario(5, 1, 20.0, 0.0, &[(false, 1, 100.0, 2.0, 50.0)]);
-    let two = random_scenario(5, 1, 20.0, 0.0, &[(false, 1, 100.0, 2.0, 50.0), (true, 0, 50.0, 1.0, 50.0)]);
+    let two = random_scenario(
+        5,
+        1,
+        20.0,
+        0.0,
+        &[(false, 1, 100.0, 2.0, 50.0), (true, 0, 50.0, 1.0, 50.0)],
+    );
     let arrivals = |s: &Scenario| {
         let (_, rec) = record(s, "fifo");
-        let mut a: Vec<u64> = rec.ends.iter().filter(|e| e.req.model == 0).map(|e| e.req.arrival).collect();
+        let mut a: Vec<u64> = rec
+            .ends
+            .iter()
+            .filter(|e| e.req.model == 0)
+            .map(|e| e.req.arrival)
+            .collect();
         a.sort();
         a
     };

@@ -30,6 +30,11 @@ fn fifo_matches_md1_mean_waiting_time() {
     for rate in [500.0, 800.0] {
         let (sim, theory) = md1_mean_wait_ms(rate);
         let err = (sim - theory).abs() / theory;
-        assert!(err < 0.04, "rho {}: Wq simulated {sim:.4} ms vs M/D/1 {theory:.4} ms ({:.1}% off)", rate / 1000.0, err * 100.0);
+        assert!(
+            err < 0.04,
+            "rho {}: Wq simulated {sim:.4} ms vs M/D/1 {theory:.4} ms ({:.1}% off)",
+            rate / 1000.0,
+            err * 100.0
+        );
     }
 }

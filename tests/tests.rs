@@ -1,7 +1,8 @@
 //! All integration tests, in one binary (see `Cargo.toml`: `autotests = false`).
 
-mod common;
 mod cli;
+mod common;
 mod hand;
+mod inferfair;
 mod invariants;
 mod queueing;

@@ -150,7 +150,11 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 p(t as f64 / end as f64);
             }
         }
-        let stop = if self.events.is_empty() { self.now } else { end };
+        let stop = if self.events.is_empty() {
+            self.now
+        } else {
+            end
+        };
         self.state.finish_all(stop, &mut self.ends);
         for e in self.ends.drain(..) {
             self.metrics.end(&e);
@@ -265,7 +269,8 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             if let Some(o) = self.observer.as_mut() {
                 o.request_end(&e);
             }
-            if let (Some(think), true) = (self.think[e.req.model], e.outcome != Outcome::Unfinished) {
+            if let (Some(think), true) = (self.think[e.req.model], e.outcome != Outcome::Unfinished)
+            {
                 let t = e.finish + think.max(1);
                 if t < self.scenario.duration {
                     self.events.push(t, Event::Send(e.req.model));
@@ -290,8 +295,13 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                         models: &self.state.models,
                         gpus: &self.state.gpus,
                     };
-                    self.policy
-                        .notify(&view, &Notice::BatchRejected { gpu: g, batch: &batch });
+                    self.policy.notify(
+                        &view,
+                        &Notice::BatchRejected {
+                            gpu: g,
+                            batch: &batch,
+                        },
+                    );
                     self.record_ends();
                 }
                 Ready::Now => {
@@ -314,7 +324,8 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
     fn try_transfer(&mut self, g: GpuId) {
         if self.state.transfer_ready(g) {
             let t = self.state.start_transfer(g, self.now);
-            self.events.push(self.now + t.expected_ns, Event::TransferDone(g));
+            self.events
+                .push(self.now + t.expected_ns, Event::TransferDone(g));
         }
     }
 
@@ -350,7 +361,12 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         self.record_ends();
         match self.decision.wake_at {
             Some(w) => {
-                assert!(w > self.now, "{}: wake_at {w} is not after now {}", self.policy.name(), self.now);
+                assert!(
+                    w > self.now,
+                    "{}: wake_at {w} is not after now {}",
+                    self.policy.name(),
+                    self.now
+                );
                 if self.wake != Some(w) {
                     self.wake = Some(w);
                     self.events.push(w, Event::Wake);

@@ -77,7 +77,11 @@ impl Histogram {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
-        self.min = if self.n == 0 { other.min } else { self.min.min(other.min) };
+        self.min = if self.n == 0 {
+            other.min
+        } else {
+            self.min.min(other.min)
+        };
         self.max = self.max.max(other.max);
         self.n += other.n;
         self.sum += other.sum;
@@ -146,7 +150,9 @@ mod tests {
     #[test]
     fn quantiles_within_relative_error() {
         let mut h = Histogram::new();
-        let vals: Vec<u64> = (1..=100_000u64).map(|i| i * 997 % 50_000_000 + 1000).collect();
+        let vals: Vec<u64> = (1..=100_000u64)
+            .map(|i| i * 997 % 50_000_000 + 1000)
+            .collect();
         for &v in &vals {
             h.record(v);
         }
@@ -156,7 +162,10 @@ mod tests {
             let rank = ((q * sorted.len() as f64).ceil() as usize).max(1);
             let exact = sorted[rank - 1] as f64;
             let got = h.quantile(q).unwrap() as f64;
-            assert!((got - exact).abs() / exact <= RELATIVE_ERROR, "q {q}: {got} vs {exact}");
+            assert!(
+                (got - exact).abs() / exact <= RELATIVE_ERROR,
+                "q {q}: {got} vs {exact}"
+            );
         }
         let mean = vals.iter().sum::<u64>() as f64 / vals.len() as f64;
         assert_eq!(h.mean().unwrap(), mean);

@@ -36,7 +36,11 @@ impl Isolation {
         let sq: f64 = v.iter().map(|x| x * x).sum();
         Some(Isolation {
             isolation_gap: max - min,
-            jain: if sq > 0.0 { sum * sum / (v.len() as f64 * sq) } else { 1.0 },
+            jain: if sq > 0.0 {
+                sum * sum / (v.len() as f64 * sq)
+            } else {
+                1.0
+            },
             min_normalized_goodput: min,
             disparity: if min > 0.0 { max / min } else { f64::INFINITY },
             stp: sum,

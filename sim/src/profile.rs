@@ -25,7 +25,10 @@ pub struct ModelProfile {
 impl ModelProfile {
     /// The largest allowed batch size.
     pub fn max_batch(&self) -> u32 {
-        *self.batch_sizes.last().expect("a model has at least one batch size")
+        *self
+            .batch_sizes
+            .last()
+            .expect("a model has at least one batch size")
     }
 
     /// The smallest allowed batch size.
@@ -122,7 +125,10 @@ impl Profile {
                     _ => Err(Error::parse(
                         path,
                         line,
-                        format!("`{}` must be a non-negative number, found `{s}`", REQUIRED[i]),
+                        format!(
+                            "`{}` must be a non-negative number, found `{s}`",
+                            REQUIRED[i]
+                        ),
                     )),
                 }
             };
@@ -134,7 +140,10 @@ impl Profile {
                 Error::parse(
                     path,
                     line,
-                    format!("`batch_size` must be a positive integer, found `{}`", field(1)),
+                    format!(
+                        "`batch_size` must be a positive integer, found `{}`",
+                        field(1)
+                    ),
                 )
             })?;
             let exec_us = num(2)?;
@@ -179,8 +188,12 @@ impl Profile {
             return Err(Error::parse(path, None, "the profile has no rows"));
         }
         for m in &mut models {
-            let mut pairs: Vec<(u32, Nanos)> =
-                m.batch_sizes.iter().copied().zip(m.exec_ns.iter().copied()).collect();
+            let mut pairs: Vec<(u32, Nanos)> = m
+                .batch_sizes
+                .iter()
+                .copied()
+                .zip(m.exec_ns.iter().copied())
+                .collect();
             pairs.sort_unstable();
             m.batch_sizes = pairs.iter().map(|p| p.0).collect();
             m.exec_ns = pairs.iter().map(|p| p.1).collect();
@@ -236,16 +249,36 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let cases = [
-            ("model,batch_size,exec_us\na,1,2\n", "missing column `weights_mib`"),
-            ("model,batch_size,exec_us,weights_mib,load_us\na,1,x,1,1\n", "t.csv:2"),
-            ("model,batch_size,exec_us,weights_mib,load_us\na,0,1,1,1\n", "positive integer"),
-            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,1,2,1,1\n", "two rows"),
-            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,2,2,2,1\n", "same on every row"),
+            (
+                "model,batch_size,exec_us\na,1,2\n",
+                "missing column `weights_mib`",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,x,1,1\n",
+                "t.csv:2",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,0,1,1,1\n",
+                "positive integer",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,1,2,1,1\n",
+                "two rows",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1\na,2,2,2,1\n",
+                "same on every row",
+            ),
             ("model,batch_size,exec_us,weights_mib,load_us\n", "no rows"),
-            ("model,batch_size,exec_us,weights_mib,load_us\na,1,1,1\n", "t.csv:2"),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1\n",
+                "t.csv:2",
+            ),
         ];
         for (text, want) in cases {
-            let e = Profile::parse(text, Path::new("t.csv")).unwrap_err().to_string();
+            let e = Profile::parse(text, Path::new("t.csv"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{e:?} should contain {want:?}");
         }
     }

@@ -177,8 +177,14 @@ mod tests {
         for &want_cv in &[0.5, 1.0, 2.0, 4.0] {
             let g: Vec<f64> = (0..n).map(|_| r.unit_mean(want_cv)).collect();
             let (m, cv) = mean_cv(&g);
-            assert!((m - 1.0).abs() < 0.03 * want_cv, "gamma mean {m} at cv {want_cv}");
-            assert!((cv - want_cv).abs() < 0.06 * want_cv, "gamma cv {cv} vs {want_cv}");
+            assert!(
+                (m - 1.0).abs() < 0.03 * want_cv,
+                "gamma mean {m} at cv {want_cv}"
+            );
+            assert!(
+                (cv - want_cv).abs() < 0.06 * want_cv,
+                "gamma cv {cv} vs {want_cv}"
+            );
         }
         for _ in 0..1000 {
             let u = r.uniform();

@@ -75,8 +75,18 @@ pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOpti
         requests: done.requests,
         wall_s: wall.elapsed().as_secs_f64(),
         params,
-        latency: done.metrics.models.iter().map(|m| m.latency.clone()).collect(),
-        timeline: done.metrics.models.into_iter().map(|m| m.timeline).collect(),
+        latency: done
+            .metrics
+            .models
+            .iter()
+            .map(|m| m.latency.clone())
+            .collect(),
+        timeline: done
+            .metrics
+            .models
+            .into_iter()
+            .map(|m| m.timeline)
+            .collect(),
     }
 }
 
@@ -87,7 +97,8 @@ pub fn alone_goodputs(scenario: &Scenario, name: &str) -> Result<Vec<f64>> {
         .into_par_iter()
         .map(|i| {
             let s = scenario.only(i);
-            let r = simulate(&s, name, RunOptions::default()).expect("the policy was built once already");
+            let r = simulate(&s, name, RunOptions::default())
+                .expect("the policy was built once already");
             r.models[0].goodput_rps
         })
         .collect())
@@ -99,7 +110,8 @@ pub fn apply_isolation(result: &mut RunResult, alone: &[f64]) {
         m.alone_goodput_rps = Some(a);
         m.normalized_goodput = (a > 0.0).then(|| m.goodput_rps / a);
     }
-    result.overall.isolation = Isolation::from_normalized(result.models.iter().map(|m| m.normalized_goodput));
+    result.overall.isolation =
+        Isolation::from_normalized(result.models.iter().map(|m| m.normalized_goodput));
 }
 
 /// Runs `scenario` under policy `name`, and every model alone to get isolation metrics.

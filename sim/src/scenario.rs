@@ -235,7 +235,10 @@ impl Scenario {
             if v.is_finite() && v > 0.0 {
                 Ok(v)
             } else {
-                Err(Error::invalid(at(field), format!("must be a positive number, found {v}")))
+                Err(Error::invalid(
+                    at(field),
+                    format!("must be a positive number, found {v}"),
+                ))
             }
         };
         if file.name.trim().is_empty() {
@@ -245,7 +248,10 @@ impl Scenario {
         if !(file.warmup_s >= 0.0 && file.warmup_s < file.duration_s) {
             return Err(Error::invalid(
                 at("warmup_s"),
-                format!("must be in [0, duration_s = {}), found {}", file.duration_s, file.warmup_s),
+                format!(
+                    "must be in [0, duration_s = {}), found {}",
+                    file.duration_s, file.warmup_s
+                ),
             ));
         }
         pos("rate_scale", file.rate_scale)?;
@@ -271,7 +277,10 @@ impl Scenario {
         }
         file.cluster.weights_memory_gib = Some(weights_gib);
         if !(file.cluster.exec_cv >= 0.0 && file.cluster.exec_cv.is_finite()) {
-            return Err(Error::invalid(at("cluster.exec_cv"), "must be a non-negative number"));
+            return Err(Error::invalid(
+                at("cluster.exec_cv"),
+                "must be a non-negative number",
+            ));
         }
         let cluster = Cluster {
             gpus: file.cluster.gpus as usize,
@@ -279,7 +288,10 @@ impl Scenario {
             preload: file.cluster.preload,
         };
         if file.models.is_empty() {
-            return Err(Error::invalid(at("models"), "a scenario needs at least one [[models]] entry"));
+            return Err(Error::invalid(
+                at("models"),
+                "a scenario needs at least one [[models]] entry",
+            ));
         }
 
         let profile_path = base.join(&file.profile);
@@ -314,7 +326,10 @@ impl Scenario {
                 ));
             }
             if entry.count == 0 {
-                return Err(Error::invalid(at(&format!("{place}.count")), "must be at least 1"));
+                return Err(Error::invalid(
+                    at(&format!("{place}.count")),
+                    "must be at least 1",
+                ));
             }
             let slo_ms = match (entry.slo_ms, entry.slo_factor) {
                 (Some(_), Some(_)) => {
@@ -344,11 +359,17 @@ impl Scenario {
             }
             let exec_cv = entry.exec_cv.unwrap_or(file.cluster.exec_cv);
             if !(exec_cv >= 0.0 && exec_cv.is_finite()) {
-                return Err(Error::invalid(at(&format!("{place}.exec_cv")), "must be a non-negative number"));
+                return Err(Error::invalid(
+                    at(&format!("{place}.exec_cv")),
+                    "must be a non-negative number",
+                ));
             }
             let alpha = entry.zipf_alpha.unwrap_or(0.0);
             if !(alpha >= 0.0 && alpha.is_finite()) {
-                return Err(Error::invalid(at(&format!("{place}.zipf_alpha")), "must be a non-negative number"));
+                return Err(Error::invalid(
+                    at(&format!("{place}.zipf_alpha")),
+                    "must be a non-negative number",
+                ));
             }
             let n = entry.count as usize;
             let weights: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-alpha)).collect();
@@ -358,11 +379,17 @@ impl Scenario {
                 *path = absolute(&base.join(&*path));
             }
             for (ci, w) in weights.iter().enumerate() {
-                let name = if n == 1 { base_name.clone() } else { format!("{base_name}-{ci}") };
+                let name = if n == 1 {
+                    base_name.clone()
+                } else {
+                    format!("{base_name}-{ci}")
+                };
                 if let Some(prev) = names.insert(name.clone(), ei) {
                     return Err(Error::invalid(
                         at(&format!("{place}.name")),
-                        format!("instance name `{name}` is already used by models[{prev}]: give each entry its own `name`"),
+                        format!(
+                            "instance name `{name}` is already used by models[{prev}]: give each entry its own `name`"
+                        ),
                     ));
                 }
                 let mut load_trace = |p: &PathBuf, key: &str| -> Result<Arc<Vec<TraceEntry>>> {
@@ -400,7 +427,12 @@ impl Scenario {
         let max_slo = models.iter().map(|m| m.slo).max().unwrap_or(0);
         let drain = match file.drain_s {
             Some(d) if d.is_finite() && d >= 0.0 => from_secs(d),
-            Some(d) => return Err(Error::invalid(at("drain_s"), format!("must be non-negative, found {d}"))),
+            Some(d) => {
+                return Err(Error::invalid(
+                    at("drain_s"),
+                    format!("must be non-negative, found {d}"),
+                ));
+            }
             None => max_slo,
         };
         Ok(Scenario {

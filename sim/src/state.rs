@@ -199,7 +199,9 @@ impl GpuState {
         for b in &self.exec {
             let start = match b.started_at {
                 Some(s) => s,
-                None => t.max(b.not_before).max(self.expected_loaded_at(b.model, now)),
+                None => t
+                    .max(b.not_before)
+                    .max(self.expected_loaded_at(b.model, now)),
             };
             t = t.max(start + b.expected_ns);
         }
@@ -312,7 +314,9 @@ impl State {
                     g.residency[m] = Residency::Loaded(0);
                 }
             }
-            g.resident = (0..n).filter(|&m| g.residency[m] != Residency::Absent).collect();
+            g.resident = (0..n)
+                .filter(|&m| g.residency[m] != Residency::Absent)
+                .collect();
         }
         self
     }
@@ -373,11 +377,18 @@ impl State {
                 Effect::None
             }
             Action::Load { gpu, model } => {
-                assert!(gpu < self.gpus.len() && model < self.models.len(), "load: no gpu {gpu} or model {model}");
+                assert!(
+                    gpu < self.gpus.len() && model < self.models.len(),
+                    "load: no gpu {gpu} or model {model}"
+                );
                 let bytes = self.models[model].profile.weights_bytes;
                 let expected_ns = self.models[model].profile.load_ns;
                 let g = &mut self.gpus[gpu];
-                assert_eq!(g.residency[model], Residency::Absent, "load: model {model} already on gpu {gpu}");
+                assert_eq!(
+                    g.residency[model],
+                    Residency::Absent,
+                    "load: model {model} already on gpu {gpu}"
+                );
                 assert!(
                     g.used_bytes + bytes <= g.capacity_bytes,
                     "load: model {model} ({bytes} B) does not fit on gpu {gpu} ({} of {} B used)",
@@ -396,11 +407,20 @@ impl State {
                 Effect::Transfer(gpu)
             }
             Action::Evict { gpu, model } => {
-                assert!(gpu < self.gpus.len() && model < self.models.len(), "evict: no gpu {gpu} or model {model}");
+                assert!(
+                    gpu < self.gpus.len() && model < self.models.len(),
+                    "evict: no gpu {gpu} or model {model}"
+                );
                 let bytes = self.models[model].profile.weights_bytes;
                 let g = &mut self.gpus[gpu];
-                assert!(g.is_loaded(model), "evict: model {model} is not loaded on gpu {gpu}");
-                assert!(!g.has_work_for(model), "evict: gpu {gpu} still has batches of model {model}");
+                assert!(
+                    g.is_loaded(model),
+                    "evict: model {model} is not loaded on gpu {gpu}"
+                );
+                assert!(
+                    !g.has_work_for(model),
+                    "evict: gpu {gpu} still has batches of model {model}"
+                );
                 g.used_bytes -= bytes;
                 g.residency[model] = Residency::Absent;
                 let pos = g.resident.binary_search(&model).unwrap();
@@ -418,12 +438,18 @@ impl State {
             not_before,
             not_after,
         } = d;
-        assert!(gpu < self.gpus.len() && model < self.models.len(), "dispatch: no gpu {gpu} or model {model}");
+        assert!(
+            gpu < self.gpus.len() && model < self.models.len(),
+            "dispatch: no gpu {gpu} or model {model}"
+        );
         assert!(!requests.is_empty(), "dispatch: empty batch");
         let n = requests.len() as u32;
         let profile = &self.models[model].profile;
         let idx = profile.padded_index(n).unwrap_or_else(|| {
-            panic!("dispatch: batch of {n} exceeds model {model}'s largest batch size {}", profile.max_batch())
+            panic!(
+                "dispatch: batch of {n} exceeds model {model}'s largest batch size {}",
+                profile.max_batch()
+            )
         });
         let (size, expected_ns) = (profile.batch_sizes[idx], profile.exec_ns[idx]);
         assert!(
@@ -449,7 +475,9 @@ impl State {
     /// Whether the front batch of `gpu` can start at `now`.
     pub fn ready(&self, gpu: GpuId, now: Nanos) -> Ready {
         let g = &self.gpus[gpu];
-        let Some(b) = g.exec.front() else { return Ready::No };
+        let Some(b) = g.exec.front() else {
+            return Ready::No;
+        };
         if b.started_at.is_some() {
             return Ready::No;
         }
@@ -467,9 +495,16 @@ impl State {
 
     /// Starts the front batch of `gpu` at `now`; returns it.
     pub fn start(&mut self, gpu: GpuId, now: Nanos) -> &Batch {
-        assert_eq!(self.ready(gpu, now), Ready::Now, "start: gpu {gpu} cannot start its front batch");
+        assert_eq!(
+            self.ready(gpu, now),
+            Ready::Now,
+            "start: gpu {gpu} cannot start its front batch"
+        );
         let g = &mut self.gpus[gpu];
-        assert!(now >= g.last_finish, "gpu {gpu} would run two batches at once");
+        assert!(
+            now >= g.last_finish,
+            "gpu {gpu} would run two batches at once"
+        );
         let b = g.exec.front_mut().unwrap();
         b.started_at = Some(now);
         b
@@ -495,11 +530,23 @@ impl State {
 
     /// The running batch of `gpu` finished: it ran from `start` to `finish`
     /// (measured). Its requests' ends are pushed to `ends`; the batch is returned.
-    pub fn finish(&mut self, gpu: GpuId, start: Nanos, finish: Nanos, ends: &mut Vec<RequestEnd>) -> Batch {
+    pub fn finish(
+        &mut self,
+        gpu: GpuId,
+        start: Nanos,
+        finish: Nanos,
+        ends: &mut Vec<RequestEnd>,
+    ) -> Batch {
         let g = &mut self.gpus[gpu];
         let b = g.exec.pop_front().expect("finish: no batch on gpu");
-        assert!(b.started_at.is_some(), "finish: gpu {gpu}'s front batch never started");
-        assert!(finish >= start && start >= g.last_finish, "gpu {gpu}: batches overlap");
+        assert!(
+            b.started_at.is_some(),
+            "finish: gpu {gpu}'s front batch never started"
+        );
+        assert!(
+            finish >= start && start >= g.last_finish,
+            "gpu {gpu}: batches overlap"
+        );
         g.last_finish = finish;
         let loaded_at = match g.residency[b.model] {
             Residency::Loaded(t) => t,
@@ -508,7 +555,11 @@ impl State {
         for &req in &b.requests {
             ends.push(RequestEnd {
                 req,
-                outcome: if finish <= req.deadline { Outcome::Good } else { Outcome::Late },
+                outcome: if finish <= req.deadline {
+                    Outcome::Good
+                } else {
+                    Outcome::Late
+                },
                 start: Some(start),
                 finish,
                 gpu: Some(gpu),
@@ -521,12 +572,18 @@ impl State {
 
     /// Whether the front transfer of `gpu` can start.
     pub fn transfer_ready(&self, gpu: GpuId) -> bool {
-        self.gpus[gpu].transfers.front().is_some_and(|t| t.started_at.is_none())
+        self.gpus[gpu]
+            .transfers
+            .front()
+            .is_some_and(|t| t.started_at.is_none())
     }
 
     /// Starts the front transfer of `gpu`.
     pub fn start_transfer(&mut self, gpu: GpuId, now: Nanos) -> Transfer {
-        assert!(self.transfer_ready(gpu), "start_transfer: nothing to start on gpu {gpu}");
+        assert!(
+            self.transfer_ready(gpu),
+            "start_transfer: nothing to start on gpu {gpu}"
+        );
         let t = self.gpus[gpu].transfers.front_mut().unwrap();
         t.started_at = Some(now);
         *t
@@ -535,7 +592,10 @@ impl State {
     /// The running transfer of `gpu` finished at `now`: the model is loaded.
     pub fn finish_transfer(&mut self, gpu: GpuId, now: Nanos) -> Transfer {
         let g = &mut self.gpus[gpu];
-        let t = g.transfers.pop_front().expect("finish_transfer: nothing running");
+        let t = g
+            .transfers
+            .pop_front()
+            .expect("finish_transfer: nothing running");
         assert!(t.started_at.is_some(), "finish_transfer: never started");
         assert_eq!(g.residency[t.model], Residency::Loading);
         g.residency[t.model] = Residency::Loaded(now);

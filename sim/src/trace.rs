@@ -50,9 +50,8 @@ impl Trace {
         };
         let mut models: BTreeMap<String, Vec<TraceEntry>> = BTreeMap::new();
         for rec in rdr.records() {
-            let rec = rec.map_err(|e| {
-                Error::parse(path, e.position().map(|p| p.line()), e.to_string())
-            })?;
+            let rec =
+                rec.map_err(|e| Error::parse(path, e.position().map(|p| p.line()), e.to_string()))?;
             let line = rec.position().map(|p| p.line());
             let t = parse_ms(&rec[0], "arrival_ms", path, line, true)?;
             let slo = if has_slo && !rec[2].is_empty() {
@@ -106,7 +105,13 @@ mod tests {
         .unwrap();
         let a = &t.models["a"];
         assert_eq!(a.len(), 2);
-        assert_eq!(a[0], TraceEntry { t: 1_500_000, slo: Some(20_000_000) });
+        assert_eq!(
+            a[0],
+            TraceEntry {
+                t: 1_500_000,
+                slo: Some(20_000_000)
+            }
+        );
         assert_eq!(a[1].t, 5_000_000);
         assert_eq!(t.models["b"].len(), 1);
     }
@@ -120,7 +125,9 @@ mod tests {
             ("arrival_ms,model,slo_ms\n1,a,0\n", "positive"),
             ("arrival_ms,model\n1,a,3\n", "t.csv:2"),
         ] {
-            let e = Trace::parse(text, Path::new("t.csv")).unwrap_err().to_string();
+            let e = Trace::parse(text, Path::new("t.csv"))
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(want), "{e:?} should contain {want:?}");
         }
     }

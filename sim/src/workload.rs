@@ -197,7 +197,11 @@ fn window(place: &str, start_s: Option<f64>, stop_s: Option<f64>) -> Result<(Nan
             format!("must be after start_s ({start}), found {stop}"),
         ));
     }
-    let stop = if stop.is_finite() { from_secs(stop) } else { Nanos::MAX };
+    let stop = if stop.is_finite() {
+        from_secs(stop)
+    } else {
+        Nanos::MAX
+    };
     Ok((from_secs(start), stop))
 }
 
@@ -348,7 +352,10 @@ impl ArrivalSpec {
                 if entries.is_empty() {
                     return Err(Error::invalid(
                         format!("{place}.model"),
-                        format!("the trace {} has no requests for model `{key}`", path.display()),
+                        format!(
+                            "the trace {} has no requests for model `{key}`",
+                            path.display()
+                        ),
                     ));
                 }
                 let entries = if scales.rate == 1.0 {

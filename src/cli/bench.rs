@@ -26,7 +26,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let mut files = a.scenarios.clone();
     if files.is_empty() {
         let dir = PathBuf::from("scenarios/bench");
-        for e in std::fs::read_dir(&dir).with_context(|| format!("cannot list {} (run from the project root or name scenario files)", dir.display()))? {
+        for e in std::fs::read_dir(&dir).with_context(|| {
+            format!(
+                "cannot list {} (run from the project root or name scenario files)",
+                dir.display()
+            )
+        })? {
             let p = e?.path();
             if p.extension().is_some_and(|x| x == "toml") {
                 files.push(p);
@@ -34,7 +39,19 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
         files.sort();
     }
-    let mut t = Table::new(&["scenario", "policy", "models", "gpus", "sim s", "requests", "events", "wall s", "events/s", "requests/s", "x real time"]);
+    let mut t = Table::new(&[
+        "scenario",
+        "policy",
+        "models",
+        "gpus",
+        "sim s",
+        "requests",
+        "events",
+        "wall s",
+        "events/s",
+        "requests/s",
+        "x real time",
+    ]);
     for f in &files {
         let s = load_scenario(f, &Default::default())?;
         for p in &a.policies {
@@ -60,7 +77,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 format!("{:.2}M", r.requests as f64 / r.wall_s / 1e6),
                 format!("{:.0}", sim_s / r.wall_s),
             ]);
-            eprint!("{}", ".");
+            eprint!(".");
         }
     }
     eprintln!();

@@ -65,7 +65,7 @@ pub struct Overrides {
 }
 
 /// Loads a scenario with the command line's overrides applied.
-pub fn load_scenario(path: &PathBuf, o: &Overrides) -> Result<inferfair_sim::Scenario> {
+pub fn load_scenario(path: &std::path::Path, o: &Overrides) -> Result<inferfair_sim::Scenario> {
     Ok(inferfair_sim::Scenario::load_with(path, |f| {
         if let Some(s) = o.seed {
             f.seed = s;

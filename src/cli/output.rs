@@ -46,8 +46,13 @@ impl AtomicFile {
             .map_err(|e| e.into_error())
             .with_context(|| format!("cannot write {}", self.tmp.display()))?;
         f.sync_all().ok();
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
+        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
+            format!(
+                "cannot rename {} to {}",
+                self.tmp.display(),
+                self.dest.display()
+            )
+        })
     }
 }
 
@@ -74,7 +79,11 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
 }
 
 /// The JSON document of `simulate`/`compare`: `{scenario, seed, results}`.
-pub fn json_doc(scenario: &inferfair_sim::Scenario, results: &[RunResult], with_wall: bool) -> Value {
+pub fn json_doc(
+    scenario: &inferfair_sim::Scenario,
+    results: &[RunResult],
+    with_wall: bool,
+) -> Value {
     let results: Vec<Value> = results
         .iter()
         .map(|r| {
@@ -128,7 +137,11 @@ pub fn per_model_rows(r: &RunResult, out: &mut String) {
 }
 
 /// Writes `summary.json`, `per_model.csv` and the resolved `scenario.toml` to `dir`.
-pub fn write_results(dir: &Path, scenario: &inferfair_sim::Scenario, results: &[RunResult]) -> Result<()> {
+pub fn write_results(
+    dir: &Path,
+    scenario: &inferfair_sim::Scenario,
+    results: &[RunResult],
+) -> Result<()> {
     ensure_dir(dir)?;
     let doc = json_doc(scenario, results, false);
     let mut text = serde_json::to_string_pretty(&doc)?;
@@ -266,7 +279,8 @@ pub fn fmt(v: Option<f64>, d: usize) -> String {
 
 /// Formats a fraction as a percentage.
 pub fn pct(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{:.2}%", x * 100.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The tables people read: overall per policy, ratios, and per model.
@@ -280,7 +294,15 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         inferfair_sim::time::secs(scenario.window())
     );
     let iso = results.iter().any(|r| r.overall.isolation.is_some());
-    let mut cols = vec!["policy", "goodput r/s", "SLO att.", "dropped", "late", "p99 ms", "GPU util"];
+    let mut cols = vec![
+        "policy",
+        "goodput r/s",
+        "SLO att.",
+        "dropped",
+        "late",
+        "p99 ms",
+        "GPU util",
+    ];
     if iso {
         cols.extend(["iso gap", "min N", "Jain", "disparity", "STP"]);
     }
@@ -326,7 +348,10 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             ));
         }
         let gain = if cw.overall.goodput_rps > 0.0 {
-            format!("{:+.1}%", (inf.overall.goodput_rps / cw.overall.goodput_rps - 1.0) * 100.0)
+            format!(
+                "{:+.1}%",
+                (inf.overall.goodput_rps / cw.overall.goodput_rps - 1.0) * 100.0
+            )
         } else {
             "-".into()
         };
@@ -336,7 +361,10 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         ));
     }
     s.push('\n');
-    let mut cols = vec!["model", "policy", "slo ms", "offered", "goodput", "SLO att.", "dropped", "late", "p50 ms", "p99 ms", "batch"];
+    let mut cols = vec![
+        "model", "policy", "slo ms", "offered", "goodput", "SLO att.", "dropped", "late", "p50 ms",
+        "p99 ms", "batch",
+    ];
     if iso {
         cols.push("N");
     }

@@ -39,7 +39,11 @@ pub struct CompareArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
     /// Policies to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "fifo,clockwork,inferfair")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "fifo,clockwork,inferfair"
+    )]
     policies: Vec<String>,
     #[command(flatten)]
     overrides: Overrides,
@@ -51,10 +55,17 @@ pub struct CompareArgs {
     format: Format,
 }
 
-fn print(format: Format, scenario: &inferfair_sim::Scenario, results: &[inferfair_sim::RunResult]) -> Result<()> {
+fn print(
+    format: Format,
+    scenario: &inferfair_sim::Scenario,
+    results: &[inferfair_sim::RunResult],
+) -> Result<()> {
     match format {
         Format::Table => print!("{}", render_tables(scenario, results)),
-        Format::Json => println!("{}", serde_json::to_string_pretty(&json_doc(scenario, results, true))?),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json_doc(scenario, results, true))?
+        ),
     }
     Ok(())
 }

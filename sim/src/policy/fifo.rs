@@ -51,9 +51,17 @@ impl Policy for Fifo {
     fn init(&mut self, view: &View, out: &mut Decision) {
         for g in view.gpus {
             let missing = view.models.iter().filter(|m| !g.is_resident(m.id));
-            if missing.clone().map(|m| m.profile.weights_bytes).sum::<u64>() <= g.free_bytes() {
+            if missing
+                .clone()
+                .map(|m| m.profile.weights_bytes)
+                .sum::<u64>()
+                <= g.free_bytes()
+            {
                 for m in missing {
-                    out.actions.push(Action::Load { gpu: g.id, model: m.id });
+                    out.actions.push(Action::Load {
+                        gpu: g.id,
+                        model: m.id,
+                    });
                 }
             }
         }
@@ -125,13 +133,19 @@ impl Policy for Fifo {
                 out.actions.push(Action::Load { gpu, model });
             }
             let m = &view.models[model];
-            let max = self.cfg.max_batch.unwrap_or(u32::MAX).min(m.profile.max_batch()).max(1) as usize;
+            let max = self
+                .cfg
+                .max_batch
+                .unwrap_or(u32::MAX)
+                .min(m.profile.max_batch())
+                .max(1) as usize;
             let start = self.taken[model];
             let n = (m.queue.len() - start).min(max);
             let ids = m.queue.range(start..start + n).map(|r| r.id).collect();
             self.taken[model] += n;
             self.assigned[gpu] = true;
-            out.actions.push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
+            out.actions
+                .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
         }
     }
 }

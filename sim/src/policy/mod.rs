@@ -205,7 +205,8 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
             parse_params(table).map_err(|m| Error::invalid(&place, m))?,
         ))),
         "inferfair" => {
-            let cfg: inferfair::InferFairConfig = parse_params(table).map_err(|m| Error::invalid(&place, m))?;
+            let cfg: inferfair::InferFairConfig =
+                parse_params(table).map_err(|m| Error::invalid(&place, m))?;
             cfg.validate().map_err(|m| Error::invalid(&place, m))?;
             Ok(Box::new(InferFair::new(cfg)))
         }

@@ -6,6 +6,7 @@
 //!   ETR, with the cost of serving f*ETR (smaller batches at lower rates);
 //! - throughput-maximizing: the cheapest GPU time per request first;
 //! - the fairness knob blends the two (1 = equal degradation).
+//!
 //! Every model keeps at least its floor (a minimum share).
 
 /// One model's input to the allocation.
@@ -36,7 +37,12 @@ pub fn total_demand<D: Demand>(models: &[D]) -> f64 {
 
 /// Equal fraction of every ETR (water-filling by bisection on f).
 pub fn equal_fraction<D: Demand>(models: &[D], capacity: f64) -> (Vec<f64>, f64) {
-    let at = |f: f64| -> f64 { models.iter().map(|m| m.need(f * m.etr()).max(m.floor())).sum() };
+    let at = |f: f64| -> f64 {
+        models
+            .iter()
+            .map(|m| m.need(f * m.etr()).max(m.floor()))
+            .sum()
+    };
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
     if at(1.0) <= capacity {
         lo = 1.0;
@@ -50,7 +56,10 @@ pub fn equal_fraction<D: Demand>(models: &[D], capacity: f64) -> (Vec<f64>, f64)
             }
         }
     }
-    let shares = models.iter().map(|m| m.need(lo * m.etr()).max(m.floor())).collect();
+    let shares = models
+        .iter()
+        .map(|m| m.need(lo * m.etr()).max(m.floor()))
+        .collect();
     (shares, lo)
 }
 
@@ -60,7 +69,11 @@ pub fn throughput_max<D: Demand>(models: &[D], capacity: f64) -> Vec<f64> {
     let cost = |i: usize| {
         let m = &models[i];
         let e = m.etr();
-        if e > 0.0 { m.need(e) / e } else { f64::INFINITY }
+        if e > 0.0 {
+            m.need(e) / e
+        } else {
+            f64::INFINITY
+        }
     };
     order.sort_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)));
     let mut shares: Vec<f64> = models.iter().map(|m| m.floor()).collect();
@@ -81,7 +94,10 @@ pub fn throughput_max<D: Demand>(models: &[D], capacity: f64) -> Vec<f64> {
 pub fn allocate<D: Demand>(models: &[D], capacity: f64, fairness: f64) -> Allocation {
     let demand = total_demand(models);
     if demand <= capacity {
-        let shares = models.iter().map(|m| m.need(m.etr()).max(m.floor())).collect::<Vec<_>>();
+        let shares = models
+            .iter()
+            .map(|m| m.need(m.etr()).max(m.floor()))
+            .collect::<Vec<_>>();
         let shares = share_surplus(shares, capacity);
         return Allocation {
             shares,
@@ -90,8 +106,16 @@ pub fn allocate<D: Demand>(models: &[D], capacity: f64, fairness: f64) -> Alloca
         };
     }
     let (eq, f) = equal_fraction(models, capacity);
-    let tp = if fairness < 1.0 { throughput_max(models, capacity) } else { vec![0.0; models.len()] };
-    let shares: Vec<f64> = eq.iter().zip(&tp).map(|(e, t)| fairness * e + (1.0 - fairness) * t).collect();
+    let tp = if fairness < 1.0 {
+        throughput_max(models, capacity)
+    } else {
+        vec![0.0; models.len()]
+    };
+    let shares: Vec<f64> = eq
+        .iter()
+        .zip(&tp)
+        .map(|(e, t)| fairness * e + (1.0 - fairness) * t)
+        .collect();
     Allocation {
         shares: share_surplus(shares, capacity),
         overloaded: true,
@@ -150,7 +174,11 @@ mod tests {
     #[test]
     fn floors_are_kept_and_the_rest_water_filled() {
         // A tiny model with floor 0.1 needs only 0.01; the others share 0.9 equally in fraction.
-        let m = [Lin(1.0, 0.01, 0.1), Lin(500.0, 0.002, 0.0), Lin(500.0, 0.002, 0.0)];
+        let m = [
+            Lin(1.0, 0.01, 0.1),
+            Lin(500.0, 0.002, 0.0),
+            Lin(500.0, 0.002, 0.0),
+        ];
         let a = allocate(&m, 1.0, 1.0);
         assert!((a.shares[0] - 0.1).abs() < 1e-9);
         assert!((a.shares[1] - 0.45).abs() < 1e-9 && (a.shares[2] - 0.45).abs() < 1e-9);

@@ -75,11 +75,17 @@ impl InferFairConfig {
             if v.is_finite() && v <= 1.0 && (v > 0.0 || (zero_ok && v == 0.0)) {
                 Ok(())
             } else {
-                Err(format!("`{name}` must be in {}0, 1], found {v}", if zero_ok { "[" } else { "(" }))
+                Err(format!(
+                    "`{name}` must be in {}0, 1], found {v}",
+                    if zero_ok { "[" } else { "(" }
+                ))
             }
         };
         if !(self.period_ms.is_finite() && self.period_ms > 0.0) {
-            return Err(format!("`period_ms` must be positive, found {}", self.period_ms));
+            return Err(format!(
+                "`period_ms` must be positive, found {}",
+                self.period_ms
+            ));
         }
         in01("rate_ewma", self.rate_ewma, false)?;
         in01("rate_ewma_up", self.rate_ewma_up, false)?;
@@ -87,16 +93,29 @@ impl InferFairConfig {
         in01("achieved_ewma", self.achieved_ewma, false)?;
         in01("fairness", self.fairness, true)?;
         if !(self.headroom >= 0.0 && self.headroom < 1.0) {
-            return Err(format!("`headroom` must be in [0, 1), found {}", self.headroom));
+            return Err(format!(
+                "`headroom` must be in [0, 1), found {}",
+                self.headroom
+            ));
         }
         if !(self.feedback_gain >= 0.0 && self.feedback_gain.is_finite()) {
-            return Err(format!("`feedback_gain` must be non-negative, found {}", self.feedback_gain));
+            return Err(format!(
+                "`feedback_gain` must be non-negative, found {}",
+                self.feedback_gain
+            ));
         }
-        if !(self.weight_min > 0.0 && self.weight_min <= 1.0 && self.weight_max >= 1.0 && self.weight_max.is_finite()) {
+        if !(self.weight_min > 0.0
+            && self.weight_min <= 1.0
+            && self.weight_max >= 1.0
+            && self.weight_max.is_finite())
+        {
             return Err("need 0 < weight_min <= 1 <= weight_max".into());
         }
         if !(self.carry_periods >= 0.0 && self.carry_periods.is_finite()) {
-            return Err(format!("`carry_periods` must be non-negative, found {}", self.carry_periods));
+            return Err(format!(
+                "`carry_periods` must be non-negative, found {}",
+                self.carry_periods
+            ));
         }
         Ok(())
     }

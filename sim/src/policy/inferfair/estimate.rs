@@ -58,7 +58,11 @@ impl ModelCurve {
         let mut best = 0;
         for (i, (&b, &e)) in self.sizes.iter().zip(&self.exec_s).enumerate() {
             let fill = if b > 1 {
-                if rate_rps > 0.0 { (b - 1) as f64 / rate_rps } else { f64::INFINITY }
+                if rate_rps > 0.0 {
+                    (b - 1) as f64 / rate_rps
+                } else {
+                    f64::INFINITY
+                }
             } else {
                 0.0
             };

@@ -115,7 +115,10 @@ impl InferFair {
             .count();
         if k > 0 {
             let ids = q.range(start..start + k).map(|r| r.id).collect();
-            out.actions.push(Action::Drop { model: m, requests: ids });
+            out.actions.push(Action::Drop {
+                model: m,
+                requests: ids,
+            });
             self.skip[m] += k;
         }
     }
@@ -134,13 +137,21 @@ impl InferFair {
                 info.seen = true;
                 info.rate = measured;
             } else {
-                let w = if measured > info.rate { cfg.rate_ewma_up } else { cfg.rate_ewma };
+                let w = if measured > info.rate {
+                    cfg.rate_ewma_up
+                } else {
+                    cfg.rate_ewma
+                };
                 info.rate = ewma(info.rate, measured, w);
             }
             info.arrivals = 0;
             let backlog = view.models[i].queue.len() - self.skip[i];
             let is_active = backlog > 0 || info.rate * p_s >= 0.01;
-            info.etr = if is_active { info.curve.etr(info.rate) } else { 0.0 };
+            info.etr = if is_active {
+                info.curve.etr(info.rate)
+            } else {
+                0.0
+            };
             let bi = info.curve.batch_index(info.etr);
             info.batch = info.curve.sizes[bi];
             info.batch_exec = (info.curve.exec_s[bi] * 1e9) as Nanos;
@@ -183,10 +194,15 @@ impl InferFair {
         self.overloaded = alloc.overloaded;
 
         if cfg.feedback && cfg.fairness > 0.0 && self.overloaded {
-            let fed: Vec<usize> = active.iter().copied().filter(|&i| self.models[i].required > 0.0).collect();
+            let fed: Vec<usize> = active
+                .iter()
+                .copied()
+                .filter(|&i| self.models[i].required > 0.0)
+                .collect();
             if !fed.is_empty() {
                 let achieved = |info: &ModelInfo| (info.served / info.required).clamp(1e-3, 1.0);
-                let mean = fed.iter().map(|&i| achieved(&self.models[i])).sum::<f64>() / fed.len() as f64;
+                let mean =
+                    fed.iter().map(|&i| achieved(&self.models[i])).sum::<f64>() / fed.len() as f64;
                 let mut log_sum = 0.0;
                 for &i in &fed {
                     let info = &mut self.models[i];
@@ -205,7 +221,11 @@ impl InferFair {
         // weights: weight^fairness), renormalized to the same total, floors kept.
         let total: f64 = shares.iter().sum();
         let eff = |w: f64| w.powf(cfg.fairness);
-        let weighted: f64 = active.iter().zip(&shares).map(|(&i, s)| s * eff(self.models[i].weight)).sum();
+        let weighted: f64 = active
+            .iter()
+            .zip(&shares)
+            .map(|(&i, s)| s * eff(self.models[i].weight))
+            .sum();
         if weighted > 0.0 {
             for ((s, &i), f) in shares.iter_mut().zip(&active).zip(&floors) {
                 *s = (*s * eff(self.models[i].weight) * total / weighted).max(*f);
@@ -222,7 +242,11 @@ impl InferFair {
         for (i, info) in self.models.iter_mut().enumerate() {
             let grant = info.share * p_ns;
             let empty = view.models[i].queue.len() == self.skip[i];
-            let cap = if empty { 0.0 } else { grant * cfg.carry_periods };
+            let cap = if empty {
+                0.0
+            } else {
+                grant * cfg.carry_periods
+            };
             info.balance = info.balance.clamp(-grant, cap) + grant;
             info.grant = grant;
         }
@@ -254,7 +278,10 @@ impl InferFair {
             let mut best: Option<(usize, usize, Nanos)> = None;
             for &b in &p.batch_sizes {
                 let exec_b = p.exec_exact(b).expect("an allowed size");
-                let k = q.partition_point(|r| r.deadline < view.now + exec_b).max(start) - start;
+                let k = q
+                    .partition_point(|r| r.deadline < view.now + exec_b)
+                    .max(start)
+                    - start;
                 let n = (q.len() - start - k).min(b as usize);
                 if n == 0 {
                     continue;
@@ -264,8 +291,11 @@ impl InferFair {
                     None => true,
                     // More requests per GPU second; then fewer given up; then the bigger batch.
                     Some((bk, bn, be)) => {
-                        let (lhs, rhs) = ((n as u128) * (be as u128), (bn as u128) * (exec as u128));
-                        lhs > rhs || (lhs == rhs && (k, std::cmp::Reverse(n)) < (bk, std::cmp::Reverse(bn)))
+                        let (lhs, rhs) =
+                            ((n as u128) * (be as u128), (bn as u128) * (exec as u128));
+                        lhs > rhs
+                            || (lhs == rhs
+                                && (k, std::cmp::Reverse(n)) < (bk, std::cmp::Reverse(bn)))
                     }
                 };
                 if better {
@@ -315,7 +345,12 @@ impl InferFair {
 
     /// Gives every idle GPU the best batch among the models loaded on it.
     fn dispatch(&mut self, view: &View, out: &mut Decision) {
-        let idle: Vec<usize> = view.gpus.iter().filter(|g| g.is_idle()).map(|g| g.id).collect();
+        let idle: Vec<usize> = view
+            .gpus
+            .iter()
+            .filter(|g| g.is_idle())
+            .map(|g| g.id)
+            .collect();
         if idle.is_empty() {
             return;
         }
@@ -344,7 +379,9 @@ impl InferFair {
                     .filter(|&&m| self.remaining(view, m) > 0 && gpu.is_loaded(m))
                     .map(|&m| self.key(view, m, fair_mode)),
             );
-            order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+            order.sort_unstable_by(|a, b| {
+                a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
+            });
             // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
             let mut deferred: Option<(ModelId, usize, usize, Nanos)> = None;
             let mut chosen = None;
@@ -353,10 +390,13 @@ impl InferFair {
                     continue;
                 }
                 self.drop_expired(view, m, out);
-                let Some((k, n, exec)) = self.batch_for(view, m) else { continue };
+                let Some((k, n, exec)) = self.batch_for(view, m) else {
+                    continue;
+                };
                 if batching {
                     let info = &self.models[m];
-                    if (n as u32) < info.batch && self.remaining(view, m) - k < info.batch as usize {
+                    if (n as u32) < info.batch && self.remaining(view, m) - k < info.batch as usize
+                    {
                         let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
                         let front = view.models[m].queue[self.skip[m] + k];
                         let latest = front.deadline.saturating_sub(info.batch_exec);
@@ -371,13 +411,26 @@ impl InferFair {
                 chosen = Some((m, k, n, exec));
                 break;
             }
-            let Some((m, k, n, exec)) = chosen.or(deferred) else { continue };
+            let Some((m, k, n, exec)) = chosen.or(deferred) else {
+                continue;
+            };
             let start = self.skip[m];
             if k > 0 {
-                let ids = view.models[m].queue.range(start..start + k).map(|r| r.id).collect();
-                out.actions.push(Action::Drop { model: m, requests: ids });
+                let ids = view.models[m]
+                    .queue
+                    .range(start..start + k)
+                    .map(|r| r.id)
+                    .collect();
+                out.actions.push(Action::Drop {
+                    model: m,
+                    requests: ids,
+                });
             }
-            let ids = view.models[m].queue.range(start + k..start + k + n).map(|r| r.id).collect();
+            let ids = view.models[m]
+                .queue
+                .range(start + k..start + k + n)
+                .map(|r| r.id)
+                .collect();
             self.skip[m] += k + n;
             self.models[m].balance -= exec as f64;
             out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
@@ -436,8 +489,14 @@ impl Policy for InferFair {
                     self.pending.push(r.model);
                 }
             }
-            Notice::BatchDone { batch, finished, .. } => {
-                let good = batch.requests.iter().filter(|r| r.deadline >= *finished).count();
+            Notice::BatchDone {
+                batch, finished, ..
+            } => {
+                let good = batch
+                    .requests
+                    .iter()
+                    .filter(|r| r.deadline >= *finished)
+                    .count();
                 self.models[batch.model].good += good as u64;
             }
             _ => {}

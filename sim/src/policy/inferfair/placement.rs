@@ -33,7 +33,10 @@ pub(super) fn initial(view: &View, out: &mut Decision) {
             let bytes = m.profile.weights_bytes;
             if !view.gpus[g].is_resident(m.id) && free[g] >= bytes {
                 free[g] -= bytes;
-                out.actions.push(Action::Load { gpu: g, model: m.id });
+                out.actions.push(Action::Load {
+                    gpu: g,
+                    model: m.id,
+                });
             }
         }
     }
@@ -54,7 +57,8 @@ impl Plan {
         self.evicted.clear();
         self.loaded.clear();
         self.transferring.clear();
-        self.transferring.extend(view.gpus.iter().map(|g| g.is_transferring()));
+        self.transferring
+            .extend(view.gpus.iter().map(|g| g.is_transferring()));
     }
 
     fn load(&mut self, gpu: GpuId, model: ModelId, victims: Vec<ModelId>, out: &mut Decision) {
@@ -68,7 +72,8 @@ impl Plan {
     }
 
     fn resident(&self, view: &View, gpu: GpuId, model: ModelId) -> bool {
-        (view.gpus[gpu].is_resident(model) && !self.evicted.contains(&(gpu, model))) || self.loaded.contains(&(gpu, model))
+        (view.gpus[gpu].is_resident(model) && !self.evicted.contains(&(gpu, model)))
+            || self.loaded.contains(&(gpu, model))
     }
 }
 
@@ -78,7 +83,10 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
     let g = &view.gpus[gpu];
     let need = view.models[model].profile.weights_bytes;
     let bytes = |list: &[(GpuId, ModelId)]| -> u64 {
-        list.iter().filter(|e| e.0 == gpu).map(|e| view.models[e.1].profile.weights_bytes).sum()
+        list.iter()
+            .filter(|e| e.0 == gpu)
+            .map(|e| view.models[e.1].profile.weights_bytes)
+            .sum()
     };
     let mut free = (g.free_bytes() + bytes(&plan.evicted)).saturating_sub(bytes(&plan.loaded));
     if free >= need {
@@ -89,7 +97,10 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
         .iter()
         .copied()
         .filter(|&v| {
-            g.is_loaded(v) && !g.has_work_for(v) && view.models[v].queue.is_empty() && !plan.evicted.contains(&(gpu, v))
+            g.is_loaded(v)
+                && !g.has_work_for(v)
+                && view.models[v].queue.is_empty()
+                && !plan.evicted.contains(&(gpu, v))
         })
         .collect();
     cands.sort_by(|&a, &b| {
@@ -124,17 +135,28 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
     want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (_, m) in want {
         let ms = &view.models[m];
-        let latest = ms.queue.range(p.skip[m]..).map(|r| r.deadline).max().unwrap();
+        let latest = ms
+            .queue
+            .range(p.skip[m]..)
+            .map(|r| r.deadline)
+            .max()
+            .unwrap();
         if latest < view.now + ms.profile.load_ns + ms.profile.min_exec_ns() {
             // No pending request could finish even right after a load: drop rather than load in vain.
             let ids = ms.queue.range(p.skip[m]..).map(|r| r.id).collect();
-            out.actions.push(Action::Drop { model: m, requests: ids });
+            out.actions.push(Action::Drop {
+                model: m,
+                requests: ids,
+            });
             p.skip[m] = ms.queue.len();
             continue;
         }
         let best = (0..view.gpus.len())
             .filter(|&g| !p.plan.transferring[g])
-            .filter_map(|g| victims(p, view, g, m).map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v)))
+            .filter_map(|g| {
+                victims(p, view, g, m)
+                    .map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v))
+            })
             .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
         let Some((_, _, g, vs)) = best else { continue };
         p.plan.load(g, m, vs, out);
@@ -153,12 +175,22 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
-        .map(|g| g.resident.iter().map(|&m| p.models[m].share / holders[m] as f64).sum())
+        .map(|g| {
+            g.resident
+                .iter()
+                .map(|&m| p.models[m].share / holders[m] as f64)
+                .sum()
+        })
         .collect();
     let mut order: Vec<ModelId> = (0..view.models.len())
         .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
         .collect();
-    order.sort_by(|&a, &b| p.models[b].share.total_cmp(&p.models[a].share).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        p.models[b]
+            .share
+            .total_cmp(&p.models[a].share)
+            .then(a.cmp(&b))
+    });
     for m in order {
         let share = p.models[m].share;
         let part = share / holders[m] as f64;
