@@ -7,7 +7,6 @@ mod simulate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
 
 /// Find out, before you deploy, which scheduling policy keeps every model's
 /// users well served when many DNN models share GPUs.
