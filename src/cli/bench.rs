@@ -60,7 +60,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 format!("{:.2}M", r.requests as f64 / r.wall_s / 1e6),
                 format!("{:.0}", sim_s / r.wall_s),
             ]);
-            eprint!("{}", ".");
+            eprint!(".");
         }
     }
     eprintln!();

@@ -4,10 +4,11 @@ mod bench;
 mod output;
 mod progress;
 mod simulate;
+mod trace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Find out, before you deploy, which scheduling policy keeps every model's
 /// users well served when many DNN models share GPUs.
@@ -35,6 +36,8 @@ enum Command {
     Compare(simulate::CompareArgs),
     /// Measure the simulator's speed on standard scenarios.
     Bench(bench::BenchArgs),
+    /// Make, convert, summarize and cut workload traces (Azure Functions MAF1/MAF2, synthetic).
+    Trace(trace::TraceArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -44,11 +47,12 @@ pub fn run() -> Result<()> {
         Command::Simulate(a) => simulate::simulate(a),
         Command::Compare(a) => simulate::compare(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Trace(a) => trace::trace(a),
     }
 }
 
 /// Loads a scenario, with its seed overridden if asked.
-pub fn load_scenario(path: &PathBuf, seed: Option<u64>) -> Result<inferfair_sim::Scenario> {
+pub fn load_scenario(path: &Path, seed: Option<u64>) -> Result<inferfair_sim::Scenario> {
     let s = inferfair_sim::Scenario::load(path)?;
     Ok(match seed {
         Some(seed) => s.with_seed(seed),
