@@ -684,3 +684,85 @@ count = 5
         assert!(e.contains(want), "{e:?} should contain {want:?}");
     }
 }
+
+#[test]
+fn maf2_converts_as_is_with_time_scale() {
+    let dir = tmp("maf2");
+    // f1 invoked 3 times, f2 twice, f3 once; arrival = end - duration.
+    let input = write(
+        &dir,
+        "maf2.csv",
+        "app,func,end_timestamp,duration\n\
+         a,f1,1.5,0.5\na,f2,2.0,0.25\nb,f3,3.0,1.0\na,f1,4.0,1.0\na,f1,6.0,0.5\na,f2,8.0,0.0\n",
+    );
+    let out = dir.join("c.csv");
+    // Clockwork: ranks f1 (3), f2 (2), f3 (1); blocks of 2 instances: 2i/3 -> f1 0, f2 0, f3 1.
+    ok(&[
+        "trace",
+        "convert",
+        s(&input),
+        "--models",
+        "x:2",
+        "--time-scale",
+        "2",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        "arrival_ms,model\n500,x-0\n875,x-0\n1000,x-1\n1500,x-0\n2750,x-0\n4000,x-0\n"
+    );
+    // Knobs that only make sense for per-minute counts are refused.
+    let e = run(&["trace", "convert", s(&input), "--cv", "2", "--out", s(&out)]);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("--cv applies to per-minute counts"));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["trace", "stats", s(&input), "--json"])).unwrap();
+    assert_eq!(v["format"], "maf2");
+    assert_eq!(v["requests"], 6);
+    assert_eq!(v["top"][0]["name"], "a/f1");
+}
+
+#[test]
+fn generated_requests_have_the_asked_total_rate() {
+    let dir = tmp("genreq");
+    let out = dir.join("r.csv.gz");
+    let args = [
+        "trace",
+        "gen",
+        "--kind",
+        "requests",
+        "--functions",
+        "500",
+        "--seed",
+        "9",
+        "--models",
+        "m:8",
+        "--mapping",
+        "alpaserve",
+        "--start-s",
+        "36000",
+        "--end-s",
+        "37200",
+        "--total-rps",
+        "40",
+        "--out",
+        s(&out),
+    ];
+    ok(&args);
+    let t = Trace::load(&out).unwrap();
+    assert_eq!(t.models.len(), 8);
+    let n = t.len() as f64;
+    // 40 r/s over 1,200 s: the count of a Poisson process with a given mean (variance = mean).
+    assert!(
+        (n - 48_000.0).abs() < 4.0 * 48_000f64.sqrt(),
+        "{n} requests"
+    );
+    assert!(
+        t.models
+            .values()
+            .all(|v| v.iter().all(|e| e.t < 1200 * NS_PER_S))
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&["trace", "stats", s(&out), "--json"])).unwrap();
+    assert!((v["rate_rps"].as_f64().unwrap() - 40.0).abs() < 1.0);
+}

@@ -87,8 +87,9 @@ struct MapArgs {
     /// Multiply every COUNT by this (Clockwork's memory factor), rounding, at least 1.
     #[arg(long, default_value_t = 1.0, value_name = "F")]
     memory_factor: f64,
-    /// clockwork: rank functions by total invocations in the slice, keep idle
-    /// ones, contiguous blocks; alpaserve: file order, drop idle ones, stripe.
+    /// clockwork: rank functions by total invocations over the whole input,
+    /// keep idle ones, contiguous blocks; alpaserve: file order, drop those
+    /// idle in the slice, stripe.
     #[arg(long, value_enum, default_value_t = StyleArg::Clockwork)]
     mapping: StyleArg,
     /// Override the mapping's assignment: block (rank i to instance n*i/f) or stripe (i % n).
@@ -539,7 +540,7 @@ fn convert_maf2(input: &Path, m: &MapArgs, out: &Path) -> Result<()> {
     let (start, end) = m.window_s()?;
     let slo = m.slo()?;
     let t = maf2::load(input, start, end)?;
-    let map = mapping::assign(&t.totals, names.len(), m.mapping())?;
+    let map = mapping::assign(&t.totals, &t.totals, names.len(), m.mapping())?;
     let mut rows = 0;
     write_output(out, |w| {
         let mut tw = Writer::new(w, slo.is_some())?;

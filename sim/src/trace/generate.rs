@@ -3,11 +3,11 @@
 //! statistics that matter for serving (Shahrad et al., "Serverless in the
 //! Wild", ATC 2020):
 //! - heavy-tailed popularity: a function's mean daily invocations are
-//!   log-normal, log10 ~ Normal(1.6, 1.8) (median ~40 a day; ~45% of
+//!   log-normal, log10 ~ Normal(1.5, 1.7) (median ~30 a day; ~45% of
 //!   functions invoked at most once an hour on average, ~80% at most once a
 //!   minute, a few millions of times a day), capped at 10^8;
 //! - triggers in the paper's proportions (http 55%, timer 15.6%, queue 15.2%,
-//!   orchestration 6.9%, storage 2.8%, event 2.2%, others 2.2%); timer
+//!   orchestration 6.9%, storage 2.8%, event 2.2%, others 2.3%); timer
 //!   functions fire once every 1 to 1440 minutes, exactly on schedule;
 //! - diurnal variation: each other function's rate follows
 //!   1 + a sin(2 pi (minute - peak) / 1440 + pi/2), a ~ U(0.1, 0.7), peaks around 14:00;
@@ -18,7 +18,7 @@
 //!
 //! Row f of day d depends only on (seed, f, d), so any part can be generated
 //! alone, and every pass gives the same rows. A full day (46,400 functions)
-//! is ~140 MB, like day 1 of the real trace.
+//! is ~147 MB, like day 1 of the real trace (~139 MB).
 
 use super::maf1::{ID_COLUMNS, MINUTES_PER_DAY};
 use crate::rng::{Rng, splitmix64};

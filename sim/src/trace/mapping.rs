@@ -5,9 +5,9 @@
 //! minute, never a list of requests.
 //!
 //! Two ways, as the peers do it:
-//! - Clockwork: sort functions by total invocations (descending; ties in file
-//!   order) and give rank i to instance `n * i / f` (contiguous blocks) or
-//!   `i % n` (stripe); every function counts, idle ones included.
+//! - Clockwork: sort functions by total invocations over the whole trace read
+//!   (descending; ties in file order) and give rank i to instance `n * i / f`
+//!   (contiguous blocks) or `i % n` (stripe); every function counts, idle ones included.
 //! - AlpaServe: drop the functions with no invocation in the slice and assign
 //!   the others in file order, `i % n` (their "stripe"), or in blocks.
 //!
@@ -40,7 +40,7 @@ pub trait MinuteSource {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Style {
-    /// Sort by total invocations, keep idle functions; default assignment: blocks.
+    /// Sort by total invocations over the whole trace, keep idle functions; default assignment: blocks.
     Clockwork,
     /// File order, idle functions dropped; default assignment: stripe.
     Alpaserve,
@@ -59,7 +59,7 @@ pub enum Assign {
 /// A complete mapping rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mapping {
-    /// Rank functions by total invocations (descending) rather than file order.
+    /// Rank functions by total invocations over the whole trace (descending) rather than file order.
     pub sort: bool,
     /// How ranks become instances.
     pub assign: Assign,
@@ -85,21 +85,33 @@ impl Mapping {
     }
 }
 
-/// The instance of each function (`None`: left out), from each function's
-/// total invocations in the slice.
-pub fn assign(totals: &[u64], instances: usize, m: Mapping) -> Result<Vec<Option<u32>>> {
+/// The instance of each function (`None`: left out). `rank` holds the totals
+/// that order functions when the mapping sorts (Clockwork ranks by the whole
+/// trace it loaded), `slice` the totals in the replayed slice, which decide
+/// which functions are idle (AlpaServe slices first, then drops idle ones).
+pub fn assign(
+    rank: &[u64],
+    slice: &[u64],
+    instances: usize,
+    m: Mapping,
+) -> Result<Vec<Option<u32>>> {
+    assert_eq!(
+        rank.len(),
+        slice.len(),
+        "one total of each kind per function"
+    );
     if instances == 0 {
         return Err(Error::invalid(
             "mapping",
             "needs at least one model instance",
         ));
     }
-    let mut ranked: Vec<usize> = (0..totals.len())
-        .filter(|&f| !(m.drop_idle && totals[f] == 0))
+    let mut ranked: Vec<usize> = (0..slice.len())
+        .filter(|&f| !(m.drop_idle && slice[f] == 0))
         .collect();
     if m.sort {
         // Stable: ties keep file order.
-        ranked.sort_by(|&a, &b| totals[b].cmp(&totals[a]));
+        ranked.sort_by(|&a, &b| rank[b].cmp(&rank[a]));
     }
     let f = ranked.len();
     if f < instances {
@@ -120,7 +132,7 @@ pub fn assign(totals: &[u64], instances: usize, m: Mapping) -> Result<Vec<Option
             ),
         ));
     }
-    let mut out = vec![None; totals.len()];
+    let mut out = vec![None; slice.len()];
     for (i, &func) in ranked.iter().enumerate() {
         let inst = match m.assign {
             Assign::Block => (instances as u128 * i as u128 / f as u128) as usize,
@@ -224,18 +236,23 @@ pub fn build(
         let b = (first + len).min(end);
         (a < b).then(|| (a - first, a - start, b - a))
     };
+    // Totals over the whole trace (to rank) and over the slice (to find idle functions).
+    let mut whole: Vec<u64> = Vec::new();
     let mut totals: Vec<u64> = Vec::new();
     let n_functions = source.pass(&mut |f, first, counts| {
         if f >= totals.len() {
             totals.resize(f + 1, 0);
+            whole.resize(f + 1, 0);
         }
+        whole[f] += counts.iter().map(|&c| c as u64).sum::<u64>();
         if let Some((r, _, len)) = overlap(first, counts.len()) {
             totals[f] += counts[r..r + len].iter().map(|&c| c as u64).sum::<u64>();
         }
         Ok(())
     })?;
     totals.resize(n_functions, 0);
-    let map = assign(&totals, instances, mapping)?;
+    whole.resize(n_functions, 0);
+    let map = assign(&whole, &totals, instances, mapping)?;
     let mut counts = vec![0u32; instances * minutes];
     let mut functions = vec![0u32; instances];
     for inst in map.iter().flatten() {
@@ -388,13 +405,13 @@ mod tests {
         let m = Mapping::new(Style::Clockwork, None, None);
         // n = 2, f = 5: rank i -> 2 * i / 5: 0, 0, 0, 1, 1.
         assert_eq!(
-            assign(&totals, 2, m).unwrap(),
+            assign(&totals, &totals, 2, m).unwrap(),
             vec![Some(0), Some(0), Some(1), Some(0), Some(1)]
         );
         let stripe = Mapping::new(Style::Clockwork, Some(Assign::Stripe), None);
         // rank i -> i % 2: f1 0, f3 1, f0 0, f4 1, f2 0.
         assert_eq!(
-            assign(&totals, 2, stripe).unwrap(),
+            assign(&totals, &totals, 2, stripe).unwrap(),
             vec![Some(0), Some(0), Some(0), Some(1), Some(1)]
         );
     }
@@ -405,19 +422,38 @@ mod tests {
         let m = Mapping::new(Style::Alpaserve, None, None);
         // Kept in file order: f0, f1, f3, f4 -> 0, 1, 0, 1.
         assert_eq!(
-            assign(&totals, 2, m).unwrap(),
+            assign(&totals, &totals, 2, m).unwrap(),
             vec![Some(0), Some(1), None, Some(0), Some(1)]
         );
         let block = Mapping::new(Style::Alpaserve, Some(Assign::Block), None);
         // 3 * i / 4: 0, 0, 1, 2.
         assert_eq!(
-            assign(&totals, 3, block).unwrap(),
+            assign(&totals, &totals, 3, block).unwrap(),
             vec![Some(0), Some(0), None, Some(1), Some(2)]
         );
-        let e = assign(&totals, 5, m).unwrap_err().to_string();
+        let e = assign(&totals, &totals, 5, m).unwrap_err().to_string();
         assert!(
             e.contains("4 functions with invocations in the slice for 5"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn clockwork_ranks_by_the_whole_trace_alpaserve_drops_idle_in_the_slice() {
+        // Whole-trace totals rank f2 first; in the slice only f0 and f1 are busy.
+        let whole = [3, 2, 9];
+        let slice = [3, 2, 0];
+        let cw = Mapping::new(Style::Clockwork, Some(Assign::Stripe), None);
+        // Ranks f2, f0, f1 -> 0, 1, 0.
+        assert_eq!(
+            assign(&whole, &slice, 2, cw).unwrap(),
+            vec![Some(1), Some(0), Some(0)]
+        );
+        let cw_drop = Mapping::new(Style::Clockwork, Some(Assign::Stripe), Some(true));
+        // f2 is idle in the slice: ranks f0, f1 -> 0, 1.
+        assert_eq!(
+            assign(&whole, &slice, 2, cw_drop).unwrap(),
+            vec![Some(0), Some(1), None]
         );
     }
 
