@@ -766,3 +766,25 @@ fn generated_requests_have_the_asked_total_rate() {
         serde_json::from_str(&ok(&["trace", "stats", s(&out), "--json"])).unwrap();
     assert!((v["rate_rps"].as_f64().unwrap() - 40.0).abs() < 1.0);
 }
+
+#[test]
+fn bench_runs_on_the_fixture() {
+    let out = ok(&[
+        "trace",
+        "bench",
+        s(&fixture()),
+        "--repeat",
+        "1",
+        "--instances",
+        "2",
+    ]);
+    for k in [
+        "read bytes",
+        "split lines",
+        "parse rows",
+        "map to 2",
+        "4 functions",
+    ] {
+        assert!(out.contains(k), "{out}");
+    }
+}

@@ -126,7 +126,8 @@ struct MapArgs {
     /// Write an slo_ms column with this SLO on every request.
     #[arg(long, value_name = "MS")]
     slo_ms: Option<f64>,
-    /// Seed of the arrival draws (each instance's stream is derived from it and its name).
+    /// Seed of the arrival draws (each instance's stream is derived from it
+    /// and its name) and, for `trace gen`, of the generated functions.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -150,7 +151,10 @@ struct GenArgs {
     /// Multiply every function's rate (timers excepted) by this.
     #[arg(long, default_value_t = 1.0, value_name = "F")]
     scale: f64,
-    #[command(flatten)]
+    #[command(
+        flatten,
+        next_help_heading = "Seed, and with --kind requests: mapping and arrivals"
+    )]
     map: MapArgs,
 }
 
@@ -166,7 +170,7 @@ struct ConvertArgs {
     /// Input format.
     #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
     format: InputFormat,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Mapping and arrivals")]
     map: MapArgs,
 }
 
@@ -185,7 +189,7 @@ struct StatsArgs {
     /// Number of models (functions) listed.
     #[arg(long, default_value_t = 10)]
     top: usize,
-    /// Rows of the histogram of the rate over time.
+    /// Rows of the histogram of the rate over time (0: none).
     #[arg(long, default_value_t = 24)]
     rows: usize,
     /// Print JSON instead of text.

@@ -132,7 +132,8 @@ fn bins_summary(
     let peak = bins.iter().copied().max().unwrap_or(0) as f64;
     let ptm = if m.mean() > 0.0 { peak / m.mean() } else { 0.0 };
     let per_row = bins.len().div_ceil(rows.max(1)).max(1);
-    let hist = bins
+    let hist = if rows == 0 { &[][..] } else { bins };
+    let hist = hist
         .chunks(per_row)
         .enumerate()
         .map(|(i, c)| {
