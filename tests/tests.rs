@@ -6,3 +6,4 @@ mod hand;
 mod inferfair;
 mod invariants;
 mod queueing;
+mod traces;

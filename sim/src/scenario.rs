@@ -7,7 +7,8 @@ use crate::error::{Error, Result};
 use crate::profile::{ModelProfile, Profile};
 use crate::time::{Nanos, from_ms, from_secs};
 use crate::trace::Trace;
-use crate::workload::{Arrival, ArrivalSpec, Scales, TraceEntry};
+use crate::trace::mapping::MinuteTable;
+use crate::workload::{Arrival, ArrivalSpec, AzureKey, AzureRow, Scales, Sources, TraceEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -298,7 +299,26 @@ impl Scenario {
         let profile = Arc::new(Profile::load(&profile_path)?);
         file.profile = absolute(&profile_path);
 
-        let mut traces: BTreeMap<PathBuf, Trace> = BTreeMap::new();
+        // Azure sources: make paths absolute, then count the instances that
+        // share each table so that each gets its own row, in scenario order.
+        let mut azure_instances: BTreeMap<AzureKey, usize> = BTreeMap::new();
+        for entry in file.models.iter_mut() {
+            if let ArrivalSpec::Azure { path, next_days, .. } = &mut entry.arrival {
+                *path = absolute(&base.join(&*path));
+                for p in next_days.iter_mut() {
+                    *p = absolute(&base.join(&*p));
+                }
+            }
+            if let Some(key) = entry.arrival.azure_key() {
+                *azure_instances.entry(key).or_default() += entry.count as usize;
+            }
+        }
+        let mut sources = Loader {
+            traces: BTreeMap::new(),
+            tables: BTreeMap::new(),
+            instances: azure_instances,
+            next_row: BTreeMap::new(),
+        };
         let mut models = Vec::new();
         let mut names = BTreeMap::new();
         for (ei, entry) in file.models.iter_mut().enumerate() {
@@ -392,12 +412,6 @@ impl Scenario {
                         ),
                     ));
                 }
-                let mut load_trace = |p: &PathBuf, key: &str| -> Result<Arc<Vec<TraceEntry>>> {
-                    if !traces.contains_key(p) {
-                        traces.insert(p.clone(), Trace::load(p)?);
-                    }
-                    Ok(traces[p].models.get(key).cloned().unwrap_or_default())
-                };
                 let arrival = entry.arrival.resolve(
                     &at(&format!("{place}.arrival")),
                     Scales {
@@ -405,7 +419,7 @@ impl Scenario {
                         cv: file.cv_scale,
                     },
                     w * n as f64 / wsum,
-                    &mut load_trace,
+                    &mut sources,
                     &name,
                 )?;
                 models.push(ModelSpec {
@@ -476,6 +490,39 @@ impl Scenario {
     /// The resolved scenario as TOML (every default filled in, paths absolute).
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.file).expect("a scenario serializes")
+    }
+}
+
+/// Trace data for resolving a scenario: each file is read once per load.
+struct Loader {
+    traces: BTreeMap<PathBuf, Trace>,
+    tables: BTreeMap<AzureKey, Arc<MinuteTable>>,
+    /// Instances that share each Azure table.
+    instances: BTreeMap<AzureKey, usize>,
+    /// The row the next instance of each Azure table gets.
+    next_row: BTreeMap<AzureKey, usize>,
+}
+
+impl Sources for Loader {
+    fn trace(&mut self, p: &Path, key: &str) -> Result<Arc<Vec<TraceEntry>>> {
+        if !self.traces.contains_key(p) {
+            self.traces.insert(p.to_path_buf(), Trace::load(p)?);
+        }
+        Ok(self.traces[p].models.get(key).cloned().unwrap_or_default())
+    }
+
+    fn azure(&mut self, key: &AzureKey) -> Result<AzureRow> {
+        if !self.tables.contains_key(key) {
+            let n = self.instances.get(key).copied().unwrap_or(1);
+            let mut days = crate::trace::maf1::Days::new(key.paths.clone())?;
+            let table = crate::trace::mapping::build(&mut days, key.mapping, n, key.slice)?;
+            self.tables.insert(key.clone(), Arc::new(table));
+        }
+        let row = self.next_row.entry(key.clone()).or_default();
+        let table = self.tables[key].clone();
+        let r = *row % table.instances;
+        *row += 1;
+        Ok((table, r))
     }
 }
 

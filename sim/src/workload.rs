@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::time::{Nanos, from_ms, from_secs};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// An arrival process as written in a scenario (`arrival = { process = ... }`).
@@ -100,6 +100,115 @@ pub enum ArrivalSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         model: Option<String>,
     },
+    /// Azure Functions 2019 per-minute counts (MAF1 day files, plain or
+    /// gzip): the functions are mapped to the model instances that use this
+    /// file with the same mapping knobs, in scenario order, and each minute's
+    /// (or interval's) count becomes Poisson or Gamma arrivals. Scenario time
+    /// 0 is minute `start_min` of the trace. See `docs/traces.md`.
+    Azure {
+        /// The first day file, relative to the scenario file.
+        path: PathBuf,
+        /// Files of the following days, concatenated after `path`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        next_days: Vec<PathBuf>,
+        /// `clockwork` (sort by total invocations, contiguous blocks; the
+        /// default) or `alpaserve` (drop idle functions, file order, stripe).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mapping: Option<crate::trace::mapping::Style>,
+        /// `block` or `stripe`: overrides the mapping's default.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        assign: Option<crate::trace::mapping::Assign>,
+        /// Leave out functions with no invocation in the slice (overrides the mapping's default).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        drop_idle: Option<bool>,
+        /// First minute of the trace to replay (default 0).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_min: Option<u64>,
+        /// End minute (exclusive) of the slice used for mapping and replay (default: the end of the files).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end_min: Option<u64>,
+        /// Counts are summed over intervals of this many minutes and spread
+        /// evenly over each (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        interval_min: Option<u64>,
+        /// Inter-arrival CV within an interval (default 1: Poisson; else Gamma).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cv: Option<f64>,
+        /// Expected arrivals per counted invocation (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_scale: Option<f64>,
+        /// Time compression: a trace minute lasts 60 / time_scale seconds (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        time_scale: Option<f64>,
+        /// Scale the counts so that all instances sharing the file together
+        /// receive this mean rate over the slice (replaces rate_scale).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total_rps: Option<f64>,
+    },
+}
+
+/// The per-minute table of a MAF1 source and this instance's row in it.
+pub type AzureRow = (Arc<crate::trace::mapping::MinuteTable>, usize);
+
+/// Where `resolve` gets the data of trace-driven arrival processes.
+pub trait Sources {
+    /// The entries of the canonical trace at `path` for model `model`.
+    fn trace(&mut self, path: &Path, model: &str) -> Result<Arc<Vec<TraceEntry>>>;
+    /// The per-minute table of the Azure source `key` and the current instance's row.
+    fn azure(&mut self, key: &AzureKey) -> Result<AzureRow>;
+}
+
+/// No trace data: for arrival processes that need none.
+pub struct NoSources;
+
+impl Sources for NoSources {
+    fn trace(&mut self, path: &Path, _: &str) -> Result<Arc<Vec<TraceEntry>>> {
+        Err(Error::invalid(path.display().to_string(), "no trace files here"))
+    }
+    fn azure(&mut self, key: &AzureKey) -> Result<AzureRow> {
+        Err(Error::invalid(key.paths[0].display().to_string(), "no trace files here"))
+    }
+}
+
+/// What decides an Azure source's table: instances that share a key share its functions.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AzureKey {
+    /// Day files in order.
+    pub paths: Vec<PathBuf>,
+    /// The mapping rule.
+    pub mapping: crate::trace::mapping::Mapping,
+    /// The slice.
+    pub slice: crate::trace::mapping::Slice,
+}
+
+impl ArrivalSpec {
+    /// The table key of an Azure process (None for other processes).
+    pub fn azure_key(&self) -> Option<AzureKey> {
+        match self {
+            ArrivalSpec::Azure {
+                path,
+                next_days,
+                mapping,
+                assign,
+                drop_idle,
+                start_min,
+                end_min,
+                ..
+            } => Some(AzureKey {
+                paths: std::iter::once(path).chain(next_days).cloned().collect(),
+                mapping: crate::trace::mapping::Mapping::new(
+                    mapping.unwrap_or(crate::trace::mapping::Style::Clockwork),
+                    *assign,
+                    *drop_idle,
+                ),
+                slice: crate::trace::mapping::Slice {
+                    start: start_min.unwrap_or(0) as usize,
+                    end: end_min.map(|e| e as usize),
+                },
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One request of a trace: arrival time and an optional per-request SLO.
@@ -160,6 +269,29 @@ pub enum Arrival {
     Trace {
         /// Arrivals sorted by time.
         entries: Arc<Vec<TraceEntry>>,
+    },
+    /// Counts per interval (row `row` of a per-minute table): the arrivals
+    /// of a stationary renewal process (Gamma gaps of mean 1 and CV `cv`) in
+    /// "operational time", where interval k lasts as long as its expected
+    /// number of arrivals, `per_count` times its count. So the expected
+    /// number of arrivals in each interval is exactly that, spread evenly
+    /// over it, with no bias at interval boundaries; cv = 1 is a Poisson
+    /// process with a piecewise-constant rate.
+    Binned {
+        /// The counts.
+        table: Arc<crate::trace::mapping::MinuteTable>,
+        /// This instance's row.
+        row: usize,
+        /// Minutes per interval.
+        bin_minutes: usize,
+        /// Length of an interval.
+        bin_ns: f64,
+        /// Expected arrivals per count.
+        per_count: f64,
+        /// CV of the gaps in operational time (0: evenly spaced).
+        cv: f64,
+        /// End of the last interval.
+        stop: Nanos,
     },
 }
 
@@ -222,7 +354,7 @@ impl ArrivalSpec {
         place: &str,
         scales: Scales,
         rate_factor: f64,
-        load_trace: &mut dyn FnMut(&PathBuf, &str) -> Result<Arc<Vec<TraceEntry>>>,
+        sources: &mut dyn Sources,
         instance: &str,
     ) -> Result<Arrival> {
         let rate = |v: f64| -> Result<f64> {
@@ -348,7 +480,7 @@ impl ArrivalSpec {
             }
             ArrivalSpec::Trace { path, model } => {
                 let key = model.as_deref().unwrap_or(instance);
-                let entries = load_trace(path, key)?;
+                let entries = sources.trace(path, key)?;
                 if entries.is_empty() {
                     return Err(Error::invalid(
                         format!("{place}.model"),
@@ -373,6 +505,31 @@ impl ArrivalSpec {
                     )
                 };
                 Arrival::Trace { entries }
+            }
+            ArrivalSpec::Azure {
+                interval_min,
+                cv,
+                rate_scale,
+                time_scale,
+                total_rps,
+                ..
+            } => {
+                let key = self.azure_key().expect("an azure process");
+                let replay = crate::trace::mapping::Replay {
+                    interval_min: interval_min.unwrap_or(1) as usize,
+                    rate_scale: rate_scale.unwrap_or(1.0),
+                    time_scale: time_scale.unwrap_or(1.0),
+                    total_rps: *total_rps,
+                    cv: cv.unwrap_or(1.0) * scales.cv,
+                };
+                replay.check(place)?;
+                let (table, row) = sources.azure(&key).map_err(|e| match e {
+                    Error::Invalid { place: p, msg } if p == "mapping" || p == "slice" => {
+                        Error::invalid(format!("{place}.path"), format!("{}: {msg}", key.paths[0].display()))
+                    }
+                    e => e,
+                })?;
+                replay.arrival(&table, row, scales.rate * rate_factor)
             }
         })
     }
@@ -408,6 +565,8 @@ pub struct ArrivalStream {
     segment: usize,
     /// Pending initial sends of a closed loop, in time order.
     initial: Vec<Nanos>,
+    /// Expected arrivals in the current interval of a binned process (negative: not computed yet).
+    seg_mass: f64,
 }
 
 impl ArrivalStream {
@@ -432,6 +591,16 @@ impl ArrivalStream {
             }
             Arrival::Piecewise { times, .. } => t = times[0] as f64,
             Arrival::Trace { .. } => {}
+            Arrival::Binned { cv, .. } => {
+                // The forward recurrence time of a stationary renewal process:
+                // U times a length-biased gap, Gamma(shape + 1) (exponential for cv = 1).
+                phase_end = if *cv == 0.0 {
+                    0.5
+                } else {
+                    let shape = 1.0 / (cv * cv);
+                    rng.uniform_pos() * rng.gamma(shape + 1.0, 1.0 / shape)
+                };
+            }
         }
         ArrivalStream {
             arrival,
@@ -441,6 +610,7 @@ impl ArrivalStream {
             phase_end,
             segment: 0,
             initial,
+            seg_mass: -1.0,
         }
     }
 
@@ -465,6 +635,7 @@ impl ArrivalStream {
     /// The next arrival time and the request's own SLO if it has one;
     /// `None` when the process has no more arrivals. For a closed loop these
     /// are the clients' first sends; the engine schedules later ones.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<(Nanos, Option<Nanos>)> {
         match &self.arrival {
             Arrival::Closed { .. } => self.initial.pop().map(|t| (t, None)),
@@ -536,6 +707,47 @@ impl ArrivalStream {
                 self.k += 1;
                 Some((e.t, e.slo))
             }
+            Arrival::Binned {
+                table,
+                row,
+                bin_minutes,
+                bin_ns,
+                per_count,
+                cv,
+                stop,
+            } => {
+                // `segment` is the current interval, `t` the operational time
+                // used in it, `phase_end` the operational time to the next arrival.
+                let counts = table.row(*row);
+                let n_bins = counts.len().div_ceil(*bin_minutes);
+                let mut need = if self.k == 0 {
+                    self.phase_end
+                } else {
+                    Self::gap(&mut self.rng, 1.0, *cv)
+                };
+                self.k += 1;
+                while self.segment < n_bins {
+                    let lo = self.segment * bin_minutes;
+                    let hi = (lo + bin_minutes).min(counts.len());
+                    if self.seg_mass < 0.0 {
+                        self.seg_mass = counts[lo..hi].iter().map(|&c| c as f64).sum::<f64>() * per_count;
+                    }
+                    let mass = self.seg_mass;
+                    let left = mass - self.t;
+                    if need <= left && mass > 0.0 {
+                        self.t += need;
+                        // A partial last interval is shorter.
+                        let len = bin_ns * (hi - lo) as f64 / *bin_minutes as f64;
+                        let at = (self.segment as f64 * bin_ns + len * self.t / mass).round();
+                        return (at < *stop as f64).then_some((at as Nanos, None));
+                    }
+                    need -= left.max(0.0);
+                    self.segment += 1;
+                    self.t = 0.0;
+                    self.seg_mass = -1.0;
+                }
+                None
+            }
         }
     }
 }
@@ -549,7 +761,7 @@ mod tests {
             "m",
             Scales { rate: 1.0, cv: 1.0 },
             1.0,
-            &mut |_, _| unreachable!(),
+            &mut NoSources,
             "x",
         )
         .unwrap()
@@ -656,6 +868,52 @@ mod tests {
         assert_eq!(s.closed_think(), Some(2_000_000));
     }
 
+    fn binned(rows: &[Vec<u32>], replay: crate::trace::mapping::Replay) -> Vec<Nanos> {
+        let table = Arc::new(crate::trace::mapping::MinuteTable::from_rows(rows));
+        let mut s = ArrivalStream::new(replay.arrival(&table, 0, 1.0), Rng::new(9));
+        std::iter::from_fn(|| s.next().map(|x| x.0)).collect()
+    }
+
+    #[test]
+    fn binned_evenly_spaced_by_hand() {
+        use crate::trace::mapping::Replay;
+        let s = crate::time::NS_PER_S;
+        // cv 0: arrivals at operational times 0.5, 1.5, 2.5: minute 0 holds 2
+        // (at 15 s and 45 s), minute 1 none, minute 2 one (at 150 s).
+        let r = Replay { cv: 0.0, ..Replay::default() };
+        assert_eq!(binned(&[vec![2, 0, 1]], r), vec![15 * s, 45 * s, 150 * s]);
+        // Intervals of 2 minutes: 2 arrivals spread over [0, 120 s), then 1 over [120, 180 s).
+        let r = Replay { cv: 0.0, interval_min: 2, ..Replay::default() };
+        assert_eq!(binned(&[vec![2, 0, 1]], r), vec![30 * s, 90 * s, 150 * s]);
+        // Time scale 2 halves every time; rate scale 2 doubles the arrivals.
+        let r = Replay { cv: 0.0, time_scale: 2.0, rate_scale: 2.0, ..Replay::default() };
+        assert_eq!(
+            binned(&[vec![1, 0, 1]], r),
+            vec![7_500_000_000, 22_500_000_000, 67_500_000_000, 82_500_000_000]
+        );
+        // Nothing at all.
+        assert!(binned(&[vec![0, 0]], Replay::default()).is_empty());
+    }
+
+    #[test]
+    fn binned_has_the_counts_rate_and_cv() {
+        use crate::trace::mapping::Replay;
+        for cv in [1.0, 3.0] {
+            // Ten minutes at 600 and ten at 60 per minute: 6600 expected arrivals.
+            let mut row = vec![600; 10];
+            row.extend([60; 10]);
+            let ts = binned(&[row], Replay { cv, ..Replay::default() });
+            let n = ts.len() as f64;
+            // Gamma counts have variance about cv^2 times the mean.
+            assert!((n - 6600.0).abs() < 4.0 * cv * 6600f64.sqrt(), "{n} arrivals at cv {cv}");
+            let first: Vec<Nanos> = ts.iter().copied().filter(|&t| t < 600 * crate::time::NS_PER_S).collect();
+            let (r, c) = rate_and_cv(&first);
+            assert!((r / 10.0 - 1.0).abs() < 0.1 * cv, "rate {r} at cv {cv}");
+            assert!((c / cv - 1.0).abs() < 0.1, "cv {c} vs {cv}");
+            assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+        }
+    }
+
     #[test]
     fn bad_values_name_the_field() {
         let e = ArrivalSpec::Poisson {
@@ -667,7 +925,7 @@ mod tests {
             "s.toml: models[1].arrival",
             Scales { rate: 1.0, cv: 1.0 },
             1.0,
-            &mut |_, _| unreachable!(),
+            &mut NoSources,
             "x",
         )
         .unwrap_err()

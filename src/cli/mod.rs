@@ -4,6 +4,7 @@ mod bench;
 mod output;
 mod progress;
 mod simulate;
+mod trace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -34,6 +35,8 @@ enum Command {
     Compare(simulate::CompareArgs),
     /// Measure the simulator's speed on standard scenarios.
     Bench(bench::BenchArgs),
+    /// Make, convert, summarize and cut workload traces (Azure Functions MAF1/MAF2, synthetic).
+    Trace(trace::TraceArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -43,6 +46,7 @@ pub fn run() -> Result<()> {
         Command::Simulate(a) => simulate::simulate(a),
         Command::Compare(a) => simulate::compare(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Trace(a) => trace::trace(a),
     }
 }
 
