@@ -303,7 +303,10 @@ impl Scenario {
         // share each table so that each gets its own row, in scenario order.
         let mut azure_instances: BTreeMap<AzureKey, usize> = BTreeMap::new();
         for entry in file.models.iter_mut() {
-            if let ArrivalSpec::Azure { path, next_days, .. } = &mut entry.arrival {
+            if let ArrivalSpec::Azure {
+                path, next_days, ..
+            } = &mut entry.arrival
+            {
                 *path = absolute(&base.join(&*path));
                 for p in next_days.iter_mut() {
                     *p = absolute(&base.join(&*p));

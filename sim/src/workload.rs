@@ -163,10 +163,16 @@ pub struct NoSources;
 
 impl Sources for NoSources {
     fn trace(&mut self, path: &Path, _: &str) -> Result<Arc<Vec<TraceEntry>>> {
-        Err(Error::invalid(path.display().to_string(), "no trace files here"))
+        Err(Error::invalid(
+            path.display().to_string(),
+            "no trace files here",
+        ))
     }
     fn azure(&mut self, key: &AzureKey) -> Result<AzureRow> {
-        Err(Error::invalid(key.paths[0].display().to_string(), "no trace files here"))
+        Err(Error::invalid(
+            key.paths[0].display().to_string(),
+            "no trace files here",
+        ))
     }
 }
 
@@ -525,7 +531,10 @@ impl ArrivalSpec {
                 replay.check(place)?;
                 let (table, row) = sources.azure(&key).map_err(|e| match e {
                     Error::Invalid { place: p, msg } if p == "mapping" || p == "slice" => {
-                        Error::invalid(format!("{place}.path"), format!("{}: {msg}", key.paths[0].display()))
+                        Error::invalid(
+                            format!("{place}.path"),
+                            format!("{}: {msg}", key.paths[0].display()),
+                        )
                     }
                     e => e,
                 })?;
@@ -730,7 +739,8 @@ impl ArrivalStream {
                     let lo = self.segment * bin_minutes;
                     let hi = (lo + bin_minutes).min(counts.len());
                     if self.seg_mass < 0.0 {
-                        self.seg_mass = counts[lo..hi].iter().map(|&c| c as f64).sum::<f64>() * per_count;
+                        self.seg_mass =
+                            counts[lo..hi].iter().map(|&c| c as f64).sum::<f64>() * per_count;
                     }
                     let mass = self.seg_mass;
                     let left = mass - self.t;
@@ -757,14 +767,8 @@ mod tests {
     use super::*;
 
     fn resolve(spec: &ArrivalSpec) -> Arrival {
-        spec.resolve(
-            "m",
-            Scales { rate: 1.0, cv: 1.0 },
-            1.0,
-            &mut NoSources,
-            "x",
-        )
-        .unwrap()
+        spec.resolve("m", Scales { rate: 1.0, cv: 1.0 }, 1.0, &mut NoSources, "x")
+            .unwrap()
     }
 
     fn draw(spec: &ArrivalSpec, until: Nanos) -> Vec<Nanos> {
@@ -880,16 +884,33 @@ mod tests {
         let s = crate::time::NS_PER_S;
         // cv 0: arrivals at operational times 0.5, 1.5, 2.5: minute 0 holds 2
         // (at 15 s and 45 s), minute 1 none, minute 2 one (at 150 s).
-        let r = Replay { cv: 0.0, ..Replay::default() };
+        let r = Replay {
+            cv: 0.0,
+            ..Replay::default()
+        };
         assert_eq!(binned(&[vec![2, 0, 1]], r), vec![15 * s, 45 * s, 150 * s]);
         // Intervals of 2 minutes: 2 arrivals spread over [0, 120 s), then 1 over [120, 180 s).
-        let r = Replay { cv: 0.0, interval_min: 2, ..Replay::default() };
+        let r = Replay {
+            cv: 0.0,
+            interval_min: 2,
+            ..Replay::default()
+        };
         assert_eq!(binned(&[vec![2, 0, 1]], r), vec![30 * s, 90 * s, 150 * s]);
         // Time scale 2 halves every time; rate scale 2 doubles the arrivals.
-        let r = Replay { cv: 0.0, time_scale: 2.0, rate_scale: 2.0, ..Replay::default() };
+        let r = Replay {
+            cv: 0.0,
+            time_scale: 2.0,
+            rate_scale: 2.0,
+            ..Replay::default()
+        };
         assert_eq!(
             binned(&[vec![1, 0, 1]], r),
-            vec![7_500_000_000, 22_500_000_000, 67_500_000_000, 82_500_000_000]
+            vec![
+                7_500_000_000,
+                22_500_000_000,
+                67_500_000_000,
+                82_500_000_000
+            ]
         );
         // Nothing at all.
         assert!(binned(&[vec![0, 0]], Replay::default()).is_empty());
@@ -902,11 +923,24 @@ mod tests {
             // Ten minutes at 600 and ten at 60 per minute: 6600 expected arrivals.
             let mut row = vec![600; 10];
             row.extend([60; 10]);
-            let ts = binned(&[row], Replay { cv, ..Replay::default() });
+            let ts = binned(
+                &[row],
+                Replay {
+                    cv,
+                    ..Replay::default()
+                },
+            );
             let n = ts.len() as f64;
             // Gamma counts have variance about cv^2 times the mean.
-            assert!((n - 6600.0).abs() < 4.0 * cv * 6600f64.sqrt(), "{n} arrivals at cv {cv}");
-            let first: Vec<Nanos> = ts.iter().copied().filter(|&t| t < 600 * crate::time::NS_PER_S).collect();
+            assert!(
+                (n - 6600.0).abs() < 4.0 * cv * 6600f64.sqrt(),
+                "{n} arrivals at cv {cv}"
+            );
+            let first: Vec<Nanos> = ts
+                .iter()
+                .copied()
+                .filter(|&t| t < 600 * crate::time::NS_PER_S)
+                .collect();
             let (r, c) = rate_and_cv(&first);
             assert!((r / 10.0 - 1.0).abs() < 0.1 * cv, "rate {r} at cv {cv}");
             assert!((c / cv - 1.0).abs() < 0.1, "cv {c} vs {cv}");
