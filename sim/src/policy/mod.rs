@@ -5,9 +5,11 @@
 //! It never touches the clock, the queues or the metrics, and it does not
 //! assume simulated time: the same object drives the real-time replay.
 
+pub mod clockwork;
 mod fifo;
 pub mod inferfair;
 
+pub use clockwork::Clockwork;
 pub use fifo::Fifo;
 pub use inferfair::InferFair;
 
@@ -180,7 +182,7 @@ pub fn to_table<T: Serialize>(cfg: &T) -> toml::Table {
 
 fn unknown(name: &str) -> String {
     if NAMES.contains(&name) {
-        format!("policy `{name}` is not implemented yet (implemented: fifo, inferfair)")
+        format!("policy `{name}` is not implemented yet (implemented: fifo, clockwork, inferfair)")
     } else {
         format!("unknown policy `{name}` (known: {})", NAMES.join(", "))
     }
@@ -190,6 +192,7 @@ fn unknown(name: &str) -> String {
 pub fn check_params(name: &str, table: &toml::Table) -> Result<(), String> {
     match name {
         "fifo" => parse_params::<fifo::FifoConfig>(table).map(|_| ()),
+        "clockwork" => parse_params::<clockwork::ClockworkConfig>(table)?.validate(),
         "inferfair" => parse_params::<inferfair::InferFairConfig>(table)?.validate(),
         _ => Err(unknown(name)),
     }
@@ -204,6 +207,12 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
         "fifo" => Ok(Box::new(Fifo::new(
             parse_params(table).map_err(|m| Error::invalid(&place, m))?,
         ))),
+        "clockwork" => {
+            let cfg: clockwork::ClockworkConfig =
+                parse_params(table).map_err(|m| Error::invalid(&place, m))?;
+            cfg.validate().map_err(|m| Error::invalid(&place, m))?;
+            Ok(Box::new(Clockwork::new(cfg)))
+        }
         "inferfair" => {
             let cfg: inferfair::InferFairConfig =
                 parse_params(table).map_err(|m| Error::invalid(&place, m))?;
