@@ -22,6 +22,7 @@ pub struct Recorder {
     pub ends: Vec<RequestEnd>,
     pub batches: Vec<(GpuId, ModelId, usize, u32, Nanos, Nanos)>,
     pub loads: Vec<(GpuId, ModelId, Nanos, Nanos)>,
+    pub evicts: Vec<(GpuId, ModelId, Nanos)>,
 }
 
 impl Observer for Recorder {
@@ -34,6 +35,9 @@ impl Observer for Recorder {
     }
     fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
         self.loads.push((gpu, model, start, finish));
+    }
+    fn evict(&mut self, gpu: GpuId, model: ModelId, now: Nanos) {
+        self.evicts.push((gpu, model, now));
     }
 }
 

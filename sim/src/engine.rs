@@ -20,6 +20,8 @@ pub trait Observer {
     fn batch(&mut self, _gpu: GpuId, _batch: &Batch, _start: Nanos, _finish: Nanos) {}
     /// A model was loaded on `gpu` from `start` to `finish`.
     fn load(&mut self, _gpu: GpuId, _model: ModelId, _start: Nanos, _finish: Nanos) {}
+    /// A model was evicted from `gpu` at `now`.
+    fn evict(&mut self, _gpu: GpuId, _model: ModelId, _now: Nanos) {}
     /// `model`'s queue holds `len` pending requests at `now`.
     fn queue(&mut self, _now: Nanos, _model: ModelId, _len: usize) {}
 }
@@ -348,6 +350,9 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 Action::Drop { model, .. } => Some(*model),
                 _ => None,
             };
+            if let (Action::Evict { gpu, model }, Some(o)) = (&a, self.observer.as_mut()) {
+                o.evict(*gpu, *model, self.now);
+            }
             match self.state.apply(self.now, a, &mut self.ends) {
                 Effect::Exec(g) => self.try_start(g),
                 Effect::Transfer(g) => self.try_transfer(g),

@@ -1,6 +1,7 @@
 //! Command-line parsing (clap) and dispatch to the commands.
 
 mod bench;
+mod clockwork_log;
 mod output;
 mod progress;
 mod simulate;

@@ -6,7 +6,8 @@
 use anyhow::{Context, Result};
 use inferfair_sim::RunResult;
 use inferfair_sim::engine::Observer;
-use inferfair_sim::state::RequestEnd;
+use inferfair_sim::state::{Batch, GpuId, ModelId, RequestEnd};
+use inferfair_sim::time::Nanos;
 use serde_json::{Value, json};
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -219,6 +220,31 @@ impl Observer for RequestLog {
         ) {
             self.error = Some(err);
         }
+    }
+}
+
+/// Several observers of one run, each told everything in turn.
+pub struct Observers<'a>(pub Vec<&'a mut dyn Observer>);
+
+impl Observer for Observers<'_> {
+    fn request_end(&mut self, e: &RequestEnd) {
+        self.0.iter_mut().for_each(|o| o.request_end(e));
+    }
+    fn batch(&mut self, gpu: GpuId, b: &Batch, start: Nanos, finish: Nanos) {
+        self.0
+            .iter_mut()
+            .for_each(|o| o.batch(gpu, b, start, finish));
+    }
+    fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
+        self.0
+            .iter_mut()
+            .for_each(|o| o.load(gpu, model, start, finish));
+    }
+    fn evict(&mut self, gpu: GpuId, model: ModelId, now: Nanos) {
+        self.0.iter_mut().for_each(|o| o.evict(gpu, model, now));
+    }
+    fn queue(&mut self, now: Nanos, model: ModelId, len: usize) {
+        self.0.iter_mut().for_each(|o| o.queue(now, model, len));
     }
 }
 

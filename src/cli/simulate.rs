@@ -1,6 +1,7 @@
 //! `inferfair simulate` and `inferfair compare`.
 
-use super::output::{RequestLog, json_doc, render_tables, write_results};
+use super::clockwork_log::ClockworkLog;
+use super::output::{Observers, RequestLog, json_doc, render_tables, write_results};
 use super::progress::Progress;
 use super::{Format, Overrides, load_scenario};
 use anyhow::Result;
@@ -28,6 +29,10 @@ pub struct SimulateArgs {
     /// Also write requests.csv (one row per request) to --out.
     #[arg(long, requires = "out")]
     requests: bool,
+    /// Also write clockwork_requests.tsv (one row per request, in Clockwork's
+    /// request-log columns; see docs/clockwork.md) to --out.
+    #[arg(long, requires = "out")]
+    clockwork_log: bool,
     /// Also run every model alone to report normalized goodput and isolation metrics.
     #[arg(long)]
     isolation: bool,
@@ -78,15 +83,28 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         (Some(dir), true) => Some(RequestLog::create(dir, &scenario)?),
         _ => None,
     };
+    let mut cw_log = match (&a.out, a.clockwork_log) {
+        (Some(dir), true) => Some(ClockworkLog::create(dir, &scenario)?),
+        _ => None,
+    };
+    let mut observers = Observers(Vec::new());
+    if let Some(l) = log.as_mut() {
+        observers.0.push(l);
+    }
+    if let Some(l) = cw_log.as_mut() {
+        observers.0.push(l);
+    }
+    let observing = !observers.0.is_empty();
     let mut progress = Progress::new(format!("{} / {}", scenario.name, a.policy));
     let mut tick = |f: f64| progress.update(f);
     let opts = RunOptions {
-        observer: log.as_mut().map(|l| l as &mut dyn Observer),
+        observer: observing.then_some(&mut observers as &mut dyn Observer),
         progress: Some(&mut tick),
         timeline_bin: None,
     };
     let mut result = run::simulate(&scenario, &a.policy, opts)?;
     drop(progress);
+    drop(observers);
     if a.isolation {
         let alone = run::alone_goodputs(&scenario, &a.policy)?;
         run::apply_isolation(&mut result, &alone);
@@ -94,6 +112,9 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     let results = [result];
     if let Some(dir) = &a.out {
         if let Some(l) = log {
+            l.finish()?;
+        }
+        if let Some(l) = cw_log {
             l.finish()?;
         }
         write_results(dir, &scenario, &results)?;
