@@ -459,13 +459,25 @@ impl Policy for Clockwork {
             (self.gpus[g].exec.available(now), rotated, g)
         }));
         order.sort_unstable();
-        while order.iter().fold(false, |any, &(_, _, g)| {
-            self.schedule_infer(g, now, out) || any
-        }) {}
+        loop {
+            let mut progress = false;
+            for &(_, _, g) in &order {
+                progress |= self.schedule_infer(g, now, out);
+            }
+            if !progress {
+                break;
+            }
+        }
         self.order = order;
-        while (0..n).fold(false, |any, i| {
-            self.schedule_load((first + i) % n, now, out) || any
-        }) {}
+        loop {
+            let mut progress = false;
+            for i in 0..n {
+                progress |= self.schedule_load((first + i) % n, now, out);
+            }
+            if !progress {
+                break;
+            }
+        }
         self.wake(view, out);
     }
 }
