@@ -32,6 +32,10 @@ pub struct InferFairConfig {
     pub weight_max: f64,
     /// Ablation: with `false`, never wait for a bigger batch.
     pub batching: bool,
+    /// Under overload, run the batch that serves the most requests per GPU
+    /// second, giving up front requests it cannot include in time (ablation:
+    /// `false` = the largest batch that meets the oldest request's deadline).
+    pub efficient_batches: bool,
     /// 1 = equal degradation (isolation), 0 = cheapest GPU time per request first (throughput).
     pub fairness: f64,
     /// Deficit ordering and waiting only in overloaded periods (least slack first otherwise).
@@ -59,6 +63,7 @@ impl Default for InferFairConfig {
             weight_min: 0.125,
             weight_max: 8.0,
             batching: true,
+            efficient_batches: true,
             fairness: 1.0,
             overload_only: true,
             min_share: true,

@@ -274,7 +274,7 @@ impl InferFair {
         if start >= q.len() {
             return None;
         }
-        if self.overloaded {
+        if self.overloaded && self.cfg.efficient_batches {
             let mut best: Option<(usize, usize, Nanos)> = None;
             for &b in &p.batch_sizes {
                 let exec_b = p.exec_exact(b).expect("an allowed size");
