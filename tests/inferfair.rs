@@ -39,6 +39,19 @@ fn equal_degradation_under_overload() {
 }
 
 #[test]
+fn clockwork_starves_the_slow_model_and_inferfair_does_not() {
+    let s = inferfair_sim::Scenario::load(&data().join("slow-starved.toml")).unwrap();
+    let n = |r: &RunResult, i: usize| r.models[i].normalized_goodput.unwrap();
+    let cw = isolated(&s, "clockwork");
+    let inf = isolated(&s, "inferfair");
+    // models: 0 = small (fast), 1 = big (slow).
+    assert!(n(&cw, 1) + 0.1 < n(&cw, 0), "clockwork: slow {} fast {}", n(&cw, 1), n(&cw, 0));
+    assert!(inf.overall.isolation.unwrap().isolation_gap < 0.06, "{:?}", inf.overall.isolation);
+    assert!(n(&inf, 1) > n(&cw, 1) + 0.1, "slow model: inferfair {} clockwork {}", n(&inf, 1), n(&cw, 1));
+    assert!(inf.overall.isolation.unwrap().stp > cw.overall.isolation.unwrap().stp);
+}
+
+#[test]
 fn the_fairness_knob_trades_isolation_for_raw_goodput() {
     let fair = isolated(&two("fairness = 1.0", 1.0), "inferfair");
     let half = isolated(&two("fairness = 0.5", 1.0), "inferfair");
