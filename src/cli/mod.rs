@@ -2,7 +2,9 @@
 
 mod bench;
 mod output;
+mod profile;
 mod progress;
+mod replay;
 mod simulate;
 
 use anyhow::Result;
@@ -35,6 +37,13 @@ enum Command {
     Compare(simulate::CompareArgs),
     /// Measure the simulator's speed on standard scenarios.
     Bench(bench::BenchArgs),
+    /// Run a scenario in real time on a backend (cpu emulation or a real GPU).
+    Replay(replay::ReplayArgs),
+    /// Compare the simulator's predictions with real-time replays, per policy and model.
+    Validate(replay::ValidateArgs),
+    /// Execution profiles: measure one on a GPU.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -44,6 +53,9 @@ pub fn run() -> Result<()> {
         Command::Simulate(a) => simulate::simulate(a),
         Command::Compare(a) => simulate::compare(a),
         Command::Bench(a) => bench::bench(a),
+        Command::Replay(a) => replay::replay(a),
+        Command::Validate(a) => replay::validate(a),
+        Command::Profile(c) => profile::run(c),
     }
 }
 
