@@ -5,3 +5,4 @@ mod cli;
 mod hand;
 mod invariants;
 mod queueing;
+mod replay;

@@ -2,8 +2,8 @@
 //! replay measured on identical requests, per policy and model and overall.
 //!
 //! Errors are signed, of the simulator relative to the replay: SLO
-//! attainment as a difference in points (sim - real, x 100), goodput and
-//! latency quantiles in percent ((sim - real) / real x 100). MAPE is the
+//! attainment as a difference in points (sim - real, x 100), goodput,
+//! mean latency and latency quantiles in percent ((sim - real) / real x 100). MAPE is the
 //! mean absolute percentage error over the per-model pairs whose real value
 //! is positive.
 //!
@@ -84,6 +84,8 @@ pub struct Point {
     pub slo_attainment: Option<f64>,
     /// Good requests per second.
     pub goodput_rps: f64,
+    /// Mean latency (ms).
+    pub mean_ms: Option<f64>,
     /// Median latency (ms).
     pub p50_ms: Option<f64>,
     /// 99th-percentile latency (ms).
@@ -125,6 +127,10 @@ impl Row {
     pub fn goodput_err_pct(&self) -> Option<f64> {
         pct(self.sim.goodput_rps, self.real.goodput_rps)
     }
+    /// Mean latency error (%).
+    pub fn mean_err_pct(&self) -> Option<f64> {
+        opt_pct(self.sim.mean_ms, self.real.mean_ms)
+    }
     /// Median latency error (%).
     pub fn p50_err_pct(&self) -> Option<f64> {
         opt_pct(self.sim.p50_ms, self.real.p50_ms)
@@ -152,6 +158,8 @@ pub struct Summary {
     pub model_attainment_max_pts: f64,
     /// MAPE of goodput over the per-model rows (%).
     pub mape_goodput: f64,
+    /// MAPE of mean latency over the per-model rows (%).
+    pub mape_mean: f64,
     /// MAPE of median latency over the per-model rows (%).
     pub mape_p50: f64,
     /// MAPE of 99th-percentile latency over the per-model rows (%).
@@ -169,6 +177,7 @@ fn point(r: &RunResult, m: Option<usize>) -> Point {
             Point {
                 slo_attainment: s.slo_attainment,
                 goodput_rps: s.goodput_rps,
+                mean_ms: s.latency_ms.mean,
                 p50_ms: s.latency_ms.p50,
                 p99_ms: s.latency_ms.p99,
                 isolation_gap: None,
@@ -179,6 +188,7 @@ fn point(r: &RunResult, m: Option<usize>) -> Point {
             Point {
                 slo_attainment: o.slo_attainment,
                 goodput_rps: o.goodput_rps,
+                mean_ms: o.latency_ms.mean,
                 p50_ms: o.latency_ms.p50,
                 p99_ms: o.latency_ms.p99,
                 isolation_gap: o.isolation.map(|i| i.isolation_gap),
@@ -226,6 +236,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
     let att: Vec<f64> = overall.iter().filter_map(|r| r.attainment_diff_pts()).collect();
     let matt: Vec<f64> = models.iter().filter_map(|r| r.attainment_diff_pts()).collect();
     let g: Vec<f64> = models.iter().filter_map(|r| r.goodput_err_pct()).collect();
+    let mean: Vec<f64> = models.iter().filter_map(|r| r.mean_err_pct()).collect();
     let p50: Vec<f64> = models.iter().filter_map(|r| r.p50_err_pct()).collect();
     let p99: Vec<f64> = models.iter().filter_map(|r| r.p99_err_pct()).collect();
     let all: Vec<f64> = g.iter().chain(&p50).chain(&p99).copied().collect();
@@ -238,6 +249,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
         model_attainment_mean_pts,
         model_attainment_max_pts,
         mape_goodput: mean_max(&g).0,
+        mape_mean: mean_max(&mean).0,
         mape_p50: mean_max(&p50).0,
         mape_p99: mean_max(&p99).0,
         mape: mean_max(&all).0,
@@ -246,7 +258,7 @@ pub fn summarize(rows: &[Row]) -> Summary {
 }
 
 /// Header of `validation.csv`.
-pub const CSV_HEADER: &str = "policy,model,sim_slo_attainment,real_slo_attainment,slo_attainment_diff_pts,sim_goodput_rps,real_goodput_rps,goodput_err_pct,sim_p50_ms,real_p50_ms,p50_err_pct,sim_p99_ms,real_p99_ms,p99_err_pct,sim_isolation_gap,real_isolation_gap,isolation_gap_diff";
+pub const CSV_HEADER: &str = "policy,model,sim_slo_attainment,real_slo_attainment,slo_attainment_diff_pts,sim_goodput_rps,real_goodput_rps,goodput_err_pct,sim_mean_ms,real_mean_ms,mean_err_pct,sim_p50_ms,real_p50_ms,p50_err_pct,sim_p99_ms,real_p99_ms,p99_err_pct,sim_isolation_gap,real_isolation_gap,isolation_gap_diff";
 
 fn o(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
@@ -258,7 +270,7 @@ pub fn csv(rows: &[Row]) -> String {
     s.push('\n');
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.policy,
             r.model,
             o(r.sim.slo_attainment),
@@ -267,6 +279,9 @@ pub fn csv(rows: &[Row]) -> String {
             r.sim.goodput_rps,
             r.real.goodput_rps,
             o(r.goodput_err_pct()),
+            o(r.sim.mean_ms),
+            o(r.real.mean_ms),
+            o(r.mean_err_pct()),
             o(r.sim.p50_ms),
             o(r.real.p50_ms),
             o(r.p50_err_pct()),
@@ -289,6 +304,7 @@ mod tests {
         let p = |(a, g, p50, p99): (f64, f64, f64, f64)| Point {
             slo_attainment: Some(a),
             goodput_rps: g,
+            mean_ms: Some(p50 * 1.1),
             p50_ms: Some(p50),
             p99_ms: Some(p99),
             isolation_gap: None,
@@ -321,6 +337,7 @@ mod tests {
         // goodput: |20| and |-16.67|; p50: 25, 0; p99: 20, 20.
         assert!((s.mape_goodput - (20.0 + 100.0 / 6.0) / 2.0).abs() < 1e-9);
         assert!((s.mape_p50 - 12.5).abs() < 1e-9);
+        assert!((s.mape_mean - 12.5).abs() < 1e-9);
         assert!((s.mape_p99 - 20.0).abs() < 1e-9);
         assert!((s.mape - (20.0 + 100.0 / 6.0 + 25.0 + 0.0 + 20.0 + 20.0) / 6.0).abs() < 1e-9);
         assert_eq!(s.isolation_gap_max_diff, None);

@@ -228,7 +228,7 @@ fn render_validation(scenario: &Scenario, device: &str, rows: &[Row], s: &Summar
         scenario.name, scenario.seed, device
     );
     let mut t = Table::new(&[
-        "policy", "model", "att sim", "att real", "diff pts", "goodput sim", "real", "err", "p50 sim", "real", "err",
+        "policy", "model", "att sim", "att real", "diff pts", "goodput sim", "real", "err", "mean sim", "real", "err", "p50 sim", "real", "err",
         "p99 sim", "real", "err", "iso gap sim", "real",
     ]);
     for r in rows {
@@ -241,6 +241,9 @@ fn render_validation(scenario: &Scenario, device: &str, rows: &[Row], s: &Summar
             format!("{:.1}", r.sim.goodput_rps),
             format!("{:.1}", r.real.goodput_rps),
             pc(r.goodput_err_pct()),
+            fmt(r.sim.mean_ms, 2),
+            fmt(r.real.mean_ms, 2),
+            pc(r.mean_err_pct()),
             fmt(r.sim.p50_ms, 2),
             fmt(r.real.p50_ms, 2),
             pc(r.p50_err_pct()),
@@ -255,12 +258,14 @@ fn render_validation(scenario: &Scenario, device: &str, rows: &[Row], s: &Summar
     out.push_str(&format!(
         "\nagreement: SLO attainment |sim - real| mean {:.2}, worst {:.2} points over the policies; \
          per model mean {:.2}, worst {:.2} points\n\
-         MAPE (per model): goodput {:.2}%, p50 latency {:.2}%, p99 latency {:.2}%, all {:.2}%",
+         MAPE (per model): goodput {:.2}%, mean latency {:.2}%, p50 latency {:.2}%, p99 latency {:.2}%, \
+         all (goodput, p50, p99) {:.2}%",
         s.attainment_mean_pts,
         s.attainment_max_pts,
         s.model_attainment_mean_pts,
         s.model_attainment_max_pts,
         s.mape_goodput,
+        s.mape_mean,
         s.mape_p50,
         s.mape_p99,
         s.mape
@@ -316,6 +321,7 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
             "model_attainment_mean_pts": s.model_attainment_mean_pts,
             "model_attainment_max_pts": s.model_attainment_max_pts,
             "mape_goodput_pct": s.mape_goodput,
+            "mape_mean_pct": s.mape_mean,
             "mape_p50_pct": s.mape_p50,
             "mape_p99_pct": s.mape_p99,
             "mape_pct": s.mape,
