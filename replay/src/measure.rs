@@ -178,6 +178,12 @@ pub fn today() -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// MiB with at most 6 decimals (the same bytes when read back).
+fn mib(bytes: u64) -> String {
+    let s = format!("{:.6}", bytes as f64 / 1048576.0);
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
 fn us(ns: Nanos) -> String {
     format!("{:.1}", ns as f64 / 1e3)
 }
@@ -207,7 +213,7 @@ pub fn profile_csv(comments: &[String], models: &[ModelMeasure]) -> String {
                 m.name,
                 b.size,
                 us(b.exec.median_ns),
-                m.weights_bytes as f64 / 1048576.0,
+                mib(m.weights_bytes),
                 us(m.load.median_ns),
                 m.gflops,
                 us(b.exec.p99_ns),
@@ -231,6 +237,17 @@ mod tests {
         assert_eq!(civil_date(11_016), (2000, 2, 29));
         assert_eq!(civil_date(20_454), (2026, 1, 1));
         assert_eq!(civil_date(-1), (1969, 12, 31));
+    }
+
+    #[test]
+    fn weights_in_mib_read_back_to_the_same_bytes() {
+        assert_eq!(mib(1572864), "1.5");
+        assert_eq!(mib(437_885_338), "417.6");
+        for mb in [0.0, 4.7, 13.4, 97.7, 417.6, 1278.5, 2952.7] {
+            let bytes = (mb * 1048576.0f64).round() as u64;
+            let back: f64 = mib(bytes).parse().unwrap();
+            assert_eq!((back * 1048576.0).round() as u64, bytes, "{mb}");
+        }
     }
 
     #[test]
