@@ -100,7 +100,12 @@ fn open_arrivals(s: &Scenario, rec: &Recorder) -> Vec<(usize, u64)> {
     let mut v: Vec<_> = rec
         .ends
         .iter()
-        .filter(|e| !matches!(s.models[e.req.model].arrival, inferfair_sim::workload::Arrival::Closed { .. }))
+        .filter(|e| {
+            !matches!(
+                s.models[e.req.model].arrival,
+                inferfair_sim::workload::Arrival::Closed { .. }
+            )
+        })
         .map(|e| (e.req.model, e.req.arrival))
         .collect();
     v.sort();
@@ -110,10 +115,18 @@ fn open_arrivals(s: &Scenario, rec: &Recorder) -> Vec<(usize, u64)> {
 fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
     // Every request that arrived ended exactly once.
     let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
-    assert_eq!(ids, (0..r.result.requests).collect::<Vec<_>>(), "each request ends exactly once");
+    assert_eq!(
+        ids,
+        (0..r.result.requests).collect::<Vec<_>>(),
+        "each request ends exactly once"
+    );
     // The very same open-loop requests as the simulator's.
     let (_, sim) = crate::common::record(s, "fifo");
-    assert_eq!(open_arrivals(s, rec), open_arrivals(s, &sim), "same seed, same requests");
+    assert_eq!(
+        open_arrivals(s, rec),
+        open_arrivals(s, &sim),
+        "same seed, same requests"
+    );
     // Timed waits last at least their target; a GPU runs one batch at a time.
     for b in &r.batches {
         assert!(b.span.finish - b.span.start >= b.target_ns, "{b:?}");
@@ -121,7 +134,12 @@ fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
         assert!(s.models[b.model].profile.batch_sizes.contains(&b.size) && b.requests <= b.size);
     }
     for g in 0..s.cluster.gpus {
-        let spans: Vec<_> = r.batches.iter().filter(|b| b.gpu == g).map(|b| (b.span.start, b.span.finish)).collect();
+        let spans: Vec<_> = r
+            .batches
+            .iter()
+            .filter(|b| b.gpu == g)
+            .map(|b| (b.span.start, b.span.finish))
+            .collect();
         for w in spans.windows(2) {
             assert!(w[0].1 <= w[1].0, "gpu {g}: batches {w:?} overlap");
         }
@@ -142,10 +160,23 @@ fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
         let n = |o: Outcome| {
             rec.ends
                 .iter()
-                .filter(|e| e.req.model == i && e.outcome == o && e.req.arrival >= s.warmup && e.req.arrival < s.duration)
+                .filter(|e| {
+                    e.req.model == i
+                        && e.outcome == o
+                        && e.req.arrival >= s.warmup
+                        && e.req.arrival < s.duration
+                })
                 .count() as u64
         };
-        assert_eq!((m.good, m.late, m.dropped, m.unfinished), (n(Outcome::Good), n(Outcome::Late), n(Outcome::Dropped), n(Outcome::Unfinished)));
+        assert_eq!(
+            (m.good, m.late, m.dropped, m.unfinished),
+            (
+                n(Outcome::Good),
+                n(Outcome::Late),
+                n(Outcome::Dropped),
+                n(Outcome::Unfinished)
+            )
+        );
         assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
     }
 }
@@ -159,14 +190,20 @@ fn cpu_replays_a_light_and_a_saturated_scenario_under_every_policy() {
         let r = replay(&s, p, &mut rec);
         check(&s, &r, &rec);
         assert!(r.result.overall.good > 0, "{p}: light load is served");
-        assert!(rec.ends.iter().any(|e| e.req.model == 2), "{p}: the closed-loop client sends");
+        assert!(
+            rec.ends.iter().any(|e| e.req.model == 2),
+            "{p}: the closed-loop client sends"
+        );
 
         let s = saturated();
         let mut rec = Recorder::default();
         let r = replay(&s, p, &mut rec);
         check(&s, &r, &rec);
         let o = &r.result.overall;
-        assert!(o.late + o.dropped + o.unfinished > 0, "{p}: an overloaded GPU misses SLOs: {o:?}");
+        assert!(
+            o.late + o.dropped + o.unfinished > 0,
+            "{p}: an overloaded GPU misses SLOs: {o:?}"
+        );
         assert!(!r.loads.is_empty(), "{p}: models are loaded");
     }
 }
@@ -257,19 +294,47 @@ fn replay_and_validate_write_their_files() {
     let s = short_file(&d);
     let out = d.join("replay");
     let o = bin()
-        .args(["replay", s.to_str().unwrap(), "--backend", "cpu", "--requests", "--out", out.to_str().unwrap()])
+        .args([
+            "replay",
+            s.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--requests",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut files: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut files: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     files.sort();
-    assert_eq!(files, ["batches.csv", "loads.csv", "per_model.csv", "requests.csv", "scenario.toml", "summary.json"]);
+    assert_eq!(
+        files,
+        [
+            "batches.csv",
+            "loads.csv",
+            "per_model.csv",
+            "requests.csv",
+            "scenario.toml",
+            "summary.json"
+        ]
+    );
     let batches = std::fs::read_to_string(out.join("batches.csv")).unwrap();
     assert!(batches.starts_with(inferfair_replay::records::BATCHES_HEADER));
     assert!(batches.lines().count() > 1);
     let v = d.join("validate");
     let o = bin()
-        .args(["validate", s.to_str().unwrap(), "--policies", "fifo", "--out", v.to_str().unwrap()])
+        .args([
+            "validate",
+            s.to_str().unwrap(),
+            "--policies",
+            "fifo",
+            "--out",
+            v.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -278,7 +343,13 @@ fn replay_and_validate_write_their_files() {
     let csv = std::fs::read_to_string(v.join("validation.csv")).unwrap();
     assert!(csv.starts_with(validate::CSV_HEADER));
     assert!(csv.contains("\nfifo,(all),") && csv.contains("\nfifo,a,"));
-    for f in ["validation.json", "validation.txt", "sim/per_model.csv", "replay/batches.csv", "replay/summary.json"] {
+    for f in [
+        "validation.json",
+        "validation.txt",
+        "sim/per_model.csv",
+        "replay/batches.csv",
+        "replay/summary.json",
+    ] {
         assert!(v.join(f).exists(), "{f}");
     }
     std::fs::remove_dir_all(d).ok();
@@ -288,20 +359,37 @@ fn replay_and_validate_write_their_files() {
 fn the_cuda_backend_without_a_gpu_is_a_clear_error_not_a_panic() {
     let d = tmp("replay-cuda");
     let s = short_file(&d);
-    let o = bin().args(["replay", s.to_str().unwrap(), "--backend", "cuda"]).output().unwrap();
+    let o = bin()
+        .args(["replay", s.to_str().unwrap(), "--backend", "cuda"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!err.contains("panicked"), "{err}");
     if cfg!(feature = "cuda") {
         // Built with the backend: fine on a GPU machine, else a clear error naming what is missing.
         if !o.status.success() {
-            assert!(err.contains("inferfair: error:") && (err.contains("libcuda") || err.contains("CUDA")), "{err}");
+            assert!(
+                err.contains("inferfair: error:")
+                    && (err.contains("libcuda") || err.contains("CUDA")),
+                "{err}"
+            );
         }
     } else {
         assert!(!o.status.success());
-        assert!(err.contains("built without the cuda backend") && err.contains("--features cuda"), "{err}");
+        assert!(
+            err.contains("built without the cuda backend") && err.contains("--features cuda"),
+            "{err}"
+        );
     }
     let o = bin()
-        .args(["profile", "measure", "--profile", data().join("slow.csv").to_str().unwrap(), "--out", d.join("m.csv").to_str().unwrap()])
+        .args([
+            "profile",
+            "measure",
+            "--profile",
+            data().join("slow.csv").to_str().unwrap(),
+            "--out",
+            d.join("m.csv").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
@@ -318,19 +406,41 @@ fn profile_measure_on_the_cpu_backend_reproduces_the_profile() {
     let out = d.join("m.csv");
     let o = bin()
         .args([
-            "profile", "measure", "--backend", "cpu", "--profile", data().join("slow.csv").to_str().unwrap(), "--models", "a",
-            "--reps", "2", "--warmup", "0", "--load-reps", "1", "--out", out.to_str().unwrap(),
+            "profile",
+            "measure",
+            "--backend",
+            "cpu",
+            "--profile",
+            data().join("slow.csv").to_str().unwrap(),
+            "--models",
+            "a",
+            "--reps",
+            "2",
+            "--warmup",
+            "0",
+            "--load-reps",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
         ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let p = inferfair_sim::profile::Profile::load(&out).unwrap();
-    assert!(p.comments[0].starts_with("inferfair execution profile: measured on cpu"), "{:?}", p.comments);
+    assert!(
+        p.comments[0].starts_with("inferfair execution profile: measured on cpu"),
+        "{:?}",
+        p.comments
+    );
     let a = p.get("a").unwrap();
     assert_eq!(a.batch_sizes, vec![1, 2, 4]);
     assert!(a.gflops.is_some());
     for (k, &want) in [20_000_000u64, 30_000_000, 40_000_000].iter().enumerate() {
-        assert!(a.exec_ns[k] >= want && a.exec_ns[k] < want + want / 2, "{:?}", a.exec_ns);
+        assert!(
+            a.exec_ns[k] >= want && a.exec_ns[k] < want + want / 2,
+            "{:?}",
+            a.exec_ns
+        );
     }
     std::fs::remove_dir_all(d).ok();
 }

@@ -20,7 +20,9 @@ pub struct Clock {
 impl Clock {
     /// A clock whose time 0 is now.
     pub fn start() -> Self {
-        Clock { start: Instant::now() }
+        Clock {
+            start: Instant::now(),
+        }
     }
 
     /// Nanoseconds since the start.

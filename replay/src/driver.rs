@@ -87,9 +87,18 @@ pub struct Replayed {
 }
 
 enum Job {
-    Exec { model: ModelId, size: u32, target: Nanos },
-    Load { model: ModelId, target: Nanos },
-    Evict { model: ModelId },
+    Exec {
+        model: ModelId,
+        size: u32,
+        target: Nanos,
+    },
+    Load {
+        model: ModelId,
+        target: Nanos,
+    },
+    Evict {
+        model: ModelId,
+    },
 }
 
 enum Done {
@@ -133,7 +142,12 @@ fn guarded<T>(gpu: GpuId, f: impl FnOnce() -> Result<T>) -> Result<T, Done> {
 
 /// Replays `scenario` under `policy` on `backend`, in real time: it takes
 /// the scenario's duration plus drain (less when everything is done early).
-pub fn replay(scenario: &Scenario, policy: &mut dyn Policy, backend: &dyn Backend, opts: ReplayOptions) -> Result<Replayed> {
+pub fn replay(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    backend: &dyn Backend,
+    opts: ReplayOptions,
+) -> Result<Replayed> {
     let wall = std::time::Instant::now();
     let name = policy.name().to_string();
     let params = policy.params();
@@ -144,9 +158,9 @@ pub fn replay(scenario: &Scenario, policy: &mut dyn Policy, backend: &dyn Backen
     for g in 0..scenario.cluster.gpus {
         let resident = &server.state().gpus[g].resident;
         gpus.push(
-            backend
-                .open(g, &profiles, resident)
-                .with_context(|| format!("cannot open GPU {g} of the {} backend", backend.name()))?,
+            backend.open(g, &profiles, resident).with_context(|| {
+                format!("cannot open GPU {g} of the {} backend", backend.name())
+            })?,
         );
     }
     let mut progress = opts.progress;
@@ -162,7 +176,14 @@ pub fn replay(scenario: &Scenario, policy: &mut dyn Policy, backend: &dyn Backen
             let mut exec = gpu.exec;
             scope.spawn(move || {
                 while let Ok(job) = rx.recv() {
-                    let Job::Exec { model, size, target } = job else { continue };
+                    let Job::Exec {
+                        model,
+                        size,
+                        target,
+                    } = job
+                    else {
+                        continue;
+                    };
                     let msg = match guarded(g, || exec.run(&clock, model, size, target)) {
                         Ok(span) => Done::Batch(g, span),
                         Err(d) => d,
@@ -179,10 +200,12 @@ pub fn replay(scenario: &Scenario, policy: &mut dyn Policy, backend: &dyn Backen
             scope.spawn(move || {
                 while let Ok(job) = rx.recv() {
                     let msg = match job {
-                        Job::Load { model, target } => match guarded(g, || copier.load(&clock, model, target)) {
-                            Ok(span) => Done::Load(g, span),
-                            Err(d) => d,
-                        },
+                        Job::Load { model, target } => {
+                            match guarded(g, || copier.load(&clock, model, target)) {
+                                Ok(span) => Done::Load(g, span),
+                                Err(d) => d,
+                            }
+                        }
                         Job::Evict { model } => match guarded(g, || copier.evict(model)) {
                             Ok(()) => continue,
                             Err(d) => d,
@@ -233,7 +256,15 @@ pub fn replay(scenario: &Scenario, policy: &mut dyn Policy, backend: &dyn Backen
     if let Some(p) = progress.as_mut() {
         p(1.0);
     }
-    let result = RunResult::from_metrics(scenario, name, params, metrics, events, requests, wall.elapsed().as_secs_f64());
+    let result = RunResult::from_metrics(
+        scenario,
+        name,
+        params,
+        metrics,
+        events,
+        requests,
+        wall.elapsed().as_secs_f64(),
+    );
     Ok(Replayed {
         result,
         batches,
@@ -268,7 +299,12 @@ const NO_SPAN: Span = Span {
 
 impl Driver<'_> {
     /// Runs to the end; returns the time the run stopped.
-    fn run(&mut self, server: &mut Server, rx: &Receiver<Done>, progress: &mut dyn FnMut(f64)) -> Result<Nanos> {
+    fn run(
+        &mut self,
+        server: &mut Server,
+        rx: &Receiver<Done>,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<Nanos> {
         let end = self.scenario.duration + self.scenario.drain;
         let timers = &mut self.timers;
         self.arrivals.start(|t, m, src| {
@@ -280,8 +316,9 @@ impl Driver<'_> {
                 },
             )
         });
-        server.init();
-        self.dispatch(server, 0)?;
+        let mut cmds = Vec::new();
+        server.init(&mut cmds);
+        self.dispatch(&mut cmds, 0)?;
         let mut pending: Vec<Done> = Vec::new();
         let mut last = 0;
         let mut shown = 0;
@@ -305,19 +342,21 @@ impl Driver<'_> {
                 let tt = self.timers.peek_time().filter(|&t| t <= due);
                 match (tc, tt) {
                     (None, None) => break,
-                    (Some(c), Some(t)) if t < c => self.timer(server, now),
+                    (Some(c), Some(t)) if t < c => self.timer(server, now, &mut cmds),
                     (Some(_), _) => {
-                        self.done(server, now, &pending[i])?;
+                        self.done(server, now, &pending[i], &mut cmds)?;
                         i += 1;
                     }
-                    (None, Some(_)) => self.timer(server, now),
+                    (None, Some(_)) => self.timer(server, now, &mut cmds),
                 }
+                // Commands are handed on after each input, in order.
+                self.dispatch(&mut cmds, now)?;
                 any = true;
             }
             pending.clear();
             if any {
-                server.decide(now);
-                self.dispatch(server, now)?;
+                server.decide(now, &mut cmds);
+                self.dispatch(&mut cmds, now)?;
             }
             if now >= end {
                 return Ok(end);
@@ -361,7 +400,7 @@ impl Driver<'_> {
         }
     }
 
-    fn timer(&mut self, server: &mut Server, now: Nanos) {
+    fn timer(&mut self, server: &mut Server, now: Nanos, cmds: &mut Vec<Command>) {
         let (t, timer) = self.timers.pop().expect("a due timer");
         self.events += 1;
         self.lateness.record(now - t);
@@ -378,12 +417,18 @@ impl Driver<'_> {
             Timer::Send(m) => {
                 server.arrive(now, t, m, None);
             }
-            Timer::GpuReady(g) => server.gpu_ready(now, g),
+            Timer::GpuReady(g) => server.gpu_ready(now, g, cmds),
             Timer::Wake(at) => server.wake(at),
         }
     }
 
-    fn done(&mut self, server: &mut Server, now: Nanos, d: &Done) -> Result<()> {
+    fn done(
+        &mut self,
+        server: &mut Server,
+        now: Nanos,
+        d: &Done,
+        cmds: &mut Vec<Command>,
+    ) -> Result<()> {
         self.events += 1;
         match *d {
             Done::Batch(g, span) => {
@@ -391,14 +436,14 @@ impl Driver<'_> {
                 rec.span = span;
                 self.batches.push(rec);
                 self.inflight -= 1;
-                server.batch_done(now, g, span.start, span.finish);
+                server.batch_done(now, g, span.start, span.finish, cmds);
             }
             Done::Load(g, span) => {
                 let mut rec = self.loading[g].take().expect("a transfer was running");
                 rec.span = span;
                 self.loads.push(rec);
                 self.inflight -= 1;
-                server.transfer_done(now, g, span.start, span.finish);
+                server.transfer_done(now, g, span.start, span.finish, cmds);
             }
             Done::Failed(g, ref what) => bail!("GPU {g}: {what}"),
         }
@@ -406,12 +451,13 @@ impl Driver<'_> {
     }
 
     fn send(tx: &Sender<Job>, g: GpuId, job: Job) -> Result<()> {
-        tx.send(job).map_err(|_| anyhow!("GPU {g}: the backend's worker stopped"))
+        tx.send(job)
+            .map_err(|_| anyhow!("GPU {g}: the backend's worker stopped"))
     }
 
     /// Hands the core's commands to the workers and the timers.
-    fn dispatch(&mut self, server: &mut Server, now: Nanos) -> Result<()> {
-        for c in server.commands() {
+    fn dispatch(&mut self, cmds: &mut Vec<Command>, now: Nanos) -> Result<()> {
+        for c in cmds.drain(..) {
             match c {
                 Command::Exec {
                     gpu,
@@ -432,9 +478,21 @@ impl Driver<'_> {
                         span: NO_SPAN,
                     });
                     self.inflight += 1;
-                    Self::send(&self.exec_tx[gpu], gpu, Job::Exec { model, size, target })?;
+                    Self::send(
+                        &self.exec_tx[gpu],
+                        gpu,
+                        Job::Exec {
+                            model,
+                            size,
+                            target,
+                        },
+                    )?;
                 }
-                Command::Transfer { gpu, model, expected_ns } => {
+                Command::Transfer {
+                    gpu,
+                    model,
+                    expected_ns,
+                } => {
                     self.loading[gpu] = Some(LoadRecord {
                         gpu,
                         model,
@@ -443,9 +501,18 @@ impl Driver<'_> {
                         span: NO_SPAN,
                     });
                     self.inflight += 1;
-                    Self::send(&self.copy_tx[gpu], gpu, Job::Load { model, target: expected_ns })?;
+                    Self::send(
+                        &self.copy_tx[gpu],
+                        gpu,
+                        Job::Load {
+                            model,
+                            target: expected_ns,
+                        },
+                    )?;
                 }
-                Command::Evict { gpu, model } => Self::send(&self.copy_tx[gpu], gpu, Job::Evict { model })?,
+                Command::Evict { gpu, model } => {
+                    Self::send(&self.copy_tx[gpu], gpu, Job::Evict { model })?
+                }
                 Command::GpuReady { gpu, at } => self.timers.push(at, Timer::GpuReady(gpu)),
                 Command::Wake { at } => self.timers.push(at, Timer::Wake(at)),
                 Command::Send { model, at } => self.timers.push(at, Timer::Send(model)),

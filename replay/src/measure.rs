@@ -94,7 +94,10 @@ pub fn measure(
 ) -> Result<Vec<ModelMeasure>> {
     for m in models {
         if profile.get(m).is_none() {
-            anyhow::bail!("unknown model `{m}` (the profile has: {})", profile.names().join(", "));
+            anyhow::bail!(
+                "unknown model `{m}` (the profile has: {})",
+                profile.names().join(", ")
+            );
         }
     }
     let chosen: Vec<_> = profile
@@ -113,7 +116,10 @@ pub fn measure(
             if r > 0 {
                 gpu.copier.evict(i)?;
             }
-            let s = gpu.copier.load(&clock, i, m.load_ns).with_context(|| format!("loading {}", m.name))?;
+            let s = gpu
+                .copier
+                .load(&clock, i, m.load_ns)
+                .with_context(|| format!("loading {}", m.name))?;
             loads.push(s.finish - s.start);
         }
         let mut batches = Vec::new();
@@ -197,7 +203,11 @@ pub fn profile_csv(comments: &[String], models: &[ModelMeasure]) -> String {
     for c in comments {
         s.push_str(&format!("# {c}\n"));
     }
-    let estimated: Vec<&str> = models.iter().filter(|m| m.estimated).map(|m| m.name.as_str()).collect();
+    let estimated: Vec<&str> = models
+        .iter()
+        .filter(|m| m.estimated)
+        .map(|m| m.name.as_str())
+        .collect();
     if !estimated.is_empty() {
         s.push_str(&format!(
             "# gflops estimated from the source profile's time at the largest batch size and {} TFLOP/s: {}\n",
@@ -254,7 +264,13 @@ mod tests {
     fn stats_by_nearest_rank() {
         let s = Stat::of((1..=100).rev().collect());
         assert_eq!((s.median_ns, s.p99_ns), (50, 99));
-        assert_eq!(Stat::of(vec![7]), Stat { median_ns: 7, p99_ns: 7 });
+        assert_eq!(
+            Stat::of(vec![7]),
+            Stat {
+                median_ns: 7,
+                p99_ns: 7
+            }
+        );
     }
 
     #[test]
@@ -267,13 +283,22 @@ mod tests {
             load_reps: 2,
         };
         let mut seen = vec![];
-        let ms = measure(&crate::backend::cpu::Cpu, &p, &["a".into()], opts, &mut |m| seen.push(m.to_string())).unwrap();
+        let ms = measure(
+            &crate::backend::cpu::Cpu,
+            &p,
+            &["a".into()],
+            opts,
+            &mut |m| seen.push(m.to_string()),
+        )
+        .unwrap();
         assert_eq!(seen, vec!["a"]);
         assert_eq!(ms.len(), 1);
         let a = &ms[0];
         assert!(a.estimated);
         // Timed waits last at least what they are given.
-        assert!(a.batches[0].exec.median_ns >= 2_000_000 && a.batches[1].exec.median_ns >= 3_000_000);
+        assert!(
+            a.batches[0].exec.median_ns >= 2_000_000 && a.batches[1].exec.median_ns >= 3_000_000
+        );
         assert!(a.load.median_ns >= 3_000_000);
         let csv = profile_csv(&["measured on a test".into()], &ms);
         let back = Profile::parse(&csv, Path::new("m.csv")).unwrap();
@@ -283,7 +308,19 @@ mod tests {
         assert_eq!(b.weights_bytes, p.get("a").unwrap().weights_bytes);
         assert_eq!(b.gflops, Some(a.gflops));
         // The measured profile sizes the same kernels as the source profile.
-        assert_eq!(NetPlan::new(b).batch(2), NetPlan::new(p.get("a").unwrap()).batch(2));
-        assert!(measure(&crate::backend::cpu::Cpu, &p, &["zz".into()], opts, &mut |_| ()).is_err());
+        assert_eq!(
+            NetPlan::new(b).batch(2),
+            NetPlan::new(p.get("a").unwrap()).batch(2)
+        );
+        assert!(
+            measure(
+                &crate::backend::cpu::Cpu,
+                &p,
+                &["zz".into()],
+                opts,
+                &mut |_| ()
+            )
+            .is_err()
+        );
     }
 }

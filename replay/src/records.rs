@@ -10,13 +10,17 @@ use inferfair_sim::time::Nanos;
 pub const BATCHES_HEADER: &str = "policy,gpu,model,batch_size,requests,issued_ns,start_ns,finish_ns,expected_ns,target_ns,measured_ns,device_ns,error_pct";
 
 /// Header of `loads.csv`.
-pub const LOADS_HEADER: &str = "policy,gpu,model,issued_ns,start_ns,finish_ns,expected_ns,measured_ns,device_ns,error_pct";
+pub const LOADS_HEADER: &str =
+    "policy,gpu,model,issued_ns,start_ns,finish_ns,expected_ns,measured_ns,device_ns,error_pct";
 
 fn err_pct(measured: Nanos, expected: Nanos) -> String {
     if expected == 0 {
         return String::new();
     }
-    format!("{:.3}", (measured as f64 - expected as f64) / expected as f64 * 100.0)
+    format!(
+        "{:.3}",
+        (measured as f64 - expected as f64) / expected as f64 * 100.0
+    )
 }
 
 fn opt(v: Option<Nanos>) -> String {
@@ -89,10 +93,17 @@ pub fn duration_error(batches: &[BatchRecord]) -> Option<DurationError> {
     }
     let mut e: Vec<f64> = batches
         .iter()
-        .map(|b| ((b.span.finish - b.span.start) as f64 - b.expected_ns as f64) / b.expected_ns.max(1) as f64 * 100.0)
+        .map(|b| {
+            ((b.span.finish - b.span.start) as f64 - b.expected_ns as f64)
+                / b.expected_ns.max(1) as f64
+                * 100.0
+        })
         .collect();
     let mut a: Vec<f64> = e.iter().map(|x| x.abs()).collect();
-    let mut issue: Vec<f64> = batches.iter().map(|b| b.span.start.saturating_sub(b.issued) as f64).collect();
+    let mut issue: Vec<f64> = batches
+        .iter()
+        .map(|b| b.span.start.saturating_sub(b.issued) as f64)
+        .collect();
     Some(DurationError {
         count: batches.len(),
         median_pct: quantile(&mut e, 0.5),
@@ -129,9 +140,15 @@ mod tests {
         let v = vec![b(1000, 100, 1110), b(2000, 2000, 3900), b(1000, 5000, 6000)];
         let mut s = String::new();
         batch_rows("fifo", &["a".into(), "m".into()], &v, &mut s);
-        assert_eq!(s.lines().next().unwrap(), "fifo,0,m,4,3,90,100,1110,1000,1000,1010,,1.000");
+        assert_eq!(
+            s.lines().next().unwrap(),
+            "fifo,0,m,4,3,90,100,1110,1000,1000,1010,,1.000"
+        );
         assert_eq!(s.lines().count(), 3);
-        assert_eq!(BATCHES_HEADER.split(',').count(), s.lines().next().unwrap().split(',').count());
+        assert_eq!(
+            BATCHES_HEADER.split(',').count(),
+            s.lines().next().unwrap().split(',').count()
+        );
         let e = duration_error(&v).unwrap();
         // Errors: +1%, -5%, 0%.
         assert_eq!(e.count, 3);

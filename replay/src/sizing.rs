@@ -158,7 +158,11 @@ mod tests {
             let p = NetPlan::new(&model(mib, Some(1.0)));
             let used = p.layers * p.dim * p.dim;
             assert!(used <= p.weight_floats);
-            assert!(used as f64 >= 0.99 * p.weight_floats as f64, "{mib} MiB: {used} of {}", p.weight_floats);
+            assert!(
+                used as f64 >= 0.99 * p.weight_floats as f64,
+                "{mib} MiB: {used} of {}",
+                p.weight_floats
+            );
             assert_eq!(p.layers, LAYERS);
         }
     }
@@ -191,7 +195,10 @@ mod tests {
         let r1 = p.batch(1).rows as f64;
         for b in [2, 4, 8, 16, 32] {
             let r = p.batch(b).rows as f64;
-            assert!((r / (b as f64 * r1) - 1.0).abs() < 0.02, "batch {b}: {r} rows vs {r1}");
+            assert!(
+                (r / (b as f64 * r1) - 1.0).abs() < 0.02,
+                "batch {b}: {r} rows vs {r1}"
+            );
         }
     }
 }

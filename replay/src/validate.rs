@@ -57,11 +57,19 @@ pub fn validate(
                 progress(&format!("{p} alone: {}", scenario.models[i].name));
                 let only = scenario.only(i);
                 let mut policy = inferfair_sim::policy::build(p, &only)?;
-                v.push(replay(&only, policy.as_mut(), backend, ReplayOptions::default())?.result.models[0].goodput_rps);
+                v.push(
+                    replay(&only, policy.as_mut(), backend, ReplayOptions::default())?
+                        .result
+                        .models[0]
+                        .goodput_rps,
+                );
             }
             v
         } else {
-            s.models.iter().map(|m| m.alone_goodput_rps.unwrap_or(0.0)).collect()
+            s.models
+                .iter()
+                .map(|m| m.alone_goodput_rps.unwrap_or(0.0))
+                .collect()
         };
         apply_isolation(&mut r.result, &alone);
         real.push(r);
@@ -226,21 +234,33 @@ fn mean_max(v: &[f64]) -> (f64, f64) {
         return (0.0, 0.0);
     }
     let a: Vec<f64> = v.iter().map(|x| x.abs()).collect();
-    (a.iter().sum::<f64>() / a.len() as f64, a.iter().copied().fold(0.0, f64::max))
+    (
+        a.iter().sum::<f64>() / a.len() as f64,
+        a.iter().copied().fold(0.0, f64::max),
+    )
 }
 
 /// Agreement over `rows`.
 pub fn summarize(rows: &[Row]) -> Summary {
     let overall: Vec<&Row> = rows.iter().filter(|r| r.model == ALL).collect();
     let models: Vec<&Row> = rows.iter().filter(|r| r.model != ALL).collect();
-    let att: Vec<f64> = overall.iter().filter_map(|r| r.attainment_diff_pts()).collect();
-    let matt: Vec<f64> = models.iter().filter_map(|r| r.attainment_diff_pts()).collect();
+    let att: Vec<f64> = overall
+        .iter()
+        .filter_map(|r| r.attainment_diff_pts())
+        .collect();
+    let matt: Vec<f64> = models
+        .iter()
+        .filter_map(|r| r.attainment_diff_pts())
+        .collect();
     let g: Vec<f64> = models.iter().filter_map(|r| r.goodput_err_pct()).collect();
     let mean: Vec<f64> = models.iter().filter_map(|r| r.mean_err_pct()).collect();
     let p50: Vec<f64> = models.iter().filter_map(|r| r.p50_err_pct()).collect();
     let p99: Vec<f64> = models.iter().filter_map(|r| r.p99_err_pct()).collect();
     let all: Vec<f64> = g.iter().chain(&p50).chain(&p99).copied().collect();
-    let iso: Vec<f64> = overall.iter().filter_map(|r| r.isolation_gap_diff()).collect();
+    let iso: Vec<f64> = overall
+        .iter()
+        .filter_map(|r| r.isolation_gap_diff())
+        .collect();
     let (attainment_mean_pts, attainment_max_pts) = mean_max(&att);
     let (model_attainment_mean_pts, model_attainment_max_pts) = mean_max(&matt);
     Summary {
@@ -344,7 +364,12 @@ mod tests {
         let text = csv(&rows);
         assert!(text.starts_with(CSV_HEADER));
         assert_eq!(text.lines().count(), 4);
-        assert!(text.lines().nth(2).unwrap().starts_with("fifo,a,0.99,0.97,"));
+        assert!(
+            text.lines()
+                .nth(2)
+                .unwrap()
+                .starts_with("fifo,a,0.99,0.97,")
+        );
     }
 
     #[test]

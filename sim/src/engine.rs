@@ -9,7 +9,7 @@ use crate::event::EventQueue;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scenario::Scenario;
-use crate::serve::{Arrivals, Command, ExecNoise, Server, Source};
+use crate::serve::{Arrivals, ExecNoise, Server, Source, Timing};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 
@@ -84,8 +84,8 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 },
             )
         });
-        self.server.init();
-        self.schedule();
+        self.server
+            .init(&mut sink(&mut self.events, &mut self.noise, 0));
         while let Some(t) = self.events.peek_time() {
             if t > end {
                 break;
@@ -95,15 +95,19 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 let (_, ev) = self.events.pop().unwrap();
                 self.handle(ev);
             }
-            self.server.decide(t);
-            self.schedule();
+            self.server
+                .decide(t, &mut sink(&mut self.events, &mut self.noise, t));
             if self.processed & 0xFFFF == 0
                 && let Some(p) = progress.as_mut()
             {
                 p(t as f64 / end as f64);
             }
         }
-        let stop = if self.events.is_empty() { self.now } else { end };
+        let stop = if self.events.is_empty() {
+            self.now
+        } else {
+            end
+        };
         let (metrics, requests) = self.server.finish(stop);
         if let Some(p) = progress.as_mut() {
             p(1.0);
@@ -130,41 +134,63 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 self.server.arrive(now, now, m, None);
             }
             Event::BatchDone(g) => {
-                let start = self.server.state().gpus[g].exec[0].started_at.expect("running");
-                self.server.batch_done(now, g, start, now);
+                let start = self.server.state().gpus[g].exec[0]
+                    .started_at
+                    .expect("running");
+                let out = &mut sink(&mut self.events, &mut self.noise, now);
+                self.server.batch_done(now, g, start, now, out);
             }
             Event::TransferDone(g) => {
-                let start = self.server.state().gpus[g].transfers[0].started_at.expect("running");
-                self.server.transfer_done(now, g, start, now);
+                let start = self.server.state().gpus[g].transfers[0]
+                    .started_at
+                    .expect("running");
+                let out = &mut sink(&mut self.events, &mut self.noise, now);
+                self.server.transfer_done(now, g, start, now, out);
             }
-            Event::GpuReady(g) => self.server.gpu_ready(now, g),
+            Event::GpuReady(g) => {
+                self.server
+                    .gpu_ready(now, g, &mut sink(&mut self.events, &mut self.noise, now))
+            }
             Event::Wake => self.server.wake(now),
         }
-        self.schedule();
     }
+}
 
-    /// Turns the core's commands into events, in order.
-    fn schedule(&mut self) {
-        let now = self.now;
-        for c in self.server.commands() {
-            match c {
-                Command::Exec {
-                    gpu,
-                    model,
-                    expected_ns,
-                    ..
-                } => {
-                    let dur = self.noise.duration(model, expected_ns);
-                    self.events.push(now + dur, Event::BatchDone(gpu));
-                }
-                Command::Transfer { gpu, expected_ns, .. } => {
-                    self.events.push(now + expected_ns, Event::TransferDone(gpu))
-                }
-                Command::Evict { .. } => {}
-                Command::GpuReady { gpu, at } => self.events.push(at, Event::GpuReady(gpu)),
-                Command::Wake { at } => self.events.push(at, Event::Wake),
-                Command::Send { model, at } => self.events.push(at, Event::Send(model)),
-            }
-        }
+/// Turns the core's commands at `now` into events.
+struct Sink<'a> {
+    events: &'a mut EventQueue<Event>,
+    noise: &'a mut ExecNoise,
+    now: Nanos,
+}
+
+#[inline]
+fn sink<'a>(events: &'a mut EventQueue<Event>, noise: &'a mut ExecNoise, now: Nanos) -> Sink<'a> {
+    Sink { events, noise, now }
+}
+
+impl Timing for Sink<'_> {
+    #[inline]
+    fn exec(&mut self, gpu: GpuId, model: ModelId, _size: u32, _requests: u32, expected_ns: Nanos) {
+        let dur = self.noise.duration(model, expected_ns);
+        self.events.push(self.now + dur, Event::BatchDone(gpu));
+    }
+    #[inline]
+    fn transfer(&mut self, gpu: GpuId, _model: ModelId, expected_ns: Nanos) {
+        self.events
+            .push(self.now + expected_ns, Event::TransferDone(gpu));
+    }
+    #[inline]
+    fn evict(&mut self, _gpu: GpuId, _model: ModelId) {}
+    #[inline]
+    fn gpu_ready(&mut self, gpu: GpuId, at: Nanos) {
+        self.events.push(at, Event::GpuReady(gpu));
+    }
+    #[inline]
+    fn wake(&mut self, at: Nanos) {
+        self.events.push(at, Event::Wake);
+    }
+    #[inline]
+    fn send(&mut self, model: ModelId, at: Nanos) {
+        self.events.push(at, Event::Send(model));
     }
 }

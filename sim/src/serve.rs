@@ -7,9 +7,13 @@
 //! client sends at t). The timing layer decides how long things take: the
 //! engine from the profile (with noise), the replay by running them.
 //!
-//! Every input takes `now`, the driver's current time; a driver calls
-//! [`Server::decide`] once after the inputs of one instant, and drains the
-//! commands after every call, in order (the engine's event order depends on it).
+//! Every input takes `now`, the driver's current time, and `out`, a
+//! [`Timing`] that receives the commands it produces, in order (the engine's
+//! event order depends on it). The engine's `Timing` schedules events
+//! directly (one call per command, no buffer, no dispatch on a command enum:
+//! the simulator's speed depends on it); `Vec<Command>` collects them (the
+//! replay). A driver calls [`Server::decide`] once after the inputs of one
+//! instant.
 
 use crate::metrics::Metrics;
 use crate::policy::{Action, Decision, Notice, Policy, View};
@@ -87,6 +91,54 @@ pub enum Command {
     },
 }
 
+/// Receives the commands of the serving core, one method per [`Command`].
+pub trait Timing {
+    /// See [`Command::Exec`].
+    fn exec(&mut self, gpu: GpuId, model: ModelId, size: u32, requests: u32, expected_ns: Nanos);
+    /// See [`Command::Transfer`].
+    fn transfer(&mut self, gpu: GpuId, model: ModelId, expected_ns: Nanos);
+    /// See [`Command::Evict`].
+    fn evict(&mut self, gpu: GpuId, model: ModelId);
+    /// See [`Command::GpuReady`].
+    fn gpu_ready(&mut self, gpu: GpuId, at: Nanos);
+    /// See [`Command::Wake`].
+    fn wake(&mut self, at: Nanos);
+    /// See [`Command::Send`].
+    fn send(&mut self, model: ModelId, at: Nanos);
+}
+
+/// Collects the commands, in order.
+impl Timing for Vec<Command> {
+    fn exec(&mut self, gpu: GpuId, model: ModelId, size: u32, requests: u32, expected_ns: Nanos) {
+        self.push(Command::Exec {
+            gpu,
+            model,
+            size,
+            requests,
+            expected_ns,
+        });
+    }
+    fn transfer(&mut self, gpu: GpuId, model: ModelId, expected_ns: Nanos) {
+        self.push(Command::Transfer {
+            gpu,
+            model,
+            expected_ns,
+        });
+    }
+    fn evict(&mut self, gpu: GpuId, model: ModelId) {
+        self.push(Command::Evict { gpu, model });
+    }
+    fn gpu_ready(&mut self, gpu: GpuId, at: Nanos) {
+        self.push(Command::GpuReady { gpu, at });
+    }
+    fn wake(&mut self, at: Nanos) {
+        self.push(Command::Wake { at });
+    }
+    fn send(&mut self, model: ModelId, at: Nanos) {
+        self.push(Command::Send { model, at });
+    }
+}
+
 /// The policy-facing serving logic of one run.
 pub struct Server<'p, 'o> {
     state: State,
@@ -101,7 +153,6 @@ pub struct Server<'p, 'o> {
     duration: Nanos,
     /// The pending wake-up the policy asked for.
     wake: Option<Nanos>,
-    out: Vec<Command>,
 }
 
 impl<'p, 'o> Server<'p, 'o> {
@@ -129,7 +180,6 @@ impl<'p, 'o> Server<'p, 'o> {
                 .collect(),
             duration: scenario.duration,
             wake: None,
-            out: Vec::new(),
         }
     }
 
@@ -143,13 +193,8 @@ impl<'p, 'o> Server<'p, 'o> {
         self.policy.name()
     }
 
-    /// Takes the commands produced so far, in order.
-    pub fn commands(&mut self) -> std::vec::Drain<'_, Command> {
-        self.out.drain(..)
-    }
-
     /// Time 0, before anything arrives: the policy's `init`, then its actions.
-    pub fn init(&mut self) {
+    pub fn init(&mut self, out: &mut impl Timing) {
         self.decision.clear();
         let view = View {
             now: 0,
@@ -157,11 +202,12 @@ impl<'p, 'o> Server<'p, 'o> {
             gpus: &self.state.gpus,
         };
         self.policy.init(&view, &mut self.decision);
-        self.apply_decision(0);
+        self.apply_decision(0, out);
     }
 
     /// A request of `model` arrives at time `at` (`at <= now`; the same in the
     /// simulator, the scheduled time in the replay), with its own SLO if it has one.
+    /// Produces no commands.
     pub fn arrive(&mut self, now: Nanos, at: Nanos, model: ModelId, slo: Option<Nanos>) -> Request {
         let req = self.state.arrive(model, at, slo);
         self.metrics.arrival(&req);
@@ -178,7 +224,14 @@ impl<'p, 'o> Server<'p, 'o> {
     }
 
     /// The running batch of `gpu` ran from `start` to `finish` (measured; `finish <= now`).
-    pub fn batch_done(&mut self, now: Nanos, gpu: GpuId, start: Nanos, finish: Nanos) {
+    pub fn batch_done(
+        &mut self,
+        now: Nanos,
+        gpu: GpuId,
+        start: Nanos,
+        finish: Nanos,
+        out: &mut impl Timing,
+    ) {
         let batch = self.state.finish(gpu, start, finish, &mut self.ends);
         self.metrics
             .batch(gpu, batch.model, batch.requests.len(), start, finish);
@@ -199,12 +252,19 @@ impl<'p, 'o> Server<'p, 'o> {
                 finished: finish,
             },
         );
-        self.record_ends();
-        self.try_start(gpu, now);
+        self.record_ends(out);
+        self.try_start(gpu, now, out);
     }
 
     /// The running transfer of `gpu` ran from `start` to `finish` (measured; `finish <= now`).
-    pub fn transfer_done(&mut self, now: Nanos, gpu: GpuId, start: Nanos, finish: Nanos) {
+    pub fn transfer_done(
+        &mut self,
+        now: Nanos,
+        gpu: GpuId,
+        start: Nanos,
+        finish: Nanos,
+        out: &mut impl Timing,
+    ) {
         let t = self.state.finish_transfer(gpu, finish);
         if let Some(o) = self.observer.as_mut() {
             o.load(gpu, t.model, start, finish);
@@ -223,13 +283,13 @@ impl<'p, 'o> Server<'p, 'o> {
                 finished: finish,
             },
         );
-        self.try_transfer(gpu, now);
-        self.try_start(gpu, now);
+        self.try_transfer(gpu, now, out);
+        self.try_start(gpu, now, out);
     }
 
     /// The time asked for by [`Command::GpuReady`] has come.
-    pub fn gpu_ready(&mut self, now: Nanos, gpu: GpuId) {
-        self.try_start(gpu, now);
+    pub fn gpu_ready(&mut self, now: Nanos, gpu: GpuId, out: &mut impl Timing) {
+        self.try_start(gpu, now, out);
     }
 
     /// The wake-up asked for at `at` by [`Command::Wake`] has come.
@@ -241,7 +301,7 @@ impl<'p, 'o> Server<'p, 'o> {
 
     /// Lets the policy decide, and applies its actions. Called once after the
     /// inputs of one instant.
-    pub fn decide(&mut self, now: Nanos) {
+    pub fn decide(&mut self, now: Nanos, out: &mut impl Timing) {
         self.decision.clear();
         let view = View {
             now,
@@ -249,7 +309,7 @@ impl<'p, 'o> Server<'p, 'o> {
             gpus: &self.state.gpus,
         };
         self.policy.decide(&view, &mut self.decision);
-        self.apply_decision(now);
+        self.apply_decision(now, out);
     }
 
     /// Ends the run at `stop`: every request still queued or running is
@@ -266,29 +326,30 @@ impl<'p, 'o> Server<'p, 'o> {
     }
 
     /// Records ended requests; closed-loop clients think and send again.
-    fn record_ends(&mut self) {
+    fn record_ends(&mut self, out: &mut impl Timing) {
         for i in 0..self.ends.len() {
             let e = self.ends[i];
             self.metrics.end(&e);
             if let Some(o) = self.observer.as_mut() {
                 o.request_end(&e);
             }
-            if let (Some(think), true) = (self.think[e.req.model], e.outcome != Outcome::Unfinished) {
+            if let (Some(think), true) = (self.think[e.req.model], e.outcome != Outcome::Unfinished)
+            {
                 let at = e.finish + think.max(1);
                 if at < self.duration {
-                    self.out.push(Command::Send { model: e.req.model, at });
+                    out.send(e.req.model, at);
                 }
             }
         }
         self.ends.clear();
     }
 
-    fn try_start(&mut self, g: GpuId, now: Nanos) {
+    fn try_start(&mut self, g: GpuId, now: Nanos, out: &mut impl Timing) {
         loop {
             match self.state.ready(g, now) {
                 Ready::No | Ready::WaitLoad => return,
                 Ready::At(at) => {
-                    self.out.push(Command::GpuReady { gpu: g, at });
+                    out.gpu_ready(g, at);
                     return;
                 }
                 Ready::Reject => {
@@ -298,51 +359,46 @@ impl<'p, 'o> Server<'p, 'o> {
                         models: &self.state.models,
                         gpus: &self.state.gpus,
                     };
-                    self.policy
-                        .notify(&view, &Notice::BatchRejected { gpu: g, batch: &batch });
-                    self.record_ends();
+                    self.policy.notify(
+                        &view,
+                        &Notice::BatchRejected {
+                            gpu: g,
+                            batch: &batch,
+                        },
+                    );
+                    self.record_ends(out);
                 }
                 Ready::Now => {
                     let b = self.state.start(g, now);
-                    self.out.push(Command::Exec {
-                        gpu: g,
-                        model: b.model,
-                        size: b.size,
-                        requests: b.requests.len() as u32,
-                        expected_ns: b.expected_ns,
-                    });
+                    out.exec(g, b.model, b.size, b.requests.len() as u32, b.expected_ns);
                     return;
                 }
             }
         }
     }
 
-    fn try_transfer(&mut self, g: GpuId, now: Nanos) {
+    fn try_transfer(&mut self, g: GpuId, now: Nanos, out: &mut impl Timing) {
         if self.state.transfer_ready(g) {
             let t = self.state.start_transfer(g, now);
-            self.out.push(Command::Transfer {
-                gpu: g,
-                model: t.model,
-                expected_ns: t.expected_ns,
-            });
+            out.transfer(g, t.model, t.expected_ns);
         }
     }
 
-    fn apply_decision(&mut self, now: Nanos) {
+    fn apply_decision(&mut self, now: Nanos, out: &mut impl Timing) {
         let mut actions = std::mem::take(&mut self.decision.actions);
         for a in actions.drain(..) {
             let touched = match &a {
                 Action::Dispatch(d) => Some(d.model),
                 Action::Drop { model, .. } => Some(*model),
                 Action::Evict { gpu, model } => {
-                    self.out.push(Command::Evict { gpu: *gpu, model: *model });
+                    out.evict(*gpu, *model);
                     None
                 }
                 Action::Load { .. } => None,
             };
             match self.state.apply(now, a, &mut self.ends) {
-                Effect::Exec(g) => self.try_start(g, now),
-                Effect::Transfer(g) => self.try_transfer(g, now),
+                Effect::Exec(g) => self.try_start(g, now, out),
+                Effect::Transfer(g) => self.try_transfer(g, now, out),
                 Effect::None => {}
             }
             if let (Some(m), Some(o)) = (touched, self.observer.as_mut()) {
@@ -350,13 +406,17 @@ impl<'p, 'o> Server<'p, 'o> {
             }
         }
         self.decision.actions = actions;
-        self.record_ends();
+        self.record_ends(out);
         match self.decision.wake_at {
             Some(w) => {
-                assert!(w > now, "{}: wake_at {w} is not after now {now}", self.policy.name());
+                assert!(
+                    w > now,
+                    "{}: wake_at {w} is not after now {now}",
+                    self.policy.name()
+                );
                 if self.wake != Some(w) {
                     self.wake = Some(w);
-                    self.out.push(Command::Wake { at: w });
+                    out.wake(w);
                 }
             }
             None => self.wake = None,

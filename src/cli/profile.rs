@@ -66,7 +66,9 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
     };
     let device = backend.describe();
     eprintln!("measuring {} on {device}", a.profile.display());
-    let ms_ = measure::measure(backend.as_ref(), &source, &a.models, opts, &mut |m| eprintln!("  {m}"))?;
+    let ms_ = measure::measure(backend.as_ref(), &source, &a.models, opts, &mut |m| {
+        eprintln!("  {m}")
+    })?;
     let comments = vec![
         format!("inferfair execution profile: measured on {device}, {}", measure::today()),
         format!(
@@ -87,9 +89,18 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
     ];
     let text = measure::profile_csv(&comments, &ms_);
     write_atomic(&a.out, text.as_bytes())?;
-    let mut t = Table::new(&["model", "batch", "profiled ms", "measured ms", "p99 ms", "ratio"]);
+    let mut t = Table::new(&[
+        "model",
+        "batch",
+        "profiled ms",
+        "measured ms",
+        "p99 ms",
+        "ratio",
+    ]);
     for m in &ms_ {
-        let src = source.get(&m.name).expect("measured models come from the profile");
+        let src = source
+            .get(&m.name)
+            .expect("measured models come from the profile");
         for b in &m.batches {
             let before = src.exec_exact(b.size).unwrap_or(0);
             t.row(vec![

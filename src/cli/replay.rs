@@ -2,7 +2,9 @@
 //! `inferfair validate` (the simulator's prediction against replays, per
 //! policy and model). Method and files: `docs/validation.md`.
 
-use super::output::{RequestLog, Table, ensure_dir, fmt, json_doc, render_tables, write_atomic, write_results};
+use super::output::{
+    RequestLog, Table, ensure_dir, fmt, json_doc, render_tables, write_atomic, write_results,
+};
 use super::progress::Progress;
 use super::{Format, load_scenario};
 use anyhow::Result;
@@ -53,7 +55,11 @@ impl Common {
         if let Some(r) = self.rate_scale {
             f.rate_scale *= r;
         }
-        Ok(Scenario::resolve(f, Path::new("."), &self.scenario.display().to_string())?)
+        Ok(Scenario::resolve(
+            f,
+            Path::new("."),
+            &self.scenario.display().to_string(),
+        )?)
     }
 
     fn backend(&self) -> Result<Box<dyn Backend>> {
@@ -109,7 +115,12 @@ fn names(s: &Scenario) -> Vec<String> {
 
 /// The replay's timing fidelity, in words.
 fn timing_line(r: &Replayed) -> String {
-    let late = |q: f64| r.lateness.quantile(q).map(|v| format!("{:.3}", ms(v))).unwrap_or_else(|| "-".into());
+    let late = |q: f64| {
+        r.lateness
+            .quantile(q)
+            .map(|v| format!("{:.3}", ms(v)))
+            .unwrap_or_else(|| "-".into())
+    };
     let batches = match records::duration_error(&r.batches) {
         Some(e) => format!(
             "{} batches, measured vs profiled duration: median {:+.2}%, mean |error| {:.2}%, p99 |error| {:.2}%, issue delay median {:.3} ms",
@@ -218,18 +229,42 @@ fn pc(v: Option<f64>) -> String {
 }
 
 fn att(v: Option<f64>) -> String {
-    v.map(|x| format!("{:.2}%", x * 100.0)).unwrap_or_else(|| "-".into())
+    v.map(|x| format!("{:.2}%", x * 100.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The table of a validation.
-fn render_validation(scenario: &Scenario, device: &str, rows: &[Row], s: &Summary, timing: &[String]) -> String {
+fn render_validation(
+    scenario: &Scenario,
+    device: &str,
+    rows: &[Row],
+    s: &Summary,
+    timing: &[String],
+) -> String {
     let mut out = format!(
         "validation of {} (seed {}): simulator vs real-time replay on {}\n\n",
         scenario.name, scenario.seed, device
     );
     let mut t = Table::new(&[
-        "policy", "model", "att sim", "att real", "diff pts", "goodput sim", "real", "err", "mean sim", "real", "err", "p50 sim", "real", "err",
-        "p99 sim", "real", "err", "iso gap sim", "real",
+        "policy",
+        "model",
+        "att sim",
+        "att real",
+        "diff pts",
+        "goodput sim",
+        "real",
+        "err",
+        "mean sim",
+        "real",
+        "err",
+        "p50 sim",
+        "real",
+        "err",
+        "p99 sim",
+        "real",
+        "err",
+        "iso gap sim",
+        "real",
     ]);
     for r in rows {
         t.row(vec![
@@ -298,15 +333,24 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
     let backend = a.common.backend()?;
     let device = backend.describe();
     let per_run = inferfair_sim::time::secs(scenario.duration + scenario.drain);
-    let runs = policies.len() * if a.real_alone { 1 + scenario.models.len() } else { 1 };
+    let runs = policies.len()
+        * if a.real_alone {
+            1 + scenario.models.len()
+        } else {
+            1
+        };
     eprintln!(
         "validating {} on {device}: {} policies, {runs} real-time runs of up to {per_run:.1} s each",
         scenario.name,
         policies.len()
     );
-    let v = validate::validate(&scenario, &policies, backend.as_ref(), a.real_alone, &mut |what| {
-        eprintln!("  {what}")
-    })?;
+    let v = validate::validate(
+        &scenario,
+        &policies,
+        backend.as_ref(),
+        a.real_alone,
+        &mut |what| eprintln!("  {what}"),
+    )?;
     let timing: Vec<String> = v.real.iter().map(timing_line).collect();
     let text = render_validation(&scenario, &device, &v.rows, &v.summary, &timing);
     let s = &v.summary;
@@ -336,7 +380,10 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
         let replay_dir = dir.join("replay");
         write_results(&replay_dir, &scenario, &real)?;
         write_records(&replay_dir, &scenario, &v.real.iter().collect::<Vec<_>>())?;
-        write_atomic(&dir.join("validation.csv"), validate::csv(&v.rows).as_bytes())?;
+        write_atomic(
+            &dir.join("validation.csv"),
+            validate::csv(&v.rows).as_bytes(),
+        )?;
         write_atomic(&dir.join("validation.txt"), text.as_bytes())?;
         let mut j = serde_json::to_string_pretty(&doc)?;
         j.push('\n');

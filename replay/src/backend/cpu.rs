@@ -28,7 +28,13 @@ fn wait(clock: &Clock, target_ns: Nanos) -> Span {
 }
 
 impl Exec for Wait {
-    fn run(&mut self, clock: &Clock, _model: ModelId, _size: u32, target_ns: Nanos) -> Result<Span> {
+    fn run(
+        &mut self,
+        clock: &Clock,
+        _model: ModelId,
+        _size: u32,
+        target_ns: Nanos,
+    ) -> Result<Span> {
         Ok(wait(clock, target_ns))
     }
 }

@@ -25,7 +25,10 @@ use crate::sizing::NetPlan;
 use anyhow::{Context, Result, anyhow, bail};
 use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
 use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
-use cudarc::driver::{CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PinnedHostSlice, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PinnedHostSlice,
+    PushKernelArg,
+};
 use inferfair_sim::profile::ModelProfile;
 use inferfair_sim::state::ModelId;
 use inferfair_sim::time::Nanos;
@@ -94,7 +97,8 @@ impl Cuda {
         if devices <= first {
             bail!("there is no CUDA device {first}: {devices} device(s) found");
         }
-        let ctx = CudaContext::new(first).map_err(|e| anyhow!("cannot open CUDA device {first}: {e}"))?;
+        let ctx =
+            CudaContext::new(first).map_err(|e| anyhow!("cannot open CUDA device {first}: {e}"))?;
         let name = ctx.name().unwrap_or_else(|_| "an unnamed GPU".into());
         let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
         let describe = format!(
@@ -145,7 +149,13 @@ impl CudaExec {
     /// Queues the plan of a batch of `model` padded to `size` on the stream,
     /// with the weights `w` (every layer reads its own slice, or the first
     /// one when `scratch`).
-    fn enqueue(&mut self, w: &CudaSlice<f32>, model: ModelId, size: u32, scratch: bool) -> Result<()> {
+    fn enqueue(
+        &mut self,
+        w: &CudaSlice<f32>,
+        model: ModelId,
+        size: u32,
+        scratch: bool,
+    ) -> Result<()> {
         let plan = &self.plans[model];
         let b = plan.batch(size);
         let n = (plan.dim * b.rows) as usize;
@@ -172,9 +182,17 @@ impl CudaExec {
         };
         let (n64, a, c) = (n as u64, 0.5f32, 0.01f32);
         for l in 0..plan.layers {
-            let off = if scratch { 0 } else { plan.weight_offset(l) as usize };
+            let off = if scratch {
+                0
+            } else {
+                plan.weight_offset(l) as usize
+            };
             let wv = w.slice(off..off + dd);
-            let (src, dst) = if l % 2 == 0 { (&self.a0, &mut self.a1) } else { (&self.a1, &mut self.a0) };
+            let (src, dst) = if l % 2 == 0 {
+                (&self.a0, &mut self.a1)
+            } else {
+                (&self.a1, &mut self.a0)
+            };
             let x = src.slice(..n);
             let mut y = dst.slice_mut(..n);
             // SAFETY: the views hold dim*dim, dim*rows and dim*rows floats, as the
@@ -280,7 +298,9 @@ impl Backend for Cuda {
             .load_module(cudarc::nvrtc::Ptx::from_src(PTX))
             .context("cannot load the backend's kernels")?;
         let func = module.load_function("scale_relu")?;
-        let sms = ctx.attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?.max(1) as u32;
+        let sms = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
+            .max(1) as u32;
         let plans: Arc<Vec<NetPlan>> = Arc::new(models.iter().map(NetPlan::new).collect());
         let act = models
             .iter()
@@ -306,7 +326,12 @@ impl Backend for Cuda {
         };
         // SAFETY: filled right below.
         let mut staging = unsafe { ctx.alloc_pinned_with_flags::<f32>(max_weights, 0) }
-            .with_context(|| format!("cannot allocate {} MiB of pinned host memory", (max_weights * 4) >> 20))?;
+            .with_context(|| {
+                format!(
+                    "cannot allocate {} MiB of pinned host memory",
+                    (max_weights * 4) >> 20
+                )
+            })?;
         staging.as_mut_slice()?.fill(1e-3);
         let mut copier = CudaCopier {
             ctx: ctx.clone(),
@@ -318,7 +343,9 @@ impl Backend for Cuda {
             ev1: timing_event(&ctx)?,
         };
         for &m in resident {
-            let buf = copier.enqueue(m).with_context(|| format!("cannot preload model {m}"))?;
+            let buf = copier
+                .enqueue(m)
+                .with_context(|| format!("cannot preload model {m}"))?;
             copier.stream.synchronize()?;
             copier.install(m, buf);
         }
@@ -336,5 +363,20 @@ impl Backend for Cuda {
             exec: Box::new(exec),
             copier: Box::new(copier),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_driver_library_opening_is_a_clear_error() {
+        // SAFETY: only tries to open the library.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            return; // a machine with a GPU driver: nothing to check here
+        }
+        let e = Cuda::new(0).err().expect("no driver, no backend").to_string();
+        assert!(e.contains("libcuda.so.1") && e.contains("--backend cpu"), "{e}");
     }
 }
