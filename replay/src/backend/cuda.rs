@@ -376,7 +376,13 @@ mod tests {
         if unsafe { cudarc::driver::sys::is_culib_present() } {
             return; // a machine with a GPU driver: nothing to check here
         }
-        let e = Cuda::new(0).err().expect("no driver, no backend").to_string();
-        assert!(e.contains("libcuda.so.1") && e.contains("--backend cpu"), "{e}");
+        let e = Cuda::new(0)
+            .err()
+            .expect("no driver, no backend")
+            .to_string();
+        assert!(
+            e.contains("libcuda.so.1") && e.contains("--backend cpu"),
+            "{e}"
+        );
     }
 }
