@@ -45,9 +45,23 @@ fn clockwork_starves_the_slow_model_and_inferfair_does_not() {
     let cw = isolated(&s, "clockwork");
     let inf = isolated(&s, "inferfair");
     // models: 0 = small (fast), 1 = big (slow).
-    assert!(n(&cw, 1) + 0.1 < n(&cw, 0), "clockwork: slow {} fast {}", n(&cw, 1), n(&cw, 0));
-    assert!(inf.overall.isolation.unwrap().isolation_gap < 0.06, "{:?}", inf.overall.isolation);
-    assert!(n(&inf, 1) > n(&cw, 1) + 0.1, "slow model: inferfair {} clockwork {}", n(&inf, 1), n(&cw, 1));
+    assert!(
+        n(&cw, 1) + 0.1 < n(&cw, 0),
+        "clockwork: slow {} fast {}",
+        n(&cw, 1),
+        n(&cw, 0)
+    );
+    assert!(
+        inf.overall.isolation.unwrap().isolation_gap < 0.06,
+        "{:?}",
+        inf.overall.isolation
+    );
+    assert!(
+        n(&inf, 1) > n(&cw, 1) + 0.1,
+        "slow model: inferfair {} clockwork {}",
+        n(&inf, 1),
+        n(&cw, 1)
+    );
     assert!(inf.overall.isolation.unwrap().stp > cw.overall.isolation.unwrap().stp);
 }
 

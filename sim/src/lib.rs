@@ -20,6 +20,7 @@ pub mod profile;
 pub mod rng;
 pub mod run;
 pub mod scenario;
+pub mod serve;
 pub mod state;
 pub mod time;
 pub mod trace;

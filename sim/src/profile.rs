@@ -2,6 +2,10 @@
 //! per model how large its weights are and how long loading them takes. Read
 //! from plain CSV (`model,batch_size,exec_us,weights_mib,load_us`, extra
 //! columns ignored, `#` lines are comments); documented in `profiles/README.md`.
+//! An optional `gflops` column gives a model's compute per sample (floating-
+//! point operations, a multiply-add counting 2, in units of 10^9); it may be
+//! empty, and must be the same on every row of a model. The real-GPU replay
+//! sizes its kernels from it (`docs/validation.md`); the simulator ignores it.
 
 use crate::error::{Error, Result};
 use crate::time::{Nanos, from_us};
@@ -20,6 +24,9 @@ pub struct ModelProfile {
     pub weights_bytes: u64,
     /// Time to copy the weights from host to GPU memory.
     pub load_ns: Nanos,
+    /// Compute per sample in GFLOPs (10^9 floating-point operations, a
+    /// multiply-add counting 2), from the optional `gflops` column.
+    pub gflops: Option<f64>,
 }
 
 impl ModelProfile {
@@ -112,6 +119,7 @@ impl Profile {
                 )
             })?;
         }
+        let gflops_col = headers.iter().position(|h| h == "gflops");
         let mut models: Vec<ModelProfile> = Vec::new();
         let mut by_name: std::collections::BTreeMap<String, usize> = Default::default();
         for rec in rdr.records() {
@@ -154,6 +162,19 @@ impl Profile {
             let load_us = num(4)?;
             let weights_bytes = (weights_mib * 1024.0 * 1024.0).round() as u64;
             let load_ns = from_us(load_us);
+            let gflops = match gflops_col.map(|c| rec.get(c).unwrap_or("")) {
+                None | Some("") => None,
+                Some(s) => match s.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v > 0.0 => Some(v),
+                    _ => {
+                        return Err(Error::parse(
+                            path,
+                            line,
+                            format!("`gflops` must be a positive number or empty, found `{s}`"),
+                        ));
+                    }
+                },
+            };
             let idx = *by_name.entry(name.clone()).or_insert_with(|| {
                 models.push(ModelProfile {
                     name: name.clone(),
@@ -161,10 +182,18 @@ impl Profile {
                     exec_ns: vec![],
                     weights_bytes,
                     load_ns,
+                    gflops,
                 });
                 models.len() - 1
             });
             let m = &mut models[idx];
+            if m.gflops != gflops {
+                return Err(Error::parse(
+                    path,
+                    line,
+                    format!("model `{name}`: `gflops` must be the same on every row of a model"),
+                ));
+            }
             if m.weights_bytes != weights_bytes || m.load_ns != load_ns {
                 return Err(Error::parse(
                     path,
@@ -244,6 +273,33 @@ mod tests {
         assert_eq!(a.exec_for(2), Some(150_000));
         assert_eq!(a.exec_for(3), None);
         assert_eq!(a.padded_index(1), Some(0));
+        assert_eq!(a.gflops, None);
+    }
+
+    #[test]
+    fn reads_the_optional_gflops_column() {
+        let text = "model,batch_size,exec_us,weights_mib,load_us,gflops\n\
+            a,1,100,10,800,8.2\na,2,150,10,800,8.2\nb,1,1000,100,8000,\n";
+        let p = Profile::parse(text, Path::new("t.csv")).unwrap();
+        assert_eq!(p.get("a").unwrap().gflops, Some(8.2));
+        assert_eq!(p.get("b").unwrap().gflops, None);
+        for (bad, want) in [
+            (
+                "a,1,100,10,800,8\na,2,150,10,800,9\n",
+                "`gflops` must be the same",
+            ),
+            (
+                "a,1,100,10,800,-1\n",
+                "t.csv:2: `gflops` must be a positive number",
+            ),
+            ("a,1,100,10,800,x\n", "found `x`"),
+        ] {
+            let text = format!("model,batch_size,exec_us,weights_mib,load_us,gflops\n{bad}");
+            let e = Profile::parse(&text, Path::new("t.csv"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e:?} should contain {want:?}");
+        }
     }
 
     #[test]

@@ -65,28 +65,41 @@ pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOpti
     let params = policy.params();
     let name = policy.name().to_string();
     let done = Engine::new(scenario, policy, metrics, opts.observer).run(opts.progress);
-    let (overall, models, gpus) = done.metrics.summarize(scenario);
-    RunResult {
-        policy: name,
-        overall,
-        models,
-        gpus,
-        events: done.events,
-        requests: done.requests,
-        wall_s: wall.elapsed().as_secs_f64(),
+    RunResult::from_metrics(
+        scenario,
+        name,
         params,
-        latency: done
-            .metrics
-            .models
-            .iter()
-            .map(|m| m.latency.clone())
-            .collect(),
-        timeline: done
-            .metrics
-            .models
-            .into_iter()
-            .map(|m| m.timeline)
-            .collect(),
+        done.metrics,
+        done.events,
+        done.requests,
+        wall.elapsed().as_secs_f64(),
+    )
+}
+
+impl RunResult {
+    /// The result of a finished run of `scenario` (by any driver) from its metrics.
+    pub fn from_metrics(
+        scenario: &Scenario,
+        policy: String,
+        params: toml::Table,
+        metrics: Metrics,
+        events: u64,
+        requests: u64,
+        wall_s: f64,
+    ) -> RunResult {
+        let (overall, models, gpus) = metrics.summarize(scenario);
+        RunResult {
+            policy,
+            overall,
+            models,
+            gpus,
+            events,
+            requests,
+            wall_s,
+            params,
+            latency: metrics.models.iter().map(|m| m.latency.clone()).collect(),
+            timeline: metrics.models.into_iter().map(|m| m.timeline).collect(),
+        }
     }
 }
 

@@ -3,7 +3,9 @@
 mod bench;
 mod clockwork_log;
 mod output;
+mod profile;
 mod progress;
+mod replay;
 mod simulate;
 mod trace;
 
@@ -38,6 +40,13 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Make, convert, summarize and cut workload traces (Azure Functions MAF1/MAF2, synthetic).
     Trace(trace::TraceArgs),
+    /// Run a scenario in real time on a backend (cpu emulation or a real GPU).
+    Replay(replay::ReplayArgs),
+    /// Compare the simulator's predictions with real-time replays, per policy and model.
+    Validate(replay::ValidateArgs),
+    /// Execution profiles: measure one on a GPU.
+    #[command(subcommand)]
+    Profile(profile::ProfileCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -48,6 +57,9 @@ pub fn run() -> Result<()> {
         Command::Compare(a) => simulate::compare(a),
         Command::Bench(a) => bench::bench(a),
         Command::Trace(a) => trace::trace(a),
+        Command::Replay(a) => replay::replay(a),
+        Command::Validate(a) => replay::validate(a),
+        Command::Profile(c) => profile::run(c),
     }
 }
 
@@ -70,7 +82,17 @@ pub struct Overrides {
 
 /// Loads a scenario with the command line's overrides applied.
 pub fn load_scenario(path: &std::path::Path, o: &Overrides) -> Result<inferfair_sim::Scenario> {
+    load_scenario_with(path, o, |_| {})
+}
+
+/// Loads a scenario with the command line's overrides and `edit` applied.
+pub fn load_scenario_with(
+    path: &std::path::Path,
+    o: &Overrides,
+    edit: impl FnOnce(&mut inferfair_sim::scenario::ScenarioFile),
+) -> Result<inferfair_sim::Scenario> {
     Ok(inferfair_sim::Scenario::load_with(path, |f| {
+        edit(f);
         if let Some(s) = o.seed {
             f.seed = s;
         }

@@ -112,6 +112,7 @@ mod tests {
             exec_ns: vec![10_000_000, 16_000_000, 24_000_000, 40_000_000],
             weights_bytes: 1,
             load_ns: 1,
+            gflops: None,
         }
     }
 

@@ -1,0 +1,388 @@
+//! The cuda backend: every scenario GPU is a real CUDA device (scenario GPU
+//! g on device `first + g`), with one stream for batches and one for weight
+//! transfers, so that transfers overlap execution as in Clockwork.
+//!
+//! - A batch runs the model's kernel plan ([`crate::sizing`]): per layer, a
+//!   cuBLAS SGEMM of the activations by a slice of the model's weight buffer
+//!   and a memory-bound kernel over its output (`kernels.ptx`, generated from
+//!   `kernels.ll`, so no CUDA compiler is needed), then a synchronisation.
+//!   Its span is the host's view (issue to completion); CUDA events time it
+//!   on the device too.
+//! - Loading allocates a device buffer of the model's weight bytes and copies
+//!   them from pinned host memory (one staging buffer per GPU, as large as
+//!   the largest model); evicting frees the buffer.
+//! - Everything is set up before the run's clock starts: the context, the
+//!   kernels, cuBLAS, activation buffers, the preloaded models, and one
+//!   warm-up run of every model and batch size.
+//!
+//! cudarc loads the CUDA libraries at run time and panics when one is
+//! missing, so [`Cuda::new`] checks for them first and fails with a clear
+//! error instead.
+
+use super::{Backend, Copier, Exec, Gpu, Span};
+use crate::clock::Clock;
+use crate::sizing::NetPlan;
+use anyhow::{Context, Result, anyhow, bail};
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::sys::{CUdevice_attribute, CUevent_flags};
+use cudarc::driver::{
+    CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PinnedHostSlice,
+    PushKernelArg,
+};
+use inferfair_sim::profile::ModelProfile;
+use inferfair_sim::state::ModelId;
+use inferfair_sim::time::Nanos;
+use std::sync::{Arc, Mutex};
+
+/// The memory-bound kernel `scale_relu(float *x, u64 n, float a, float c)`.
+const PTX: &str = include_str!("kernels.ptx");
+
+/// The CUDA version the backend is built for (cudarc feature `cuda-13000`).
+const CUDA_BUILT: i32 = 13000;
+
+/// The cuda backend.
+pub struct Cuda {
+    first: usize,
+    devices: usize,
+    describe: String,
+}
+
+fn cuda_version(v: i32) -> String {
+    format!("{}.{}", v / 1000, v % 1000 / 10)
+}
+
+/// The NVIDIA kernel driver's version (Linux), if it can be read.
+fn driver_release() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/driver/nvidia/version").ok()?;
+    let line = text.lines().next()?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let i = words.iter().position(|w| *w == "Module")?;
+    words.get(i + 1).map(|s| s.to_string())
+}
+
+impl Cuda {
+    /// Checks that the CUDA driver, cuBLAS and device `first` are there
+    /// (before any call that would panic without them).
+    pub fn new(first: usize) -> Result<Cuda> {
+        // SAFETY: only tries to open the library.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            bail!(
+                "the cuda backend needs the NVIDIA driver library (libcuda.so.1), which was not found: \
+                 run on a machine with an NVIDIA GPU and its driver (or add the library's folder to \
+                 LD_LIBRARY_PATH), or use --backend cpu"
+            );
+        }
+        let mut v = 0;
+        // SAFETY: the library is present; cuDriverGetVersion exists in every driver.
+        unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut v) }
+            .result()
+            .map_err(|e| anyhow!("cannot query the CUDA driver's version: {e}"))?;
+        if v < CUDA_BUILT {
+            bail!(
+                "the cuda backend is built for CUDA {} (NVIDIA driver 580 or later), but this driver supports CUDA {}: update the driver",
+                cuda_version(CUDA_BUILT),
+                cuda_version(v)
+            );
+        }
+        // SAFETY: only tries to open the library.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            bail!(
+                "cuBLAS for CUDA 13 (libcublas.so.13, with libcublasLt.so.13) was not found: install it \
+                 (e.g. `pip install nvidia-cublas`) and add its lib folder to LD_LIBRARY_PATH \
+                 (replay/gpu-check.sh adds pip's nvidia/*/lib folders)"
+            );
+        }
+        let n = CudaContext::device_count().map_err(|e| anyhow!("cannot initialise CUDA: {e}"))?;
+        let devices = n.max(0) as usize;
+        if devices <= first {
+            bail!("there is no CUDA device {first}: {devices} device(s) found");
+        }
+        let ctx =
+            CudaContext::new(first).map_err(|e| anyhow!("cannot open CUDA device {first}: {e}"))?;
+        let name = ctx.name().unwrap_or_else(|_| "an unnamed GPU".into());
+        let mem = ctx.total_mem().unwrap_or(0) as f64 / (1u64 << 30) as f64;
+        let describe = format!(
+            "{name} (CUDA device {first} of {devices}, {mem:.0} GiB), driver {} (CUDA {})",
+            driver_release().unwrap_or_else(|| "?".into()),
+            cuda_version(v)
+        );
+        Ok(Cuda {
+            first,
+            devices,
+            describe,
+        })
+    }
+}
+
+/// The weights loaded on one GPU, by model instance.
+type Weights = Arc<Mutex<Vec<Option<Arc<CudaSlice<f32>>>>>>;
+
+struct CudaExec {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    func: CudaFunction,
+    sms: u32,
+    plans: Arc<Vec<NetPlan>>,
+    weights: Weights,
+    a0: CudaSlice<f32>,
+    a1: CudaSlice<f32>,
+    ev0: CudaEvent,
+    ev1: CudaEvent,
+}
+
+struct CudaCopier {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    staging: PinnedHostSlice<f32>,
+    plans: Arc<Vec<NetPlan>>,
+    weights: Weights,
+    ev0: CudaEvent,
+    ev1: CudaEvent,
+}
+
+fn timing_event(ctx: &Arc<CudaContext>) -> Result<CudaEvent> {
+    Ok(ctx.new_event(Some(CUevent_flags::CU_EVENT_DEFAULT))?)
+}
+
+impl CudaExec {
+    /// Queues the plan of a batch of `model` padded to `size` on the stream,
+    /// with the weights `w` (every layer reads its own slice, or the first
+    /// one when `scratch`).
+    fn enqueue(
+        &mut self,
+        w: &CudaSlice<f32>,
+        model: ModelId,
+        size: u32,
+        scratch: bool,
+    ) -> Result<()> {
+        let plan = &self.plans[model];
+        let b = plan.batch(size);
+        let n = (plan.dim * b.rows) as usize;
+        let dd = (plan.dim * plan.dim) as usize;
+        let dim = i32::try_from(plan.dim).context("layer width")?;
+        let rows = i32::try_from(b.rows).context("batch rows")?;
+        let cfg = GemmConfig {
+            transa: cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N,
+            transb: cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N,
+            m: dim,
+            n: rows,
+            k: dim,
+            alpha: 1.0f32,
+            lda: dim,
+            ldb: dim,
+            beta: 0.0f32,
+            ldc: dim,
+        };
+        let blocks = (n as u64).div_ceil(256).clamp(1, 8 * self.sms as u64) as u32;
+        let launch = LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let (n64, a, c) = (n as u64, 0.5f32, 0.01f32);
+        for l in 0..plan.layers {
+            let off = if scratch {
+                0
+            } else {
+                plan.weight_offset(l) as usize
+            };
+            let wv = w.slice(off..off + dd);
+            let (src, dst) = if l % 2 == 0 {
+                (&self.a0, &mut self.a1)
+            } else {
+                (&self.a1, &mut self.a0)
+            };
+            let x = src.slice(..n);
+            let mut y = dst.slice_mut(..n);
+            // SAFETY: the views hold dim*dim, dim*rows and dim*rows floats, as the
+            // column-major product y (dim x rows) = w (dim x dim) x (dim x rows) needs.
+            unsafe { self.blas.gemm(cfg, &wv, &x, &mut y) }?;
+            let mut k = self.stream.launch_builder(&self.func);
+            k.arg(&mut y).arg(&n64).arg(&a).arg(&c);
+            // SAFETY: scale_relu(float *x, u64 n, float a, float c) touches x[0..n).
+            unsafe { k.launch(launch) }?;
+        }
+        Ok(())
+    }
+}
+
+impl Exec for CudaExec {
+    fn run(&mut self, clock: &Clock, model: ModelId, size: u32, _target_ns: Nanos) -> Result<Span> {
+        self.ctx.bind_to_thread()?;
+        let w = self.weights.lock().expect("weights lock")[model]
+            .clone()
+            .ok_or_else(|| anyhow!("model {model} runs but is not loaded"))?;
+        let start = clock.now();
+        self.ev0.record(&self.stream)?;
+        self.enqueue(&w, model, size, false)?;
+        self.ev1.record(&self.stream)?;
+        self.stream.synchronize()?;
+        let finish = clock.now();
+        let ms = self.ev0.elapsed_ms(&self.ev1)?;
+        Ok(Span {
+            start,
+            finish,
+            device_ns: Some((ms as f64 * 1e6).round() as Nanos),
+        })
+    }
+}
+
+impl CudaCopier {
+    /// Queues the allocation and the copy of `model`'s weights.
+    fn enqueue(&mut self, model: ModelId) -> Result<CudaSlice<f32>> {
+        let n = self.plans[model].weight_floats as usize;
+        // SAFETY: every float is written by the copy before use.
+        let mut buf = unsafe { self.stream.alloc::<f32>(n) }?;
+        let src = &self.staging.as_slice()?[..n];
+        self.stream.memcpy_htod(src, &mut buf)?;
+        Ok(buf)
+    }
+
+    fn install(&mut self, model: ModelId, buf: CudaSlice<f32>) {
+        self.weights.lock().expect("weights lock")[model] = Some(Arc::new(buf));
+    }
+}
+
+impl Copier for CudaCopier {
+    fn load(&mut self, clock: &Clock, model: ModelId, _target_ns: Nanos) -> Result<Span> {
+        self.ctx.bind_to_thread()?;
+        let start = clock.now();
+        self.ev0.record(&self.stream)?;
+        let buf = self.enqueue(model)?;
+        self.ev1.record(&self.stream)?;
+        self.stream.synchronize()?;
+        let finish = clock.now();
+        let ms = self.ev0.elapsed_ms(&self.ev1)?;
+        self.install(model, buf);
+        Ok(Span {
+            start,
+            finish,
+            device_ns: Some((ms as f64 * 1e6).round() as Nanos),
+        })
+    }
+
+    fn evict(&mut self, model: ModelId) -> Result<()> {
+        self.ctx.bind_to_thread()?;
+        self.weights.lock().expect("weights lock")[model] = None;
+        Ok(())
+    }
+}
+
+impl Backend for Cuda {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn open(&self, index: usize, models: &[ModelProfile], resident: &[ModelId]) -> Result<Gpu> {
+        let ordinal = self.first + index;
+        if ordinal >= self.devices {
+            bail!(
+                "scenario GPU {index} needs CUDA device {ordinal}, but there are {} device(s) (from --gpu {})",
+                self.devices,
+                self.first
+            );
+        }
+        let ctx = CudaContext::new(ordinal)?;
+        // Each worker synchronises its own stream after every operation, and
+        // weights are written by the copier before the executor reads them.
+        // SAFETY: no buffer is used by two streams at once.
+        unsafe { ctx.disable_event_tracking() };
+        let exec_stream = ctx.new_stream()?;
+        let copy_stream = ctx.new_stream()?;
+        let module = ctx
+            .load_module(cudarc::nvrtc::Ptx::from_src(PTX))
+            .context("cannot load the backend's kernels")?;
+        let func = module.load_function("scale_relu")?;
+        let sms = ctx
+            .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)?
+            .max(1) as u32;
+        let plans: Arc<Vec<NetPlan>> = Arc::new(models.iter().map(NetPlan::new).collect());
+        let act = models
+            .iter()
+            .zip(plans.iter())
+            .flat_map(|(m, p)| m.batch_sizes.iter().map(|&b| p.batch(b).act_floats))
+            .max()
+            .unwrap_or(1) as usize;
+        let max_weights = plans.iter().map(|p| p.weight_floats).max().unwrap_or(1) as usize;
+        let max_layer = plans.iter().map(|p| p.dim * p.dim).max().unwrap_or(1) as usize;
+        let weights: Weights = Arc::new(Mutex::new(vec![None; models.len()]));
+        let mut exec = CudaExec {
+            blas: CudaBlas::new(exec_stream.clone())?,
+            ctx: ctx.clone(),
+            stream: exec_stream.clone(),
+            func,
+            sms,
+            plans: plans.clone(),
+            weights: weights.clone(),
+            a0: exec_stream.alloc_zeros::<f32>(act)?,
+            a1: exec_stream.alloc_zeros::<f32>(act)?,
+            ev0: timing_event(&ctx)?,
+            ev1: timing_event(&ctx)?,
+        };
+        // SAFETY: filled right below.
+        let mut staging = unsafe { ctx.alloc_pinned_with_flags::<f32>(max_weights, 0) }
+            .with_context(|| {
+                format!(
+                    "cannot allocate {} MiB of pinned host memory",
+                    (max_weights * 4) >> 20
+                )
+            })?;
+        staging.as_mut_slice()?.fill(1e-3);
+        let mut copier = CudaCopier {
+            ctx: ctx.clone(),
+            stream: copy_stream,
+            staging,
+            plans: plans.clone(),
+            weights,
+            ev0: timing_event(&ctx)?,
+            ev1: timing_event(&ctx)?,
+        };
+        for &m in resident {
+            let buf = copier
+                .enqueue(m)
+                .with_context(|| format!("cannot preload model {m}"))?;
+            copier.stream.synchronize()?;
+            copier.install(m, buf);
+        }
+        // Warm-up: every model at every batch size once, on scratch weights.
+        let mut scratch = exec_stream.alloc_zeros::<f32>(max_layer)?;
+        exec_stream.memset_zeros(&mut scratch)?;
+        for (i, m) in models.iter().enumerate() {
+            for &b in &m.batch_sizes {
+                exec.enqueue(&scratch, i, b, true)?;
+            }
+        }
+        exec_stream.synchronize()?;
+        drop(scratch);
+        Ok(Gpu {
+            exec: Box::new(exec),
+            copier: Box::new(copier),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_the_driver_library_opening_is_a_clear_error() {
+        // SAFETY: only tries to open the library.
+        if unsafe { cudarc::driver::sys::is_culib_present() } {
+            return; // a machine with a GPU driver: nothing to check here
+        }
+        let e = Cuda::new(0)
+            .err()
+            .expect("no driver, no backend")
+            .to_string();
+        assert!(
+            e.contains("libcuda.so.1") && e.contains("--backend cpu"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! `inferfair profile measure`: measures every model of a profile on a
+//! backend and writes a profile in the simulator's format, with a header
+//! naming the device, its driver and the date.
+
+use super::output::{Table, write_atomic};
+use anyhow::Result;
+use clap::builder::PossibleValuesParser;
+use clap::{Args, Subcommand};
+use inferfair_replay::measure::{self, MeasureOptions};
+use inferfair_replay::sizing;
+use inferfair_sim::profile::Profile;
+use inferfair_sim::time::ms;
+use std::path::PathBuf;
+
+/// `profile` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Measure every model of a profile at every batch size, and its weight
+    /// transfers, on a backend; write a profile of the measured times.
+    Measure(MeasureArgs),
+}
+
+/// Arguments of `profile measure`.
+#[derive(Args, Debug)]
+pub struct MeasureArgs {
+    /// Where to run: `cuda` (a GPU) or `cpu` (reproduces the source profile; for testing).
+    #[arg(long, default_value = "cuda", value_parser = PossibleValuesParser::new(inferfair_replay::backend::NAMES))]
+    backend: String,
+    /// The CUDA device.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    gpu: usize,
+    /// The models to measure: their batch sizes, weight bytes and GFLOPs (e.g. profiles/v100.csv).
+    #[arg(long)]
+    profile: PathBuf,
+    /// Only these models (comma-separated; default: all of the profile's).
+    #[arg(long, value_delimiter = ',')]
+    models: Vec<String>,
+    /// The measured profile to write (e.g. profiles/h200.csv).
+    #[arg(long)]
+    out: PathBuf,
+    /// Untimed runs of each batch size first.
+    #[arg(long, default_value_t = 5)]
+    warmup: u32,
+    /// Timed runs of each batch size.
+    #[arg(long, default_value_t = 30)]
+    reps: u32,
+    /// Timed loads of each model.
+    #[arg(long, default_value_t = 5)]
+    load_reps: u32,
+}
+
+/// Runs a `profile` subcommand.
+pub fn run(c: ProfileCommand) -> Result<()> {
+    match c {
+        ProfileCommand::Measure(a) => measure_cmd(a),
+    }
+}
+
+fn measure_cmd(a: MeasureArgs) -> Result<()> {
+    let source = Profile::load(&a.profile)?;
+    let backend = inferfair_replay::backend(&a.backend, a.gpu)?;
+    let opts = MeasureOptions {
+        warmup: a.warmup,
+        reps: a.reps,
+        load_reps: a.load_reps,
+    };
+    let device = backend.describe();
+    eprintln!("measuring {} on {device}", a.profile.display());
+    let ms_ = measure::measure(backend.as_ref(), &source, &a.models, opts, &mut |m| {
+        eprintln!("  {m}")
+    })?;
+    let comments = vec![
+        format!("inferfair execution profile: measured on {device}, {}", measure::today()),
+        format!(
+            "measured by `inferfair profile measure --backend {}`: exec_us is the median of {} runs after {} warm-up runs \
+             (host view, issue to completion), exec_p99_us their 99th percentile, device_exec_us the median device time (CUDA events); \
+             load_us the median of {} loads (allocation and host-to-device copy from pinned memory)",
+            a.backend,
+            opts.reps.max(1),
+            opts.warmup,
+            opts.load_reps.max(1)
+        ),
+        format!(
+            "kernels: per model {} fp32 GEMM layers and memory-bound kernels sized from the weights and gflops of {} (replay/src/sizing.rs)",
+            sizing::LAYERS,
+            a.profile.display()
+        ),
+        "units: exec_us and load_us in microseconds, weights_mib in MiB, gflops per sample (10^9 floating-point operations)".into(),
+    ];
+    let text = measure::profile_csv(&comments, &ms_);
+    write_atomic(&a.out, text.as_bytes())?;
+    let mut t = Table::new(&[
+        "model",
+        "batch",
+        "profiled ms",
+        "measured ms",
+        "p99 ms",
+        "ratio",
+    ]);
+    for m in &ms_ {
+        let src = source
+            .get(&m.name)
+            .expect("measured models come from the profile");
+        for b in &m.batches {
+            let before = src.exec_exact(b.size).unwrap_or(0);
+            t.row(vec![
+                m.name.clone(),
+                b.size.to_string(),
+                format!("{:.3}", ms(before)),
+                format!("{:.3}", ms(b.exec.median_ns)),
+                format!("{:.3}", ms(b.exec.p99_ns)),
+                format!("{:.3}", b.exec.median_ns as f64 / before.max(1) as f64),
+            ]);
+        }
+    }
+    print!("{}", t.render());
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
