@@ -2,10 +2,12 @@
 
 mod bench;
 mod clockwork_log;
-mod output;
+mod figures;
+use inferfair::output;
 mod progress;
 mod simulate;
 mod trace;
+mod sweep;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -38,6 +40,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Make, convert, summarize and cut workload traces (Azure Functions MAF1/MAF2, synthetic).
     Trace(trace::TraceArgs),
+    /// Run a parameter sweep (resumable, shardable) into merged results with confidence intervals.
+    Sweep(sweep::SweepArgs),
+    /// Run the sweeps the figure specs need and draw the figures (PNG, SVG, CSV).
+    Figures(figures::FiguresArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -48,6 +54,8 @@ pub fn run() -> Result<()> {
         Command::Compare(a) => simulate::compare(a),
         Command::Bench(a) => bench::bench(a),
         Command::Trace(a) => trace::trace(a),
+        Command::Sweep(a) => sweep::sweep(a),
+        Command::Figures(a) => figures::figures(a),
     }
 }
 
