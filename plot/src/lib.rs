@@ -153,9 +153,12 @@ pub struct BarSeries {
     pub label: String,
     /// Palette index.
     pub color: usize,
-    /// Per group: the value and an optional error interval (lo, hi); `None`: no bar.
-    pub values: Vec<Option<(f64, Option<(f64, f64)>)>>,
+    /// Per group: the bar, or `None` for no bar.
+    pub values: Vec<Option<BarValue>>,
 }
+
+/// A bar: its value and an optional error interval (lo, hi).
+pub type BarValue = (f64, Option<(f64, f64)>);
 
 /// A drawing error (plotters' or the file system's).
 #[derive(Debug)]

@@ -152,13 +152,16 @@ impl Data<'_> {
     }
 }
 
+/// A confidence band (lo, hi), if there is one.
+type Band = Option<(f64, f64)>;
+
 fn scale(v: f64, percent: bool) -> f64 {
     if percent { v * 100.0 } else { v }
 }
 
 /// The 95% interval of a mean, kept within the metric's possible values
 /// (every metric is non-negative; fractions are at most 1), then scaled.
-fn band(s: &crate::sweep::stats::MeanCi, metric: &str, pct: bool) -> Option<(f64, f64)> {
+fn band(s: &crate::sweep::stats::MeanCi, metric: &str, pct: bool) -> Band {
     s.half_width.map(|_| {
         let (lo, hi) = s.bounds();
         let top = if labels::is_fraction(metric) {
@@ -206,7 +209,8 @@ fn lines(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pa
         if mine.is_empty() {
             continue;
         }
-        let mut pts: Vec<(f64, f64, Option<(f64, f64)>)> = Vec::new();
+        // (x, mean, band)
+        let mut pts: Vec<(f64, f64, Band)> = Vec::new();
         for g in &mine {
             let Some(s) = g.stats[mi] else { continue };
             let band = band(&s, yname, pct);
