@@ -251,6 +251,18 @@ fn marker<DB: DrawingBackend>(
     .map_err(err)
 }
 
+/// The largest font size up to `size` at which `text` fits in `width` pixels.
+fn fit(text: &str, size: f64, width: f64, z: Sz) -> f64 {
+    let mut size = size;
+    while size > 11.0 {
+        match z.font(size).box_size(text) {
+            Ok((w, _)) if (w as f64) > width => size -= 1.0,
+            _ => break,
+        }
+    }
+    size
+}
+
 /// A panel's caption: its title, then its note in parentheses.
 fn caption(title: &Option<String>, note: &Option<String>) -> Option<String> {
     match (title, note) {
@@ -347,7 +359,13 @@ fn line_panel<DB: DrawingBackend>(
         .x_label_area_size(z.px(56.0))
         .y_label_area_size(z.px(78.0));
     if let Some(t) = caption(&p.title, &p.note) {
-        b.caption(t, z.font(19.0));
+        let size = fit(
+            &t,
+            19.0,
+            area.dim_in_pixel().0 as f64 - z.px(12.0) as f64,
+            z,
+        );
+        b.caption(t, z.font(size));
     }
     let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
     let (dx, dy) = (decimals(x1 - x0), decimals(y1 - y0));
@@ -430,6 +448,7 @@ fn line_panel<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
+    let mut placed: Vec<(i32, i32)> = Vec::new();
     for s in &p.series {
         let c = color(s.color);
         let pts: Vec<(f64, f64)> = s.points.iter().map(|q| (q.x, q.y)).collect();
@@ -437,21 +456,37 @@ fn line_panel<DB: DrawingBackend>(
             if s.dashed {
                 dashed(&mut chart, pts.clone(), c, false, z)?;
             } else {
-                chart
-                    .draw_series(LineSeries::new(pts.clone(), c.stroke_width(z.upx(2.5))))
-                    .map_err(err)?;
+                solid(&mut chart, &pts, c, z)?;
             }
         }
         if s.markers || pts.len() == 1 {
             data_markers(&mut chart, &pts, s.color, z)?;
         }
+        // Point labels, moved down in steps when they would overlap one already drawn.
         for q in s.points.iter().filter(|q| q.label.is_some()) {
+            let at = chart.backend_coord(&(q.x, q.y));
+            let step = z.px(15.0);
+            let dy = [
+                -z.px(7.0),
+                step,
+                -z.px(7.0) - step,
+                2 * step,
+                -z.px(7.0) - 2 * step,
+            ]
+            .into_iter()
+            .find(|dy| {
+                placed
+                    .iter()
+                    .all(|&(x, y)| (x - at.0).abs() > z.px(30.0) || (y - (at.1 + dy)).abs() >= step)
+            })
+            .unwrap_or(-z.px(7.0));
+            placed.push((at.0, at.1 + dy));
             chart
                 .draw_series(std::iter::once(
                     EmptyElement::at((q.x, q.y))
                         + Text::new(
                             q.label.clone().unwrap_or_default(),
-                            (z.px(7.0), -z.px(7.0)),
+                            (z.px(7.0), dy),
                             z.font(14.0)
                                 .color(&c)
                                 .pos(Pos::new(HPos::Left, VPos::Bottom)),
@@ -475,6 +510,35 @@ fn line_panel<DB: DrawingBackend>(
                 ))
                 .map_err(err)?;
         }
+    }
+    Ok(())
+}
+
+/// A solid line drawn segment by segment with round joins: plotters' bitmap
+/// backend strokes wide polylines with miter joins that spike out at sharp
+/// turns (plotters issue #549).
+fn solid<DB: DrawingBackend>(
+    chart: &mut Chart<'_, DB>,
+    pts: &[(f64, f64)],
+    c: RGBColor,
+    z: Sz,
+) -> Result<(), PlotError> {
+    let w = z.upx(2.5);
+    chart
+        .draw_series(
+            pts.windows(2)
+                .map(|s| PathElement::new(vec![s[0], s[1]], c.stroke_width(w))),
+        )
+        .map_err(err)?;
+    let r = (w as f64 / 2.0).round() as i32;
+    if r >= 1 {
+        chart
+            .draw_series(
+                pts[1..pts.len() - 1]
+                    .iter()
+                    .map(|&p| Circle::new(p, r, c.filled())),
+            )
+            .map_err(err)?;
     }
     Ok(())
 }
@@ -563,7 +627,13 @@ fn bar_panel<DB: DrawingBackend>(
         .x_label_area_size(z.px(56.0))
         .y_label_area_size(z.px(78.0));
     if let Some(t) = caption(&p.title, &p.note) {
-        b.caption(t, z.font(19.0));
+        let size = fit(
+            &t,
+            19.0,
+            area.dim_in_pixel().0 as f64 - z.px(12.0) as f64,
+            z,
+        );
+        b.caption(t, z.font(size));
     }
     let (x0, x1) = (-0.5, n as f64 - 0.5);
     let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;

@@ -59,15 +59,15 @@ pub fn figures(a: FiguresArgs) -> Result<()> {
             s.cached,
             s.points - s.cached
         );
-        return Ok(());
+    } else {
+        eprintln!(
+            "figures: {} drawn in {} ({:.0} s), {} failed",
+            s.drawn.len(),
+            a.out.display(),
+            started.elapsed().as_secs_f64(),
+            s.failed.len()
+        );
     }
-    eprintln!(
-        "figures: {} drawn in {} ({:.0} s), {} failed",
-        s.drawn.len(),
-        a.out.display(),
-        started.elapsed().as_secs_f64(),
-        s.failed.len()
-    );
     if !s.failed.is_empty() {
         let list: Vec<String> = s.failed.iter().map(|(n, e)| format!("{n}: {e}")).collect();
         bail!(

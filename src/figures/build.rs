@@ -29,9 +29,13 @@ pub struct Data<'a> {
 
 /// Colours of policies, the same in every figure: inferfair, clockwork and
 /// fifo have fixed colours; other labels (variants) take the next ones in
-/// order of appearance.
+/// order of appearance. Models (bars, timelines) take colours in order of
+/// appearance in the figure, so a model has one colour in all its panels.
 #[derive(Default)]
-pub struct Colors(BTreeMap<String, usize>);
+pub struct Colors {
+    variants: BTreeMap<String, usize>,
+    models: BTreeMap<String, usize>,
+}
 
 impl Colors {
     /// The colour of a policy label.
@@ -42,8 +46,14 @@ impl Colors {
         {
             return i;
         }
-        let n = self.0.len();
-        *self.0.entry(label.to_string()).or_insert(3 + n)
+        let n = self.variants.len();
+        *self.variants.entry(label.to_string()).or_insert(3 + n)
+    }
+
+    /// The colour of a model instance.
+    pub fn of_model(&mut self, name: &str) -> usize {
+        let n = self.models.len();
+        *self.models.entry(name.to_string()).or_insert(n)
     }
 }
 
@@ -136,12 +146,25 @@ impl Data<'_> {
         Ok(())
     }
 
-    /// The `at` text for notes: `rate_scale = 1.5`.
-    fn pinned_note(&self, pins: &[(usize, toml::Value)]) -> Option<String> {
+    /// The note of a panel: the axes pinned by `at` and the sweep's
+    /// single-valued axes, except those the panel draws along (`free`).
+    fn fixed_note(&self, pins: &[(usize, toml::Value)], free: &[usize]) -> Option<String> {
         let names = self.names();
-        (!pins.is_empty()).then(|| {
-            pins.iter()
-                .map(|(i, v)| format!("{} = {}", names[*i], fmt_value(v)))
+        let mut parts: Vec<(usize, String)> =
+            pins.iter().map(|(i, v)| (*i, fmt_value(v))).collect();
+        for a in &self.sweep.spec.axes {
+            if let (Some(i), [v]) = (names.iter().position(|n| *n == a.name), a.values.as_slice())
+                && !free.contains(&i)
+                && !parts.iter().any(|p| p.0 == i)
+            {
+                parts.push((i, fmt_value(v)));
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        (!parts.is_empty()).then(|| {
+            parts
+                .iter()
+                .map(|(i, v)| format!("{} = {v}", names[*i]))
                 .collect::<Vec<_>>()
                 .join(", ")
         })
@@ -177,9 +200,9 @@ fn band(s: &crate::sweep::stats::MeanCi, metric: &str, pct: bool) -> Band {
 pub fn panels(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Vec<Panel>> {
     match p.kind {
         PanelKind::Lines => lines(d, p, place, colors).map(|x| vec![x]),
-        PanelKind::Bars => bars(d, p, place).map(|x| vec![x]),
+        PanelKind::Bars => bars(d, p, place, colors).map(|x| vec![x]),
         PanelKind::Cdf => cdf(d, p, place, colors).map(|x| vec![x]),
-        PanelKind::Timeline => timeline(d, p, place),
+        PanelKind::Timeline => timeline(d, p, place, colors),
         PanelKind::Tradeoff => tradeoff(d, p, place, colors).map(|x| vec![x]),
     }
 }
@@ -277,7 +300,7 @@ fn lines(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pa
         y_range: range(p.y_range),
         vlines: marks,
         hlines: vec![],
-        note: d.pinned_note(&pins),
+        note: d.fixed_note(&pins, &[xi]),
     }))
 }
 
@@ -296,7 +319,7 @@ pub fn first_reach(pts: &[(f64, f64)], t: f64) -> Option<f64> {
     }
 }
 
-fn bars(d: &Data, p: &PanelSpec, place: &str) -> Result<Panel> {
+fn bars(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Panel> {
     let yname = p.y.as_deref().unwrap_or("normalized_goodput");
     let mi = d.metric(yname, &format!("{place}.y"))?;
     let pct = p.percent.unwrap_or(labels::percent_by_default(yname));
@@ -323,10 +346,9 @@ fn bars(d: &Data, p: &PanelSpec, place: &str) -> Result<Panel> {
     }
     let bars = models
         .iter()
-        .enumerate()
-        .map(|(i, m)| BarSeries {
+        .map(|m| BarSeries {
             label: m.clone(),
-            color: i,
+            color: colors.of_model(m),
             values: groups
                 .iter()
                 .map(|l| {
@@ -349,7 +371,7 @@ fn bars(d: &Data, p: &PanelSpec, place: &str) -> Result<Panel> {
         groups,
         bars,
         y_range: range(p.y_range),
-        note: d.pinned_note(&pins),
+        note: d.fixed_note(&pins, &[]),
         hlines: if yname == "normalized_goodput" {
             vec![Mark {
                 at: 1.0,
@@ -487,7 +509,7 @@ fn cdf(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pane
         label: Some("SLO".into()),
     });
     let x_max = x_hi.max(slo.unwrap_or(0.0) * 1.15);
-    let note = match (&model_name, d.pinned_note(&pins)) {
+    let note = match (&model_name, d.fixed_note(&pins, &[])) {
         (Some(m), Some(n)) => Some(format!("model {m}; {n}")),
         (Some(m), None) => Some(format!("model {m}")),
         (None, n) => n,
@@ -511,7 +533,7 @@ fn cdf(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pane
     }))
 }
 
-fn timeline(d: &Data, p: &PanelSpec, place: &str) -> Result<Vec<Panel>> {
+fn timeline(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Vec<Panel>> {
     let pins = d.pins(&p.at, place)?;
     let per_policy = points_at(d, &pins, place)?;
     let seed = d.sweep.spec.seeds[0];
@@ -548,10 +570,9 @@ fn timeline(d: &Data, p: &PanelSpec, place: &str) -> Result<Vec<Panel>> {
             .goodput_rps
             .iter()
             .zip(&names)
-            .enumerate()
-            .map(|(i, (g, name))| Series {
+            .map(|(g, name)| Series {
                 label: name.clone(),
-                color: i,
+                color: colors.of_model(name),
                 points: g
                     .iter()
                     .enumerate()
@@ -567,7 +588,7 @@ fn timeline(d: &Data, p: &PanelSpec, place: &str) -> Result<Vec<Panel>> {
             None => label.clone(),
         };
         let mut note = format!("seed {seed}, {} s bins", t.bin_s);
-        if let Some(n) = d.pinned_note(&pins) {
+        if let Some(n) = d.fixed_note(&pins, &[]) {
             note = format!("{n}; {note}");
         }
         out.push(Panel::Lines(LinePanel {
@@ -635,7 +656,15 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         pts.sort_by(|a, b| a.0.unwrap_or(0.0).total_cmp(&b.0.unwrap_or(0.0)));
         let traced = pts.len() > 1;
         series.push(Series {
-            label: v.label.clone(),
+            label: if traced {
+                format!(
+                    "{} (labels: {})",
+                    v.label,
+                    knob.rsplit('.').next().unwrap_or(knob)
+                )
+            } else {
+                v.label.clone()
+            },
             color: colors.of(&v.label),
             points: pts
                 .into_iter()
@@ -649,10 +678,7 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
             dashed: false,
         });
     }
-    let note = match d.pinned_note(&pins) {
-        Some(n) => format!("points labelled by {}; {n}", labels::axis(knob)),
-        None => format!("points labelled by {}", labels::axis(knob)),
-    };
+
     Ok(Panel::Lines(LinePanel {
         title: p.title.clone(),
         x_label: p
@@ -668,6 +694,6 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         y_range: range(p.y_range),
         vlines: vec![],
         hlines: vec![],
-        note: Some(note),
+        note: d.fixed_note(&pins, &[ki]),
     }))
 }

@@ -215,6 +215,7 @@ fn draw(l: &Loaded, points_dir: &Path, cache: &Path, out: &Path, scale: f64) -> 
         title: l.spec.title.clone(),
         columns: l.spec.columns,
         panels,
+        panel_size: l.spec.panel_size,
         ..Default::default()
     };
     let name = &l.spec.name;

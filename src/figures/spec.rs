@@ -5,6 +5,7 @@
 //! ```toml
 //! title = "Raw goodput and STP vs offered load"    # optional
 //! columns = 2                                       # panels per row
+//! panel_size = [520, 380]                           # SVG pixels (default)
 //! [sweeps.load]                                     # an inline sweep...
 //! scenario = "../scenarios/paper/mix-1gpu.toml"     # (relative to this file)
 //! policies = ["fifo", "clockwork", "inferfair"]
@@ -89,6 +90,7 @@ pub struct PanelSpec {
 struct FigureFile {
     title: Option<String>,
     columns: Option<usize>,
+    panel_size: Option<[u32; 2]>,
     #[serde(default)]
     sweeps: BTreeMap<String, toml::Value>,
     panels: Vec<PanelSpec>,
@@ -105,6 +107,8 @@ pub struct FigureSpec {
     pub title: Option<String>,
     /// Panels per row.
     pub columns: usize,
+    /// Size of a panel (SVG pixels; default 520 x 380).
+    pub panel_size: Option<(u32, u32)>,
     /// Its sweeps, by name.
     pub sweeps: BTreeMap<String, SweepSpec>,
     /// Its panels, in order.
@@ -180,6 +184,9 @@ impl FigureSpec {
             path: path.to_path_buf(),
             title: f.title,
             columns: f.columns.unwrap_or(f.panels.len().min(2)).max(1),
+            panel_size: f
+                .panel_size
+                .map(|[w, h]| (w.clamp(200, 2000), h.clamp(150, 2000))),
             sweeps,
             panels: f.panels,
         })

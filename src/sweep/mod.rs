@@ -34,11 +34,18 @@ impl Sweep {
     /// Expands and resolves a sweep (every point's scenario is checked here,
     /// before anything runs).
     pub fn new(spec: SweepSpec, hashes: &ContentHashes) -> Result<Sweep> {
+        for (i, v) in spec.policies.iter().enumerate() {
+            inferfair_sim::policy::check_params(&v.policy, &v.params).map_err(|e| {
+                anyhow::anyhow!("{}: policies[{i}] ({}): {e}", spec.source, v.label)
+            })?;
+        }
         let grid = grid::expand(&spec);
-        let points = grid
+        let resolved: Vec<Result<Point>> = grid
             .par_iter()
             .map(|gp| point::resolve(&spec, gp, hashes))
-            .collect::<Result<Vec<_>>>()?;
+            .collect();
+        // The first error in grid order, whatever the thread that found it.
+        let points = resolved.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(Sweep { spec, points })
     }
 

@@ -16,9 +16,11 @@
 //! The id is the FNV-1a hash (mixed by SplitMix64) of a canonical text of everything the result
 //! depends on: the resolved scenario (every default filled in; files named
 //! by their name and a hash of their content, not by where they are, so
-//! that the id is the same on every machine), the policy, the run options
-//! and the version of inferfair. A point whose result file exists is never
-//! run again.
+//! that the id is the same on every machine), the policy, the run options,
+//! the version of inferfair and a fingerprint of the simulator's source
+//! (`build.rs`: a changed policy gets new ids, so cached results of the old
+//! code are never mixed in). A point whose result file exists is never run
+//! again.
 
 use super::spec::{AxisKind, RunSpec, SweepSpec, fmt_value, value_f64};
 use anyhow::{Context, Result, anyhow};
@@ -165,8 +167,9 @@ pub fn resolve(spec: &SweepSpec, gp: &GridPoint, hashes: &ContentHashes) -> Resu
         }
     }
     let config = format!(
-        "# inferfair {} point format {FORMAT}\npolicy = {:?}\nisolation = {}\ntimeline_bin_s = {}\nlatency_cdf = {}\n{}",
+        "# inferfair {} simulator {} point format {FORMAT}\npolicy = {:?}\nisolation = {}\ntimeline_bin_s = {}\nlatency_cdf = {}\n{}",
         env!("CARGO_PKG_VERSION"),
+        env!("INFERFAIR_SIM_FINGERPRINT"),
         var.policy,
         spec.run.isolation,
         spec.run

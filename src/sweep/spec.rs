@@ -366,14 +366,11 @@ impl SweepSpec {
         })
     }
 
-    /// Keeps only the policies whose name is in `names` (for drawing what exists).
+    /// Keeps only the policies whose name is in `names` (to draw before
+    /// every policy exists). A parameter axis of a policy that is gone stays,
+    /// with no value anywhere, so that figures drawn along it still find it.
     pub fn retain_policies(&mut self, names: &[String]) {
         self.policies.retain(|v| names.contains(&v.policy));
-        let policies = self.policies.clone();
-        self.axes.retain(|a| match &a.kind {
-            AxisKind::Param { policy, .. } => policies.iter().any(|v| &v.policy == policy),
-            _ => true,
-        });
     }
 
     /// The folder of the base scenario (its relative paths start there).
