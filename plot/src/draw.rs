@@ -448,7 +448,18 @@ fn line_panel<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
-    let mut placed: Vec<(i32, i32)> = Vec::new();
+    let mut placed: Vec<(i32, i32, i32, i32)> = Vec::new();
+    let area = {
+        let (xr, yr) = chart.plotting_area().get_pixel_range();
+        (xr.start, yr.start, xr.end, yr.end)
+    };
+    let dots: Vec<(i32, i32)> = p
+        .series
+        .iter()
+        .filter(|s| s.markers)
+        .flat_map(|s| s.points.iter().map(|q| (q.x, q.y)))
+        .map(|pt| chart.backend_coord(&pt))
+        .collect();
     for s in &p.series {
         let c = color(s.color);
         let pts: Vec<(f64, f64)> = s.points.iter().map(|q| (q.x, q.y)).collect();
@@ -462,42 +473,67 @@ fn line_panel<DB: DrawingBackend>(
         if s.markers || pts.len() == 1 {
             data_markers(&mut chart, &pts, s.color, z)?;
         }
-        // Point labels, moved down in steps when they would overlap one already drawn.
+        // Point labels: the first place around the point (right or left of
+        // it, above or below, then further away) where the label stays in the
+        // plot and overlaps neither a label already drawn nor another point.
         for q in s.points.iter().filter(|q| q.label.is_some()) {
+            let text = q.label.clone().unwrap_or_default();
+            let font = z.font(14.0);
+            let (w, h) = font
+                .box_size(&text)
+                .map(|(w, h)| (w as i32, h as i32))
+                .unwrap_or((20, 14));
             let at = chart.backend_coord(&(q.x, q.y));
-            let step = z.px(15.0);
-            let dy = [
-                -z.px(7.0),
-                step,
-                -z.px(7.0) - step,
-                2 * step,
-                -z.px(7.0) - 2 * step,
-            ]
-            .into_iter()
-            .find(|dy| {
-                placed
-                    .iter()
-                    .all(|&(x, y)| (x - at.0).abs() > z.px(30.0) || (y - (at.1 + dy)).abs() >= step)
-            })
-            .unwrap_or(-z.px(7.0));
-            placed.push((at.0, at.1 + dy));
+            let (gap, step) = (z.px(7.0), z.px(16.0));
+            let mut best = None;
+            'search: for k in 0..4 {
+                for right in [true, false] {
+                    for up in [true, false] {
+                        let x0 = if right { at.0 + gap } else { at.0 - gap - w };
+                        let bottom = if up {
+                            at.1 - gap - k * step
+                        } else {
+                            at.1 + gap + h + k * step
+                        };
+                        let r = (x0, bottom - h, x0 + w, bottom);
+                        let inside =
+                            r.0 >= area.0 && r.2 <= area.2 && r.1 >= area.1 && r.3 <= area.3;
+                        let free = placed.iter().all(|p| !overlap(*p, r))
+                            && dots
+                                .iter()
+                                .all(|&(x, y)| !overlap((x - 3, y - 3, x + 3, y + 3), r));
+                        if inside && free {
+                            best = Some(r);
+                            break 'search;
+                        }
+                    }
+                }
+            }
+            let r = best.unwrap_or((at.0 + gap, at.1 - gap - h, at.0 + gap + w, at.1 - gap));
+            placed.push(r);
             chart
-                .draw_series(std::iter::once(
-                    EmptyElement::at((q.x, q.y))
-                        + Text::new(
-                            q.label.clone().unwrap_or_default(),
-                            (z.px(7.0), dy),
-                            z.font(14.0)
-                                .color(&c)
-                                .pos(Pos::new(HPos::Left, VPos::Bottom)),
-                        ),
+                .plotting_area()
+                .strip_coord_spec()
+                .draw(&Text::new(
+                    text,
+                    (r.0 - area.0, r.3 - area.1),
+                    font.color(&c).pos(Pos::new(HPos::Left, VPos::Bottom)),
                 ))
                 .map_err(err)?;
         }
     }
-    for m in &p.vlines {
+    for (k, m) in p.vlines.iter().enumerate() {
         let c = m.color.map(color).unwrap_or(GREY);
-        dashed(&mut chart, vec![(m.at, y0), (m.at, y1)], c, m.dotted, z)?;
+        // Marks at the same x share the height, one stretch each, so that all show.
+        let same: Vec<usize> = (0..p.vlines.len())
+            .filter(|&j| p.vlines[j].at == m.at)
+            .collect();
+        let (i, n) = (
+            same.iter().position(|&j| j == k).unwrap_or(0) as f64,
+            same.len() as f64,
+        );
+        let (a, b) = (y0 + (y1 - y0) * i / n, y0 + (y1 - y0) * (i + 1.0) / n);
+        dashed(&mut chart, vec![(m.at, a), (m.at, b)], c, m.dotted, z)?;
         if let Some(t) = &m.label {
             chart
                 .draw_series(std::iter::once(
@@ -512,6 +548,11 @@ fn line_panel<DB: DrawingBackend>(
         }
     }
     Ok(())
+}
+
+/// Whether two pixel rectangles (x0, y0, x1, y1) overlap.
+fn overlap(a: (i32, i32, i32, i32), b: (i32, i32, i32, i32)) -> bool {
+    a.0 < b.2 && b.0 < a.2 && a.1 < b.3 && b.1 < a.3
 }
 
 /// A solid line drawn segment by segment with round joins: plotters' bitmap
