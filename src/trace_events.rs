@@ -5,7 +5,8 @@
 //! - one process per GPU (`pid` = GPU index, named `GPU g`) with two tracks:
 //!   `batches` (`tid` 0: each batch a complete event, `"ph": "X"`, named by
 //!   its model, with `args` model, batch_size (the size it ran as), requests
-//!   (how many) and request_ids) and `loads` (`tid` 1: each weights transfer);
+//!   (how many) and request_ids) and `loads` (`tid` 1: each weights
+//!   transfer, and each eviction as an instant event, `"ph": "i"`);
 //! - one more process, `queues` (`pid` = number of GPUs), with a counter
 //!   (`"ph": "C"`) per model of its queue length (`args.length`), one value
 //!   per simulated instant at which it changed;
@@ -210,6 +211,19 @@ impl Observer for TraceEvents {
             json_str(&format!("load {}", self.names[model])),
             us(start),
             us(finish - start)
+        );
+        self.emit(line);
+    }
+
+    fn evict(&mut self, gpu: GpuId, model: ModelId, now: Nanos) {
+        if !self.in_window(now, now) {
+            return;
+        }
+        let name = json_str(&self.names[model]);
+        let line = format!(
+            "{{\"name\":{},\"cat\":\"evict\",\"ph\":\"i\",\"s\":\"t\",\"ts\":{},\"pid\":{gpu},\"tid\":1,\"args\":{{\"model\":{name}}}}}",
+            json_str(&format!("evict {}", self.names[model])),
+            us(now)
         );
         self.emit(line);
     }

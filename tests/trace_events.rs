@@ -96,3 +96,53 @@ fn the_trace_is_bounded_by_a_window_and_a_cap() {
     assert_eq!(v["otherData"]["truncated"], true);
     assert_eq!(v["traceEvents"].as_array().unwrap().len(), 10 + 5);
 }
+
+#[test]
+fn evictions_are_instant_events_on_the_loads_track() {
+    // 1 GiB for weights holds `big` (1000 MiB) or `small`, not both: FIFO loads on demand and
+    // evicts; a model is evicted only after its load finished.
+    let dir = std::env::temp_dir().join(format!("inferfair-test-{}-trace", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("tight.toml");
+    let text = std::fs::read_to_string(data().join("toy.toml"))
+        .unwrap()
+        .replace(
+            "profile = \"toy.csv\"",
+            &format!("profile = {:?}", data().join("toy.csv")),
+        )
+        .replace(
+            "gpu_memory_gib = 32",
+            "gpu_memory_gib = 32\nweights_memory_gib = 1.0",
+        );
+    std::fs::write(&scenario, text).unwrap();
+    let path = dir.join("evict.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_inferfair"))
+        .args([
+            "simulate",
+            scenario.to_str().unwrap(),
+            "--trace-events",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let ev = v["traceEvents"].as_array().unwrap();
+    let evicts: Vec<_> = ev.iter().filter(|e| e["cat"] == "evict").collect();
+    let loads = ev.iter().filter(|e| e["cat"] == "load").count();
+    assert!(
+        !evicts.is_empty() && loads >= evicts.len(),
+        "{} evictions, {loads} loads",
+        evicts.len()
+    );
+    assert!(
+        evicts
+            .iter()
+            .all(|e| e["ph"] == "i" && e["tid"] == 1 && e["pid"] == 0)
+    );
+}

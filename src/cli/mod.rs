@@ -6,8 +6,8 @@ mod figures;
 use inferfair::output;
 mod progress;
 mod simulate;
-mod trace;
 mod sweep;
+mod trace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};

@@ -99,7 +99,12 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         _ => None,
     };
     let mut trace = match &a.trace_events {
-        Some(path) => Some(TraceEvents::create(path, &scenario, &a.policy, trace_options(&a)?)?),
+        Some(path) => Some(TraceEvents::create(
+            path,
+            &scenario,
+            &a.policy,
+            trace_options(&a)?,
+        )?),
         None => None,
     };
     let mut observers = Observers(Vec::new());
@@ -155,7 +160,11 @@ fn trace_options(a: &SimulateArgs) -> Result<TraceOptions> {
         ..Default::default()
     };
     if let Some(w) = &a.trace_window {
-        let bad = || anyhow::anyhow!("--trace-window: expected FROM:TO in seconds (either may be empty), found `{w}`");
+        let bad = || {
+            anyhow::anyhow!(
+                "--trace-window: expected FROM:TO in seconds (either may be empty), found `{w}`"
+            )
+        };
         let (from, to) = w.split_once(':').ok_or_else(bad)?;
         let secs = |s: &str| -> Result<Option<f64>> {
             let s = s.trim();
