@@ -3,8 +3,11 @@
 mod cli;
 mod clockwork;
 mod common;
+mod figures;
 mod hand;
 mod inferfair;
 mod invariants;
 mod queueing;
+mod sweeps;
+mod trace_events;
 mod traces;

@@ -2,11 +2,13 @@
 
 mod bench;
 mod clockwork_log;
-mod output;
+mod figures;
+use inferfair::output;
 mod profile;
 mod progress;
 mod replay;
 mod simulate;
+mod sweep;
 mod trace;
 
 use anyhow::Result;
@@ -47,6 +49,10 @@ enum Command {
     /// Execution profiles: measure one on a GPU.
     #[command(subcommand)]
     Profile(profile::ProfileCommand),
+    /// Run a parameter sweep (resumable, shardable) into merged results with confidence intervals.
+    Sweep(sweep::SweepArgs),
+    /// Run the sweeps the figure specs need and draw the figures (PNG, SVG, CSV).
+    Figures(figures::FiguresArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -60,6 +66,8 @@ pub fn run() -> Result<()> {
         Command::Replay(a) => replay::replay(a),
         Command::Validate(a) => replay::validate(a),
         Command::Profile(c) => profile::run(c),
+        Command::Sweep(a) => sweep::sweep(a),
+        Command::Figures(a) => figures::figures(a),
     }
 }
 

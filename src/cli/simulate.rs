@@ -6,6 +6,7 @@ use super::progress::Progress;
 use super::{Format, Overrides, load_scenario};
 use anyhow::Result;
 use clap::Args;
+use inferfair::trace_events::{DEFAULT_MAX_EVENTS, TraceEvents, TraceOptions};
 use inferfair_sim::engine::Observer;
 use inferfair_sim::run::{self, RunOptions};
 use std::path::PathBuf;
@@ -36,6 +37,16 @@ pub struct SimulateArgs {
     /// Also run every model alone to report normalized goodput and isolation metrics.
     #[arg(long)]
     isolation: bool,
+    /// Write the GPU timeline (batches, loads, queue lengths) as Chrome
+    /// trace-event JSON, for Perfetto or chrome://tracing.
+    #[arg(long, value_name = "FILE")]
+    trace_events: Option<PathBuf>,
+    /// Keep only trace events within this window of simulated time, in seconds (e.g. 10:12, or 30: for the rest).
+    #[arg(long, value_name = "FROM:TO", requires = "trace_events")]
+    trace_window: Option<String>,
+    /// Stop writing trace events after this many (the file notes the cut).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_EVENTS)]
+    trace_max_events: u64,
 }
 
 /// Arguments of `compare`.
@@ -87,12 +98,24 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         (Some(dir), true) => Some(ClockworkLog::create(dir, &scenario)?),
         _ => None,
     };
+    let mut trace = match &a.trace_events {
+        Some(path) => Some(TraceEvents::create(
+            path,
+            &scenario,
+            &a.policy,
+            trace_options(&a)?,
+        )?),
+        None => None,
+    };
     let mut observers = Observers(Vec::new());
     if let Some(l) = log.as_mut() {
         observers.0.push(l);
     }
     if let Some(l) = cw_log.as_mut() {
         observers.0.push(l);
+    }
+    if let Some(t) = trace.as_mut() {
+        observers.0.push(t);
     }
     let observing = !observers.0.is_empty();
     let mut progress = Progress::new(format!("{} / {}", scenario.name, a.policy));
@@ -105,6 +128,15 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     let mut result = run::simulate(&scenario, &a.policy, opts)?;
     drop(progress);
     drop(observers);
+    if let (Some(t), Some(path)) = (trace, &a.trace_events) {
+        let (n, cut) = t.finish()?;
+        if cut {
+            eprintln!(
+                "inferfair: warning: {} holds the first {n} trace events only (--trace-max-events); narrow it with --trace-window",
+                path.display()
+            );
+        }
+    }
     if a.isolation {
         let alone = run::alone_goodputs(&scenario, &a.policy)?;
         run::apply_isolation(&mut result, &alone);
@@ -120,6 +152,41 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         write_results(dir, &scenario, &results)?;
     }
     print(a.format, &scenario, &results)
+}
+
+fn trace_options(a: &SimulateArgs) -> Result<TraceOptions> {
+    let mut o = TraceOptions {
+        max_events: a.trace_max_events,
+        ..Default::default()
+    };
+    if let Some(w) = &a.trace_window {
+        let bad = || {
+            anyhow::anyhow!(
+                "--trace-window: expected FROM:TO in seconds (either may be empty), found `{w}`"
+            )
+        };
+        let (from, to) = w.split_once(':').ok_or_else(bad)?;
+        let secs = |s: &str| -> Result<Option<f64>> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            match s.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(v)),
+                _ => Err(bad()),
+            }
+        };
+        if let Some(f) = secs(from)? {
+            o.from = inferfair_sim::time::from_secs(f);
+        }
+        if let Some(t) = secs(to)? {
+            o.to = inferfair_sim::time::from_secs(t);
+        }
+        if o.to <= o.from {
+            return Err(bad());
+        }
+    }
+    Ok(o)
 }
 
 /// Runs `compare`.
