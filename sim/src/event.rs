@@ -3,36 +3,23 @@
 //! order is defined.
 
 use crate::time::Nanos;
-use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-struct Entry<E> {
-    time: Nanos,
-    seq: u64,
-    event: E,
-}
-
-impl<E> PartialEq for Entry<E> {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl<E> Eq for Entry<E> {}
-impl<E> PartialOrd for Entry<E> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl<E> Ord for Entry<E> {
-    /// Reversed, so that the max-heap pops the earliest (time, seq) first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.time, other.seq).cmp(&(self.time, self.seq))
-    }
-}
+const SLOT_BITS: u32 = 24;
+const SEQ_BITS: u32 = 40;
 
 /// A priority queue of events by time, FIFO among equal times.
+///
+/// Each pending event is one `u128` key in a binary heap: time in the high 64
+/// bits, then a 40-bit sequence number, then a 24-bit slot of the payload
+/// table. Comparing keys is comparing (time, sequence): the earliest first,
+/// the first pushed among equals. Small keys keep the heap fast; payloads stay
+/// put in their slots.
 pub struct EventQueue<E> {
-    heap: BinaryHeap<Entry<E>>,
+    heap: BinaryHeap<Reverse<u128>>,
+    slots: Vec<Option<E>>,
+    free: Vec<u32>,
     seq: u64,
 }
 
@@ -40,6 +27,8 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             seq: 0,
         }
     }
@@ -53,22 +42,35 @@ impl<E> EventQueue<E> {
 
     /// Schedules `event` at `time`.
     pub fn push(&mut self, time: Nanos, event: E) {
-        self.heap.push(Entry {
-            time,
-            seq: self.seq,
-            event,
-        });
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(event);
+                i
+            }
+            None => {
+                self.slots.push(Some(event));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        assert!(slot < 1 << SLOT_BITS, "more than 2^24 pending events");
+        assert!(self.seq < 1 << SEQ_BITS, "more than 2^40 events in one run");
+        let key = ((time as u128) << 64) | ((self.seq as u128) << SLOT_BITS) | slot as u128;
+        self.heap.push(Reverse(key));
         self.seq += 1;
     }
 
     /// Takes the earliest event (the first pushed among equals).
     pub fn pop(&mut self) -> Option<(Nanos, E)> {
-        self.heap.pop().map(|e| (e.time, e.event))
+        let Reverse(key) = self.heap.pop()?;
+        let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
+        self.free.push(slot);
+        let event = self.slots[slot as usize].take().expect("a pending event's slot is full");
+        Some(((key >> 64) as Nanos, event))
     }
 
     /// Time of the earliest event.
     pub fn peek_time(&self) -> Option<Nanos> {
-        self.heap.peek().map(|e| e.time)
+        self.heap.peek().map(|Reverse(k)| (k >> 64) as Nanos)
     }
 
     /// Number of pending events.

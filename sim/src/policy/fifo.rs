@@ -24,8 +24,9 @@ pub struct Fifo {
     cfg: FifoConfig,
     /// Pending requests in arrival order (entries already served are skipped lazily).
     order: VecDeque<(RequestId, ModelId)>,
-    /// Per model: requests taken from the front of its queue in this decision.
-    taken: Vec<usize>,
+    /// Requests taken from the front of a model's queue in this decision
+    /// (a few models at most: one per idle GPU).
+    taken: Vec<(ModelId, usize)>,
     assigned: Vec<bool>,
 }
 
@@ -36,6 +37,12 @@ impl Fifo {
             cfg,
             ..Default::default()
         }
+    }
+}
+
+impl Fifo {
+    fn taken_from(&self, model: ModelId) -> usize {
+        self.taken.iter().find(|t| t.0 == model).map_or(0, |t| t.1)
     }
 }
 
@@ -78,13 +85,12 @@ impl Policy for Fifo {
             return;
         }
         self.taken.clear();
-        self.taken.resize(view.models.len(), 0);
         self.assigned.clear();
         self.assigned.extend(view.gpus.iter().map(|g| !g.is_idle()));
         loop {
             // Skip entries already served; the front is then the oldest pending request.
             while let Some(&(id, m)) = self.order.front() {
-                match view.models[m].queue.get(self.taken[m]) {
+                match view.models[m].queue.get(self.taken_from(m)) {
                     Some(front) if front.id <= id => break,
                     _ => {
                         self.order.pop_front();
@@ -139,10 +145,13 @@ impl Policy for Fifo {
                 .unwrap_or(u32::MAX)
                 .min(m.profile.max_batch())
                 .max(1) as usize;
-            let start = self.taken[model];
+            let start = self.taken_from(model);
             let n = (m.queue.len() - start).min(max);
             let ids = m.queue.range(start..start + n).map(|r| r.id).collect();
-            self.taken[model] += n;
+            match self.taken.iter_mut().find(|t| t.0 == model) {
+                Some(t) => t.1 += n,
+                None => self.taken.push((model, n)),
+            }
             self.assigned[gpu] = true;
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
