@@ -1,4 +1,6 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests (both test binaries include this
+//! file; each uses part of it).
+#![allow(dead_code)]
 
 use inferfair_sim::Scenario;
 use inferfair_sim::engine::Observer;
@@ -55,4 +57,42 @@ pub fn record(s: &Scenario, policy: &str) -> (inferfair_sim::RunResult, Recorder
     .unwrap();
     rec.ends.sort_by_key(|e| e.req.id);
     (r, rec)
+}
+
+/// The `inferfair` binary.
+pub fn bin() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inferfair"))
+}
+
+/// A fresh temporary folder for one test.
+pub fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("inferfair-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The files of a folder, by name, with their bytes.
+pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The implemented policies (the registry's names that accept default parameters).
+pub fn policies() -> Vec<&'static str> {
+    inferfair_sim::policy::NAMES
+        .iter()
+        .copied()
+        .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
+        .collect()
 }

@@ -2,16 +2,9 @@
 //! sweep (FIFO and FIFO variants), the cache is reused, and bad specs are
 //! reported without stopping the other figures.
 
-use crate::common::data;
+use crate::common::{data, tmp};
 use inferfair::figures::{self, Options, build::first_reach};
 use std::path::PathBuf;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("inferfair-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn options(specs: PathBuf, out: &std::path::Path) -> Options {
     Options {

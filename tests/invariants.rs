@@ -3,7 +3,7 @@
 //! profiled execution time, batches never exceed a model's largest size, and
 //! the same seed gives the same results.
 
-use crate::common::{Recorder, record, scenario};
+use crate::common::{Recorder, policies, record, scenario};
 use inferfair_sim::Scenario;
 use inferfair_sim::state::Outcome;
 use proptest::prelude::*;
@@ -121,14 +121,6 @@ fn model_strategy() -> impl Strategy<Value = (bool, u8, f64, f64, f64)> {
         0.5f64..4.0,
         15.0f64..80.0,
     )
-}
-
-pub fn policies() -> Vec<&'static str> {
-    inferfair_sim::policy::NAMES
-        .iter()
-        .copied()
-        .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
-        .collect()
 }
 
 proptest! {

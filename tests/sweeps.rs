@@ -1,21 +1,14 @@
 //! Sweeps: grid expansion, resume after an interruption, shards merged into
 //! byte-identical results, and confidence intervals on known inputs.
 
-use crate::common::data;
+use crate::common::{data, files, tmp};
 use inferfair::sweep::grid;
 use inferfair::sweep::merge::{GridFile, PointRef, Results};
 use inferfair::sweep::point::{self, PointFile, take_models};
 use inferfair::sweep::spec::{SweepSpec, fmt_value};
 use inferfair::sweep::stats::mean_ci95;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("inferfair-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn inferfair(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_inferfair"))
@@ -213,21 +206,6 @@ fn bad_sweeps_say_where_and_what() {
         e.contains("slo_scale=0.01") && e.contains("shorter than"),
         "{e}"
     );
-}
-
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn sweep_file() -> String {

@@ -2,7 +2,7 @@
 //! mapping arithmetic, conversion round trips, the `azure` arrival process
 //! in scenarios, and the statistics of generated arrivals.
 
-use crate::common::{data, record, scenario};
+use crate::common::{data, record, scenario, tmp};
 use inferfair_sim::time::{NS_PER_S, Nanos};
 use inferfair_sim::trace::generate::{GenConfig, Generator};
 use inferfair_sim::trace::mapping::{self, Mapping, MinuteSource, Replay, Slice, Style};
@@ -14,13 +14,6 @@ use std::sync::Arc;
 
 fn fixture() -> PathBuf {
     data().join("maf2019-format-example/invocations.csv")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("inferfair-traces-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn run(args: &[&str]) -> Output {

@@ -64,7 +64,9 @@ impl<E> EventQueue<E> {
         let Reverse(key) = self.heap.pop()?;
         let slot = (key as u32) & ((1 << SLOT_BITS) - 1);
         self.free.push(slot);
-        let event = self.slots[slot as usize].take().expect("a pending event's slot is full");
+        let event = self.slots[slot as usize]
+            .take()
+            .expect("a pending event's slot is full");
         Some(((key >> 64) as Nanos, event))
     }
 

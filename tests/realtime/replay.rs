@@ -5,13 +5,12 @@
 //! files, and the cuda backend's clear error where there is no GPU.
 //! Replays run one at a time (they take real time: about 2 s each).
 
-use crate::common::{Recorder, data, scenario};
+use crate::common::{Recorder, bin, data, policies, scenario, tmp};
 use inferfair_replay::backend::cpu::Cpu;
 use inferfair_replay::validate;
 use inferfair_replay::{ReplayOptions, Replayed};
 use inferfair_sim::Scenario;
 use inferfair_sim::state::Outcome;
-use std::process::Command;
 use std::sync::Mutex;
 
 /// Replays take real time and must not compete with each other for the cores.
@@ -19,15 +18,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Implemented policies (the registry's names that accept default parameters).
-fn policies() -> Vec<&'static str> {
-    inferfair_sim::policy::NAMES
-        .iter()
-        .copied()
-        .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
-        .collect()
 }
 
 /// `slow.csv`: a (b1 20 ms, b2 30, b4 40; 100 MiB; load 40 ms), b (b1 40 ms, b2 60; 300 MiB; load 80 ms).
@@ -262,17 +252,6 @@ fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
         let e = inferfair_replay::records::duration_error(&real.batches).unwrap();
         assert!(e.median_pct.abs() < 5.0, "{e:?}");
     }
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_inferfair"))
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("inferfair-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// A one-second scenario file on `slow.csv`.
