@@ -16,7 +16,7 @@
 //! instant.
 
 use crate::metrics::Metrics;
-use crate::policy::{Action, Decision, Notice, Policy, View};
+use crate::policy::{Action, Decision, Notice, Policy};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
 use crate::state::{Batch, Effect, GpuId, ModelId, Outcome, Ready, Request, RequestEnd, State};
@@ -198,12 +198,7 @@ impl<'p, 'o> Server<'p, 'o> {
     /// Time 0, before anything arrives: the policy's `init`, then its actions.
     pub fn init(&mut self, out: &mut impl Timing) {
         self.decision.clear();
-        let view = View {
-            now: 0,
-            models: &self.state.models,
-            gpus: &self.state.gpus,
-        };
-        self.policy.init(&view, &mut self.decision);
+        self.policy.init(&self.state.view(0), &mut self.decision);
         self.apply_decision(0, out);
     }
 
@@ -213,12 +208,8 @@ impl<'p, 'o> Server<'p, 'o> {
     pub fn arrive(&mut self, now: Nanos, at: Nanos, model: ModelId, slo: Option<Nanos>) -> Request {
         let req = self.state.arrive(model, at, slo);
         self.metrics.arrival(&req);
-        let view = View {
-            now,
-            models: &self.state.models,
-            gpus: &self.state.gpus,
-        };
-        self.policy.notify(&view, &Notice::Arrival(req));
+        self.policy
+            .notify(&self.state.view(now), &Notice::Arrival(req));
         if let Some(o) = self.observer.as_mut() {
             o.queue(now, model, self.state.models[model].queue.len());
         }
@@ -240,13 +231,8 @@ impl<'p, 'o> Server<'p, 'o> {
         if let Some(o) = self.observer.as_mut() {
             o.batch(gpu, &batch, start, finish);
         }
-        let view = View {
-            now,
-            models: &self.state.models,
-            gpus: &self.state.gpus,
-        };
         self.policy.notify(
-            &view,
+            &self.state.view(now),
             &Notice::BatchDone {
                 gpu,
                 batch: &batch,
@@ -271,13 +257,8 @@ impl<'p, 'o> Server<'p, 'o> {
         if let Some(o) = self.observer.as_mut() {
             o.load(gpu, t.model, start, finish);
         }
-        let view = View {
-            now,
-            models: &self.state.models,
-            gpus: &self.state.gpus,
-        };
         self.policy.notify(
-            &view,
+            &self.state.view(now),
             &Notice::LoadDone {
                 gpu,
                 model: t.model,
@@ -305,12 +286,8 @@ impl<'p, 'o> Server<'p, 'o> {
     /// inputs of one instant.
     pub fn decide(&mut self, now: Nanos, out: &mut impl Timing) {
         self.decision.clear();
-        let view = View {
-            now,
-            models: &self.state.models,
-            gpus: &self.state.gpus,
-        };
-        self.policy.decide(&view, &mut self.decision);
+        self.policy
+            .decide(&self.state.view(now), &mut self.decision);
         self.apply_decision(now, out);
     }
 
@@ -356,13 +333,8 @@ impl<'p, 'o> Server<'p, 'o> {
                 }
                 Ready::Reject => {
                     let batch = self.state.reject(g, now, &mut self.ends);
-                    let view = View {
-                        now,
-                        models: &self.state.models,
-                        gpus: &self.state.gpus,
-                    };
                     self.policy.notify(
-                        &view,
+                        &self.state.view(now),
                         &Notice::BatchRejected {
                             gpu: g,
                             batch: &batch,

@@ -5,7 +5,7 @@
 //! two batches at once, a batch never mixes models, a request ends exactly
 //! once, a model runs only where it is loaded, memory is never overcommitted.
 
-use crate::policy::{Action, Dispatch};
+use crate::policy::{Action, Dispatch, View};
 use crate::profile::ModelProfile;
 use crate::scenario::Scenario;
 use crate::time::Nanos;
@@ -319,6 +319,15 @@ impl State {
                 .collect();
         }
         self
+    }
+
+    /// What a policy sees at `now`.
+    pub fn view(&self, now: Nanos) -> View<'_> {
+        View {
+            now,
+            models: &self.models,
+            gpus: &self.gpus,
+        }
     }
 
     /// A new request of `model` arrives at `now` (with its own SLO if it has one).
