@@ -4,7 +4,7 @@
 
 use inferfair_sim::Scenario;
 use inferfair_sim::engine::Observer;
-use inferfair_sim::state::{Batch, GpuId, ModelId, RequestEnd};
+use inferfair_sim::state::{Batch, GpuId, ModelId, Outcome, RequestEnd};
 use inferfair_sim::time::Nanos;
 use std::path::{Path, PathBuf};
 
@@ -95,4 +95,56 @@ pub fn policies() -> Vec<&'static str> {
         .copied()
         .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
         .collect()
+}
+
+/// What holds of the recorded request ends of any run, simulated or replayed:
+/// every request that arrived ended exactly once; a completed request started
+/// after it arrived and is good exactly when it met its deadline; a request
+/// that never ran has no start; the result's counters agree with the ends.
+pub fn check_request_ends(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
+    let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
+    assert_eq!(
+        ids,
+        (0..r.requests).collect::<Vec<_>>(),
+        "each request ends exactly once"
+    );
+    for e in &rec.ends {
+        match e.outcome {
+            Outcome::Good | Outcome::Late => {
+                let start = e.start.unwrap();
+                assert!(start >= e.req.arrival && e.finish > start, "{e:?}");
+                assert_eq!(
+                    e.outcome == Outcome::Good,
+                    e.finish <= e.req.deadline,
+                    "{e:?}"
+                );
+            }
+            Outcome::Dropped | Outcome::Unfinished => assert!(e.start.is_none(), "{e:?}"),
+        }
+    }
+    for (i, m) in r.models.iter().enumerate() {
+        let measured = |o: Outcome| {
+            rec.ends
+                .iter()
+                .filter(|e| {
+                    e.req.model == i
+                        && e.outcome == o
+                        && e.req.arrival >= s.warmup
+                        && e.req.arrival < s.duration
+                })
+                .count() as u64
+        };
+        assert_eq!(
+            (m.good, m.late, m.dropped, m.unfinished),
+            (
+                measured(Outcome::Good),
+                measured(Outcome::Late),
+                measured(Outcome::Dropped),
+                measured(Outcome::Unfinished)
+            ),
+            "counters of {}",
+            m.model
+        );
+        assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
+    }
 }

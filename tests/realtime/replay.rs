@@ -5,12 +5,11 @@
 //! files, and the cuda backend's clear error where there is no GPU.
 //! Replays run one at a time (they take real time: about 2 s each).
 
-use crate::common::{Recorder, bin, data, policies, scenario, tmp};
+use crate::common::{Recorder, bin, check_request_ends, data, policies, scenario, tmp};
 use inferfair_replay::backend::cpu::Cpu;
 use inferfair_replay::validate;
 use inferfair_replay::{ReplayOptions, Replayed};
 use inferfair_sim::Scenario;
-use inferfair_sim::state::Outcome;
 use std::sync::Mutex;
 
 /// Replays take real time and must not compete with each other for the cores.
@@ -103,13 +102,7 @@ fn open_arrivals(s: &Scenario, rec: &Recorder) -> Vec<(usize, u64)> {
 }
 
 fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
-    // Every request that arrived ended exactly once.
-    let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
-    assert_eq!(
-        ids,
-        (0..r.result.requests).collect::<Vec<_>>(),
-        "each request ends exactly once"
-    );
+    check_request_ends(s, &r.result, rec);
     // The very same open-loop requests as the simulator's.
     let (_, sim) = crate::common::record(s, "fifo");
     assert_eq!(
@@ -135,40 +128,6 @@ fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
         }
     }
     assert_eq!(rec.batches.len(), r.batches.len());
-    // Outcomes follow measured times; counters agree with the ends.
-    for e in &rec.ends {
-        match e.outcome {
-            Outcome::Good | Outcome::Late => {
-                let start = e.start.unwrap();
-                assert!(start >= e.req.arrival && e.finish > start);
-                assert_eq!(e.outcome == Outcome::Good, e.finish <= e.req.deadline);
-            }
-            Outcome::Dropped | Outcome::Unfinished => assert!(e.start.is_none()),
-        }
-    }
-    for (i, m) in r.result.models.iter().enumerate() {
-        let n = |o: Outcome| {
-            rec.ends
-                .iter()
-                .filter(|e| {
-                    e.req.model == i
-                        && e.outcome == o
-                        && e.req.arrival >= s.warmup
-                        && e.req.arrival < s.duration
-                })
-                .count() as u64
-        };
-        assert_eq!(
-            (m.good, m.late, m.dropped, m.unfinished),
-            (
-                n(Outcome::Good),
-                n(Outcome::Late),
-                n(Outcome::Dropped),
-                n(Outcome::Unfinished)
-            )
-        );
-        assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
-    }
 }
 
 #[test]
