@@ -318,6 +318,32 @@ fn span(lo: f64, hi: f64, from_zero: bool) -> (f64, f64) {
     (lo, hi)
 }
 
+/// A panel's chart builder: the margins, label areas and caption every panel kind shares.
+fn chart_builder<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    title: &Option<String>,
+    note: &Option<String>,
+    z: Sz,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.margin_top(z.px(8.0))
+        .margin_right(z.px(20.0))
+        .margin_left(z.px(4.0))
+        .margin_bottom(z.px(4.0))
+        .x_label_area_size(z.px(56.0))
+        .y_label_area_size(z.px(78.0));
+    if let Some(t) = caption(title, note) {
+        let size = fit(
+            &t,
+            19.0,
+            area.dim_in_pixel().0 as f64 - z.px(12.0) as f64,
+            z,
+        );
+        b.caption(t, z.font(size));
+    }
+    b
+}
+
 fn line_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     p: &LinePanel,
@@ -351,22 +377,7 @@ fn line_panel<DB: DrawingBackend>(
         let (a, b) = fold(&mut ys.chain(p.hlines.iter().map(|m| m.at)));
         span(a, b, true)
     });
-    let mut b = ChartBuilder::on(area);
-    b.margin_top(z.px(8.0))
-        .margin_right(z.px(20.0))
-        .margin_left(z.px(4.0))
-        .margin_bottom(z.px(4.0))
-        .x_label_area_size(z.px(56.0))
-        .y_label_area_size(z.px(78.0));
-    if let Some(t) = caption(&p.title, &p.note) {
-        let size = fit(
-            &t,
-            19.0,
-            area.dim_in_pixel().0 as f64 - z.px(12.0) as f64,
-            z,
-        );
-        b.caption(t, z.font(size));
-    }
+    let mut b = chart_builder(area, &p.title, &p.note, z);
     let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
     let (dx, dy) = (decimals(x1 - x0), decimals(y1 - y0));
     // Whole-number axes (GPUs, batch sizes): a tick at every whole number when few.
@@ -660,22 +671,7 @@ fn bar_panel<DB: DrawingBackend>(
         .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max);
     let (y0, y1) = p.y_range.unwrap_or_else(|| span(0.0, top, true));
-    let mut b = ChartBuilder::on(area);
-    b.margin_top(z.px(8.0))
-        .margin_right(z.px(20.0))
-        .margin_left(z.px(4.0))
-        .margin_bottom(z.px(4.0))
-        .x_label_area_size(z.px(56.0))
-        .y_label_area_size(z.px(78.0));
-    if let Some(t) = caption(&p.title, &p.note) {
-        let size = fit(
-            &t,
-            19.0,
-            area.dim_in_pixel().0 as f64 - z.px(12.0) as f64,
-            z,
-        );
-        b.caption(t, z.font(size));
-    }
+    let mut b = chart_builder(area, &p.title, &p.note, z);
     let (x0, x1) = (-0.5, n as f64 - 0.5);
     let mut chart = b.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
     let dy = decimals(y1 - y0);
