@@ -64,6 +64,8 @@ pub struct InferFair {
     skip: Vec<usize>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
+    /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
+    order: Vec<(f64, Nanos, ModelId)>,
 }
 
 struct DemandOf<'a> {
@@ -96,6 +98,7 @@ impl InferFair {
             pending: Vec::new(),
             skip: Vec::new(),
             plan: placement::Plan::default(),
+            order: Vec::new(),
         }
     }
 
@@ -369,7 +372,7 @@ impl InferFair {
             }
         }
         let mut wake: Option<Nanos> = None;
-        let mut order: Vec<(f64, Nanos, ModelId)> = Vec::new();
+        let mut order = std::mem::take(&mut self.order);
         for &g in &idle {
             let gpu = &view.gpus[g];
             order.clear();
@@ -435,6 +438,7 @@ impl InferFair {
             self.models[m].balance -= exec as f64;
             out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
         }
+        self.order = order;
         if let Some(w) = wake {
             out.wake(w);
         }
