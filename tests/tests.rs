@@ -4,6 +4,7 @@ mod cli;
 mod clockwork;
 mod common;
 mod figures;
+mod golden;
 mod hand;
 mod inferfair;
 mod invariants;
