@@ -60,7 +60,9 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
         }
     }
     for b in &rec.batches {
-        let p = &s.models[b.1].profile;
+        let p = s.models[b.1]
+            .profile_on(s.cluster.pool_of(b.0))
+            .expect("a batch runs only where its model can");
         assert!(
             b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3),
             "batch {b:?}"
@@ -68,10 +70,10 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
     }
     // Without noise, a completed request ran exactly its batch's profiled time.
     for e in &rec.ends {
-        if let (Some(start), 0.0) = (e.start, s.models[e.req.model].exec_cv) {
+        if let (Some(start), Some(g), 0.0) = (e.start, e.gpu, s.models[e.req.model].exec_cv) {
             let exec = s.models[e.req.model]
-                .profile
-                .exec_exact(e.batch_size)
+                .profile_on(s.cluster.pool_of(g))
+                .and_then(|p| p.exec_exact(e.batch_size))
                 .unwrap();
             assert_eq!(e.finish - start, exec, "{e:?}");
         }

@@ -153,9 +153,16 @@ pub fn replay(
     let params = policy.params();
     let metrics = Metrics::new(scenario, opts.timeline_bin);
     let mut server = Server::new(scenario, policy, metrics, opts.observer);
-    let profiles: Vec<_> = scenario.models.iter().map(|m| m.profile.clone()).collect();
     let mut gpus = Vec::with_capacity(scenario.cluster.gpus);
     for g in 0..scenario.cluster.gpus {
+        // Each GPU runs its pool's profile; a model its pool cannot run is
+        // never dispatched there, and stands in with its fastest profile.
+        let pool = scenario.cluster.pool_of(g);
+        let profiles: Vec<_> = scenario
+            .models
+            .iter()
+            .map(|m| m.profile_on(pool).unwrap_or_else(|| m.fastest()).clone())
+            .collect();
         let resident = &server.state().gpus[g].resident;
         gpus.push(
             backend.open(g, &profiles, resident).with_context(|| {

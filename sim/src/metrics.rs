@@ -132,7 +132,7 @@ impl Metrics {
                 all.latency.merge(&c.latency);
                 ModelSummary {
                     model: spec.name.clone(),
-                    profile_model: spec.profile.name.clone(),
+                    profile_model: spec.model.clone(),
                     slo_ms: ms(spec.slo),
                     arrived: c.arrived,
                     good: c.good,
@@ -157,6 +157,7 @@ impl Metrics {
             .enumerate()
             .map(|(gpu, &b)| GpuSummary {
                 gpu,
+                pool: s.cluster.pools[s.cluster.pool_of(gpu)].name.clone(),
                 utilization: b as f64 / (self.to - self.from) as f64,
             })
             .collect();
@@ -282,6 +283,8 @@ pub struct Overall {
 pub struct GpuSummary {
     /// Index.
     pub gpu: usize,
+    /// Its pool (GPU type).
+    pub pool: String,
     /// Busy fraction of the window.
     pub utilization: f64,
 }

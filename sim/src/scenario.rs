@@ -3,8 +3,9 @@
 //! immutable form the engine runs: models expanded to instances, times in
 //! nanoseconds, arrival processes resolved and scaled, traces loaded.
 
+use crate::cluster::{Cluster, ClusterInput, PoolSpec};
 use crate::error::{Error, Result};
-use crate::profile::{ModelProfile, Profile};
+use crate::profile::ModelProfile;
 use crate::time::{Nanos, from_ms, from_secs};
 use crate::trace::Trace;
 use crate::trace::mapping::MinuteTable;
@@ -16,9 +17,7 @@ use std::sync::Arc;
 
 /// SLO of a model that names none: Clockwork's default.
 pub const DEFAULT_SLO_MS: f64 = 100.0;
-/// Fraction of a GPU's memory that holds model weights when
-/// `weights_memory_gib` is not given: Clockwork's 21.5 GiB page cache on a 32 GB V100.
-pub const WEIGHTS_FRACTION: f64 = 21.5 / 32.0;
+pub use crate::cluster::WEIGHTS_FRACTION;
 
 fn one() -> f64 {
     1.0
@@ -27,9 +26,6 @@ fn is_one(v: &f64) -> bool {
     *v == 1.0
 }
 fn default_seed() -> u64 {
-    1
-}
-fn default_gpus() -> u32 {
     1
 }
 fn default_memory() -> f64 {
@@ -63,8 +59,10 @@ pub struct ScenarioFile {
     /// flight can finish (default: the largest SLO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_s: Option<f64>,
-    /// Profile CSV, relative to the scenario file.
-    pub profile: PathBuf,
+    /// Profile CSV, relative to the scenario file (with `[[cluster.pools]]`,
+    /// the profile of any pool that names none; may then be omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PathBuf>,
     /// Multiplies every arrival rate.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub rate_scale: f64,
@@ -87,10 +85,11 @@ pub struct ScenarioFile {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
-    /// Number of GPUs.
-    #[serde(default = "default_gpus")]
-    pub gpus: u32,
-    /// Memory of each GPU (GiB).
+    /// Number of GPUs, all of the top-level profile's type (default 1; not
+    /// with `pools`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Memory of each GPU (GiB; with `pools`, the default of each pool).
     #[serde(default = "default_memory")]
     pub gpu_memory_gib: f64,
     /// Memory of each GPU available for model weights (GiB; default
@@ -105,6 +104,9 @@ pub struct ClusterSpec {
     /// (so everything is everywhere when it fits, and spread otherwise).
     #[serde(default)]
     pub preload: bool,
+    /// GPUs of several types: `[[cluster.pools]]`, in GPU order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pools: Vec<PoolSpec>,
 }
 
 /// One `[[models]]` entry: one model instance, or `count` copies of it.
@@ -136,24 +138,17 @@ pub struct ModelEntry {
     pub arrival: ArrivalSpec,
 }
 
-/// The GPUs of a resolved scenario.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cluster {
-    /// Number of GPUs.
-    pub gpus: usize,
-    /// Bytes of each GPU available for model weights.
-    pub weights_bytes: u64,
-    /// Start with models loaded.
-    pub preload: bool,
-}
-
 /// One model instance of a resolved scenario.
 #[derive(Clone, Debug)]
 pub struct ModelSpec {
     /// Instance name, unique in the scenario.
     pub name: String,
-    /// Its profile (its `name` is the profile model's).
-    pub profile: ModelProfile,
+    /// The profile model it runs (`model` of its entry).
+    pub model: String,
+    /// Its profile on each pool of the cluster (by pool index): `None` where
+    /// that pool's profile lacks the model or its weights do not fit, so that
+    /// it cannot run there.
+    pub profiles: Arc<Vec<Option<ModelProfile>>>,
     /// Latency objective.
     pub slo: Nanos,
     /// Arrival process.
@@ -183,8 +178,6 @@ pub struct Scenario {
     pub cluster: Cluster,
     /// Model instances.
     pub models: Vec<ModelSpec>,
-    /// The profile the models come from.
-    pub profile: Arc<Profile>,
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> Error {
@@ -258,46 +251,31 @@ impl Scenario {
         pos("rate_scale", file.rate_scale)?;
         pos("cv_scale", file.cv_scale)?;
         pos("slo_scale", file.slo_scale)?;
-        if file.cluster.gpus == 0 {
-            return Err(Error::invalid(at("cluster.gpus"), "must be at least 1"));
-        }
-        pos("cluster.gpu_memory_gib", file.cluster.gpu_memory_gib)?;
-        let weights_gib = file
-            .cluster
-            .weights_memory_gib
-            .unwrap_or(file.cluster.gpu_memory_gib * WEIGHTS_FRACTION);
-        pos("cluster.weights_memory_gib", weights_gib)?;
-        if weights_gib > file.cluster.gpu_memory_gib {
-            return Err(Error::invalid(
-                at("cluster.weights_memory_gib"),
-                format!(
-                    "must not exceed gpu_memory_gib = {}, found {weights_gib}",
-                    file.cluster.gpu_memory_gib
-                ),
-            ));
-        }
-        file.cluster.weights_memory_gib = Some(weights_gib);
         if !(file.cluster.exec_cv >= 0.0 && file.cluster.exec_cv.is_finite()) {
             return Err(Error::invalid(
                 at("cluster.exec_cv"),
                 "must be a non-negative number",
             ));
         }
-        let cluster = Cluster {
-            gpus: file.cluster.gpus as usize,
-            weights_bytes: (weights_gib * (1u64 << 30) as f64) as u64,
-            preload: file.cluster.preload,
-        };
         if file.models.is_empty() {
             return Err(Error::invalid(
                 at("models"),
                 "a scenario needs at least one [[models]] entry",
             ));
         }
-
-        let profile_path = base.join(&file.profile);
-        let profile = Arc::new(Profile::load(&profile_path)?);
-        file.profile = absolute(&profile_path);
+        let c = &mut file.cluster;
+        let cluster = crate::cluster::resolve(
+            ClusterInput {
+                gpus: &mut c.gpus,
+                gpu_memory_gib: c.gpu_memory_gib,
+                weights_memory_gib: &mut c.weights_memory_gib,
+                pools: &mut c.pools,
+                preload: c.preload,
+                profile: &mut file.profile,
+            },
+            base,
+            &at,
+        )?;
 
         // Azure sources: make paths absolute, then count the instances that
         // share each table so that each gets its own row, in scenario order.
@@ -326,28 +304,8 @@ impl Scenario {
         let mut names = BTreeMap::new();
         for (ei, entry) in file.models.iter_mut().enumerate() {
             let place = format!("models[{ei}]");
-            let mp = profile.get(&entry.model).ok_or_else(|| {
-                Error::invalid(
-                    at(&format!("{place}.model")),
-                    format!(
-                        "unknown model `{}` (the profile {} has: {})",
-                        entry.model,
-                        profile_path.display(),
-                        profile.names().join(", ")
-                    ),
-                )
-            })?;
-            if mp.weights_bytes > cluster.weights_bytes {
-                return Err(Error::invalid(
-                    at(&format!("{place}.model")),
-                    format!(
-                        "`{}` has {:.0} MiB of weights, more than a GPU's {:.0} MiB for weights",
-                        mp.name,
-                        mp.weights_bytes as f64 / 1048576.0,
-                        cluster.weights_bytes as f64 / 1048576.0
-                    ),
-                ));
-            }
+            let profiles = model_profiles(&cluster, &entry.model, &at(&format!("{place}.model")))?;
+            let mp = fastest(&profiles);
             if entry.count == 0 {
                 return Err(Error::invalid(
                     at(&format!("{place}.count")),
@@ -427,7 +385,8 @@ impl Scenario {
                 )?;
                 models.push(ModelSpec {
                     name,
-                    profile: mp.clone(),
+                    model: entry.model.clone(),
+                    profiles: profiles.clone(),
                     slo,
                     arrival,
                     exec_cv,
@@ -460,7 +419,6 @@ impl Scenario {
             drain,
             cluster,
             models,
-            profile,
             file,
         })
     }
@@ -493,6 +451,94 @@ impl Scenario {
     /// The resolved scenario as TOML (every default filled in, paths absolute).
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.file).expect("a scenario serializes")
+    }
+}
+
+/// The profile of model `name` on each pool of `cluster` (`None` where the
+/// pool lacks it or its weights do not fit); an error naming `place` if it can
+/// run nowhere.
+fn model_profiles(
+    cluster: &Cluster,
+    name: &str,
+    place: &str,
+) -> Result<Arc<Vec<Option<ModelProfile>>>> {
+    let listed: Vec<Option<&ModelProfile>> =
+        cluster.pools.iter().map(|p| p.profile.get(name)).collect();
+    if listed.iter().all(Option::is_none) {
+        let msg = if let [pool] = &cluster.pools[..] {
+            let path = pool.profile.path.as_deref().unwrap_or(Path::new("?"));
+            format!(
+                "unknown model `{name}` (the profile {} has: {})",
+                path.display(),
+                pool.profile.names().join(", ")
+            )
+        } else {
+            format!(
+                "unknown model `{name}`: no pool's profile has it ({})",
+                cluster
+                    .pools
+                    .iter()
+                    .map(|p| format!("pool {}: {}", p.name, p.profile.names().join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(Error::invalid(place, msg));
+    }
+    let fits: Vec<Option<ModelProfile>> = listed
+        .iter()
+        .zip(&cluster.pools)
+        .map(|(m, pool)| m.filter(|m| m.weights_bytes <= pool.weights_bytes).cloned())
+        .collect();
+    if fits.iter().all(Option::is_none) {
+        let mib = |b: u64| b as f64 / 1048576.0;
+        let msg = if let ([pool], Some(m)) = (&cluster.pools[..], listed[0]) {
+            format!(
+                "`{}` has {:.0} MiB of weights, more than a GPU's {:.0} MiB for weights",
+                m.name,
+                mib(m.weights_bytes),
+                mib(pool.weights_bytes)
+            )
+        } else {
+            format!(
+                "`{name}` does not fit on any pool that profiles it ({})",
+                listed
+                    .iter()
+                    .zip(&cluster.pools)
+                    .filter_map(|(m, pool)| m.map(|m| format!(
+                        "pool {}: {:.0} MiB of weights, {:.0} MiB for weights",
+                        pool.name,
+                        mib(m.weights_bytes),
+                        mib(pool.weights_bytes)
+                    )))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        };
+        return Err(Error::invalid(place, msg));
+    }
+    Ok(Arc::new(fits))
+}
+
+/// The profile with the fastest smallest batch among those given (the first
+/// pool's on ties): SLOs given as `slo_factor` and SLO checks use it.
+fn fastest(profiles: &[Option<ModelProfile>]) -> &ModelProfile {
+    profiles
+        .iter()
+        .flatten()
+        .min_by_key(|p| p.min_exec_ns())
+        .expect("a model runs somewhere")
+}
+
+impl ModelSpec {
+    /// Its profile on pool `pool`, if it can run there.
+    pub fn profile_on(&self, pool: crate::cluster::PoolId) -> Option<&ModelProfile> {
+        self.profiles[pool].as_ref()
+    }
+
+    /// Its profile on the pool where its smallest batch is fastest.
+    pub fn fastest(&self) -> &ModelProfile {
+        fastest(&self.profiles)
     }
 }
 

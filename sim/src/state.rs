@@ -5,11 +5,13 @@
 //! two batches at once, a batch never mixes models, a request ends exactly
 //! once, a model runs only where it is loaded, memory is never overcommitted.
 
+use crate::cluster::PoolId;
 use crate::policy::{Action, Dispatch, View};
 use crate::profile::ModelProfile;
 use crate::scenario::Scenario;
 use crate::time::Nanos;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Index of a model instance in the scenario.
 pub type ModelId = usize;
@@ -82,14 +84,28 @@ pub struct ModelState {
     pub id: ModelId,
     /// Instance name.
     pub name: String,
-    /// Profile.
-    pub profile: ModelProfile,
+    /// Its profile on each pool (`None` where it cannot run); read it through
+    /// [`View::profile`] and friends, which take the GPU.
+    pub profiles: Arc<Vec<Option<ModelProfile>>>,
     /// SLO.
     pub slo: Nanos,
     /// Pending requests (arrived, not dispatched, not dropped), in arrival order.
     pub queue: VecDeque<Request>,
     /// Requests arrived so far.
     pub arrived: u64,
+}
+
+impl ModelState {
+    /// Its profile on the pool where its smallest batch is fastest (the first
+    /// such pool on ties): for what does not depend on the GPU, e.g. whether a
+    /// request could still finish anywhere.
+    pub fn fastest(&self) -> &ModelProfile {
+        self.profiles
+            .iter()
+            .flatten()
+            .min_by_key(|p| p.min_exec_ns())
+            .expect("a model runs on some pool")
+    }
 }
 
 /// Whether a model's weights are on a GPU.
@@ -140,6 +156,8 @@ pub struct Transfer {
 pub struct GpuState {
     /// Index.
     pub id: GpuId,
+    /// Its pool (GPU type).
+    pub pool: PoolId,
     /// Bytes for weights.
     pub capacity_bytes: u64,
     /// Bytes taken by loaded and loading models.
@@ -275,7 +293,7 @@ impl State {
                 .map(|(id, m)| ModelState {
                     id,
                     name: m.name.clone(),
-                    profile: m.profile.clone(),
+                    profiles: m.profiles.clone(),
                     slo: m.slo,
                     queue: VecDeque::new(),
                     arrived: 0,
@@ -284,7 +302,9 @@ impl State {
             gpus: (0..scenario.cluster.gpus)
                 .map(|id| GpuState {
                     id,
-                    capacity_bytes: scenario.cluster.weights_bytes,
+                    pool: scenario.cluster.pool_of(id),
+                    capacity_bytes: scenario.cluster.pools[scenario.cluster.pool_of(id)]
+                        .weights_bytes,
                     used_bytes: 0,
                     residency: vec![Residency::Absent; n],
                     last_used: vec![0; n],
@@ -308,7 +328,10 @@ impl State {
         for (gi, g) in self.gpus.iter_mut().enumerate() {
             for k in 0..n {
                 let m = (gi * n / gpus + k) % n;
-                let bytes = self.models[m].profile.weights_bytes;
+                let Some(p) = &self.models[m].profiles[g.pool] else {
+                    continue;
+                };
+                let bytes = p.weights_bytes;
                 if g.used_bytes + bytes <= g.capacity_bytes {
                     g.used_bytes += bytes;
                     g.residency[m] = Residency::Loaded(0);
@@ -319,6 +342,21 @@ impl State {
                 .collect();
         }
         self
+    }
+
+    /// The profile of `model` on `gpu`'s pool, if it can run there.
+    pub fn profile(&self, model: ModelId, gpu: GpuId) -> Option<&ModelProfile> {
+        self.models[model].profiles[self.gpus[gpu].pool].as_ref()
+    }
+
+    fn runnable(&self, model: ModelId, gpu: GpuId, what: &str) -> &ModelProfile {
+        assert!(
+            gpu < self.gpus.len() && model < self.models.len(),
+            "{what}: no gpu {gpu} or model {model}"
+        );
+        self.profile(model, gpu).unwrap_or_else(|| {
+            panic!("{what}: model {model} cannot run on gpu {gpu} (its pool does not profile it)")
+        })
     }
 
     /// What a policy sees at `now`.
@@ -386,12 +424,8 @@ impl State {
                 Effect::None
             }
             Action::Load { gpu, model } => {
-                assert!(
-                    gpu < self.gpus.len() && model < self.models.len(),
-                    "load: no gpu {gpu} or model {model}"
-                );
-                let bytes = self.models[model].profile.weights_bytes;
-                let expected_ns = self.models[model].profile.load_ns;
+                let p = self.runnable(model, gpu, "load");
+                let (bytes, expected_ns) = (p.weights_bytes, p.load_ns);
                 let g = &mut self.gpus[gpu];
                 assert_eq!(
                     g.residency[model],
@@ -416,11 +450,7 @@ impl State {
                 Effect::Transfer(gpu)
             }
             Action::Evict { gpu, model } => {
-                assert!(
-                    gpu < self.gpus.len() && model < self.models.len(),
-                    "evict: no gpu {gpu} or model {model}"
-                );
-                let bytes = self.models[model].profile.weights_bytes;
+                let bytes = self.runnable(model, gpu, "evict").weights_bytes;
                 let g = &mut self.gpus[gpu];
                 assert!(
                     g.is_loaded(model),
@@ -447,13 +477,9 @@ impl State {
             not_before,
             not_after,
         } = d;
-        assert!(
-            gpu < self.gpus.len() && model < self.models.len(),
-            "dispatch: no gpu {gpu} or model {model}"
-        );
+        let profile = self.runnable(model, gpu, "dispatch");
         assert!(!requests.is_empty(), "dispatch: empty batch");
         let n = requests.len() as u32;
-        let profile = &self.models[model].profile;
         let idx = profile.padded_index(n).unwrap_or_else(|| {
             panic!(
                 "dispatch: batch of {n} exceeds model {model}'s largest batch size {}",

@@ -33,7 +33,8 @@ pub struct Common {
     gpu: usize,
     #[command(flatten)]
     overrides: Overrides,
-    /// Use this profile instead of the scenario's (e.g. one measured with `profile measure`).
+    /// Use this profile instead of the scenario's (e.g. one measured with
+    /// `profile measure`); with [[cluster.pools]], instead of every pool's.
     #[arg(long)]
     profile: Option<PathBuf>,
 }
@@ -43,7 +44,10 @@ impl Common {
         let profile = self.profile.as_ref().map(std::path::absolute).transpose()?;
         super::load_scenario_with(&self.scenario, &self.overrides, |f| {
             if let Some(p) = profile {
-                f.profile = p;
+                for pool in &mut f.cluster.pools {
+                    pool.profile = Some(p.clone());
+                }
+                f.profile = Some(p);
             }
         })
     }

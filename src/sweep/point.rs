@@ -125,7 +125,7 @@ pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> ScenarioFile {
             AxisKind::Scenario("rate_scale") => f.rate_scale = as_f64(value),
             AxisKind::Scenario("cv_scale") => f.cv_scale = as_f64(value),
             AxisKind::Scenario("slo_scale") => f.slo_scale = as_f64(value),
-            AxisKind::Scenario("gpus") => f.cluster.gpus = as_f64(value) as u32,
+            AxisKind::Scenario("gpus") => f.cluster.gpus = Some(as_f64(value) as u32),
             AxisKind::Scenario("models") => take_models(&mut f.models, as_f64(value) as u32),
             AxisKind::Scenario(other) => unreachable!("unknown scenario axis {other}"),
             AxisKind::Param { key, .. } => {
@@ -160,7 +160,14 @@ pub fn resolve(spec: &SweepSpec, gp: &GridPoint, hashes: &ContentHashes) -> Resu
     inferfair_sim::policy::build(&var.policy, &scenario).map_err(|e| anyhow!("{label}: {e}"))?;
 
     let mut canon = scenario.file.clone();
-    canon.profile = PathBuf::from(hashes.tag(&canon.profile)?);
+    if let Some(p) = &canon.profile {
+        canon.profile = Some(PathBuf::from(hashes.tag(p)?));
+    }
+    for pool in &mut canon.cluster.pools {
+        if let Some(p) = &pool.profile {
+            pool.profile = Some(PathBuf::from(hashes.tag(p)?));
+        }
+    }
     for m in &mut canon.models {
         if let ArrivalSpec::Trace { path, .. } = &mut m.arrival {
             *path = PathBuf::from(hashes.tag(path)?);
@@ -301,7 +308,7 @@ impl Point {
             toml::Value::Float(f.rate_scale),
             toml::Value::Float(f.cv_scale),
             toml::Value::Float(f.slo_scale),
-            toml::Value::Integer(f.cluster.gpus as i64),
+            toml::Value::Integer(self.scenario.cluster.gpus as i64),
             toml::Value::Integer(self.scenario.models.len() as i64),
         ]
     }

@@ -114,7 +114,10 @@ fn check(s: &Scenario, r: &Replayed, rec: &Recorder) {
     for b in &r.batches {
         assert!(b.span.finish - b.span.start >= b.target_ns, "{b:?}");
         assert!(b.span.start >= b.issued);
-        assert!(s.models[b.model].profile.batch_sizes.contains(&b.size) && b.requests <= b.size);
+        let p = s.models[b.model]
+            .profile_on(s.cluster.pool_of(b.gpu))
+            .expect("it ran on a GPU that can run it");
+        assert!(p.batch_sizes.contains(&b.size) && b.requests <= b.size);
     }
     for g in 0..s.cluster.gpus {
         let spans: Vec<_> = r

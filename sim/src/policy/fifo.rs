@@ -1,7 +1,8 @@
 //! FIFO: first-come first-served across all models, the naive baseline. A
-//! free GPU takes the oldest pending request and batches it with the next
-//! pending requests of the same model, up to the model's largest batch size;
-//! nothing is ever dropped. Models are preloaded everywhere when they fit,
+//! free GPU takes the oldest pending request it can run (work-conserving over
+//! every GPU whose pool profiles the model) and batches it with the next
+//! pending requests of the same model, up to the model's largest batch size
+//! there; nothing is ever dropped. Models are preloaded everywhere when they fit,
 //! otherwise loaded on demand, evicting the least recently used idle model.
 
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
@@ -22,8 +23,9 @@ pub struct FifoConfig {
 #[derive(Debug, Default)]
 pub struct Fifo {
     cfg: FifoConfig,
-    /// Pending requests in arrival order (entries already served are skipped lazily).
-    order: VecDeque<(RequestId, ModelId)>,
+    /// Per pool: the pending requests of the models that can run there, in
+    /// arrival order (entries already served are skipped lazily).
+    order: Vec<VecDeque<(RequestId, ModelId)>>,
     /// Requests taken from the front of a model's queue in this decision
     /// (a few models at most: one per idle GPU).
     taken: Vec<(ModelId, usize)>,
@@ -44,6 +46,37 @@ impl Fifo {
     fn taken_from(&self, model: ModelId) -> usize {
         self.taken.iter().find(|t| t.0 == model).map_or(0, |t| t.1)
     }
+
+    /// The oldest pending request that a free GPU can run: pops served
+    /// entries off the front of every pool with a free GPU, then takes the
+    /// oldest front among them.
+    fn oldest(&mut self, view: &View) -> Option<ModelId> {
+        let mut best: Option<(RequestId, ModelId)> = None;
+        for pool in 0..self.order.len() {
+            let free = view
+                .gpus
+                .iter()
+                .any(|g| g.pool == pool && !self.assigned[g.id]);
+            if !free {
+                continue;
+            }
+            // Skip entries already served; the front is then the oldest pending request.
+            while let Some(&(id, m)) = self.order[pool].front() {
+                match view.models[m].queue.get(self.taken_from(m)) {
+                    Some(front) if front.id <= id => break,
+                    _ => {
+                        self.order[pool].pop_front();
+                    }
+                }
+            }
+            if let Some(&e) = self.order[pool].front()
+                && best.is_none_or(|b| e.0 < b.0)
+            {
+                best = Some(e);
+            }
+        }
+        best.map(|b| b.1)
+    }
 }
 
 impl Policy for Fifo {
@@ -57,10 +90,13 @@ impl Policy for Fifo {
 
     fn init(&mut self, view: &View, out: &mut Decision) {
         for g in view.gpus {
-            let missing = view.models.iter().filter(|m| !g.is_resident(m.id));
+            let missing = view
+                .models
+                .iter()
+                .filter(|m| view.can_run(m.id, g.id) && !g.is_resident(m.id));
             if missing
                 .clone()
-                .map(|m| m.profile.weights_bytes)
+                .map(|m| view.weights_bytes(m.id, g.id))
                 .sum::<u64>()
                 <= g.free_bytes()
             {
@@ -74,33 +110,28 @@ impl Policy for Fifo {
         }
     }
 
-    fn notify(&mut self, _view: &View, notice: &Notice) {
+    fn notify(&mut self, view: &View, notice: &Notice) {
         if let Notice::Arrival(r) = notice {
-            self.order.push_back((r.id, r.model));
+            if self.order.is_empty() {
+                self.order = vec![VecDeque::new(); view.pools()];
+            }
+            for (pool, q) in self.order.iter_mut().enumerate() {
+                if view.pool_profile(r.model, pool).is_some() {
+                    q.push_back((r.id, r.model));
+                }
+            }
         }
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
-        if !view.gpus.iter().any(|g| g.is_idle()) || self.order.is_empty() {
+        if !view.gpus.iter().any(|g| g.is_idle()) || self.order.iter().all(|q| q.is_empty()) {
             return;
         }
         self.taken.clear();
         self.assigned.clear();
         self.assigned.extend(view.gpus.iter().map(|g| !g.is_idle()));
-        loop {
-            // Skip entries already served; the front is then the oldest pending request.
-            while let Some(&(id, m)) = self.order.front() {
-                match view.models[m].queue.get(self.taken_from(m)) {
-                    Some(front) if front.id <= id => break,
-                    _ => {
-                        self.order.pop_front();
-                    }
-                }
-            }
-            let Some(&(_, model)) = self.order.front() else {
-                break;
-            };
-            let free = |g: usize| !self.assigned[g];
+        while let Some(model) = self.oldest(view) {
+            let free = |g: usize| !self.assigned[g] && view.can_run(model, g);
             let gpu = view
                 .gpus
                 .iter()
@@ -111,7 +142,7 @@ impl Policy for Fifo {
             let g = &view.gpus[gpu];
             if !g.is_resident(model) {
                 // Load on demand, evicting least recently used models with nothing queued.
-                let need = view.models[model].profile.weights_bytes;
+                let need = view.weights_bytes(model, gpu);
                 let mut free_bytes = g.free_bytes();
                 let mut victims: Vec<ModelId> = g
                     .resident
@@ -125,7 +156,7 @@ impl Policy for Fifo {
                     if free_bytes >= need {
                         break;
                     }
-                    free_bytes += view.models[v].profile.weights_bytes;
+                    free_bytes += view.weights_bytes(v, gpu);
                     evict.push(v);
                 }
                 if free_bytes < need {
@@ -143,7 +174,7 @@ impl Policy for Fifo {
                 .cfg
                 .max_batch
                 .unwrap_or(u32::MAX)
-                .min(m.profile.max_batch())
+                .min(view.max_batch(model, gpu))
                 .max(1) as usize;
             let start = self.taken_from(model);
             let n = (m.queue.len() - start).min(max);

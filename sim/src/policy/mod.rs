@@ -13,7 +13,9 @@ pub use clockwork::Clockwork;
 pub use fifo::Fifo;
 pub use inferfair::InferFair;
 
+use crate::cluster::PoolId;
 use crate::error::{Error, Result};
+use crate::profile::ModelProfile;
 use crate::scenario::Scenario;
 use crate::state::{Batch, GpuId, GpuState, ModelId, ModelState, Request, RequestId};
 use crate::time::Nanos;
@@ -29,6 +31,60 @@ pub struct View<'a> {
     pub models: &'a [ModelState],
     /// GPUs: resident models, memory, queued batches and transfers.
     pub gpus: &'a [GpuState],
+}
+
+/// What batches cost where: every policy reads execution times, weights and
+/// load times through these, never from "the" profile of a model, because a
+/// model costs different amounts on GPUs of different pools (and cannot run
+/// at all on a pool that does not profile it).
+impl<'a> View<'a> {
+    /// The profile of `model` on `gpu`'s pool; `None` if it cannot run there.
+    pub fn profile(&self, model: ModelId, gpu: GpuId) -> Option<&'a ModelProfile> {
+        self.models[model].profiles[self.gpus[gpu].pool].as_ref()
+    }
+
+    /// The profile of `model` on pool `pool`; `None` if it cannot run there.
+    pub fn pool_profile(&self, model: ModelId, pool: PoolId) -> Option<&'a ModelProfile> {
+        self.models[model].profiles[pool].as_ref()
+    }
+
+    /// Number of pools (GPU types).
+    pub fn pools(&self) -> usize {
+        self.models.first().map_or(1, |m| m.profiles.len())
+    }
+
+    /// Whether `model` can run on `gpu` (its pool profiles it and its weights fit).
+    pub fn can_run(&self, model: ModelId, gpu: GpuId) -> bool {
+        self.profile(model, gpu).is_some()
+    }
+
+    /// Profiled execution time of a batch of `n` requests of `model` on `gpu`
+    /// (padded to an allowed size); `None` if it cannot run there or `n`
+    /// exceeds its largest batch size there.
+    pub fn exec_ns(&self, model: ModelId, gpu: GpuId, n: u32) -> Option<Nanos> {
+        self.profile(model, gpu)?.exec_for(n)
+    }
+
+    fn on(&self, model: ModelId, gpu: GpuId) -> &'a ModelProfile {
+        self.profile(model, gpu).unwrap_or_else(|| {
+            panic!("model {model} cannot run on gpu {gpu}: check View::can_run first")
+        })
+    }
+
+    /// Bytes of `model`'s weights on `gpu` (which must be able to run it).
+    pub fn weights_bytes(&self, model: ModelId, gpu: GpuId) -> u64 {
+        self.on(model, gpu).weights_bytes
+    }
+
+    /// Time to load `model`'s weights on `gpu` (which must be able to run it).
+    pub fn load_ns(&self, model: ModelId, gpu: GpuId) -> Nanos {
+        self.on(model, gpu).load_ns
+    }
+
+    /// Largest batch size of `model` on `gpu` (which must be able to run it).
+    pub fn max_batch(&self, model: ModelId, gpu: GpuId) -> u32 {
+        self.on(model, gpu).max_batch()
+    }
 }
 
 /// Run a batch of specific pending requests of one model on one GPU.

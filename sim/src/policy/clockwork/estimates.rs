@@ -60,7 +60,9 @@ impl SlidingWindow {
     }
 }
 
-/// One model's estimates: per allowed batch size, and for loading its weights.
+/// One model's estimates (on one GPU, or model-wide): per allowed batch size,
+/// and for loading its weights. On a GPU whose pool cannot run the larger
+/// allowed sizes, only a prefix of them has estimates ([`Estimates::sizes`]).
 #[derive(Clone, Debug)]
 pub struct Estimates {
     exec: Vec<Nanos>,
@@ -80,6 +82,11 @@ impl Estimates {
             weights_window: SlidingWindow::new(window),
             percentile,
         }
+    }
+
+    /// How many of the allowed batch sizes (the smallest ones) can run.
+    pub fn sizes(&self) -> usize {
+        self.exec.len()
     }
 
     /// Estimated execution time of the `i`-th allowed batch size.

@@ -30,6 +30,7 @@ mod worker;
 pub use config::{ClockworkConfig, Params};
 
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
+use crate::profile::ModelProfile;
 use crate::state::{ModelId, RequestId};
 use crate::time::Nanos;
 use estimates::Estimates;
@@ -44,9 +45,48 @@ use tracker::LoadTracker;
 #[derive(Clone, Debug)]
 struct Model {
     queues: ModelQueues,
+    /// Model-wide estimates (every GPU's measurements), for its demand and SLOs.
     est: Estimates,
+    /// Estimates per pool as profiled (`None` where it cannot run): a GPU's
+    /// estimates start from its pool's.
+    seeds: Vec<Option<Estimates>>,
+    /// Estimates of each GPU it has run on, by GPU (Clockwork keeps them per
+    /// model per worker GPU); the others use their pool's seed.
+    on_gpu: Vec<(usize, Estimates)>,
     /// Profiled time of the smallest batch (`b1_exec`, fixed at start).
     b1_exec: Nanos,
+}
+
+impl Model {
+    /// The estimates of GPU `g` of pool `pool`.
+    fn est(&self, g: usize, pool: usize) -> &Estimates {
+        match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
+            Ok(i) => &self.on_gpu[i].1,
+            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+        }
+    }
+
+    /// Its queues, with the estimates of GPU `g` of pool `pool`.
+    fn queues_on(&mut self, g: usize, pool: usize) -> (&mut ModelQueues, &Estimates) {
+        let est = match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
+            Ok(i) => &self.on_gpu[i].1,
+            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+        };
+        (&mut self.queues, est)
+    }
+
+    /// The estimates of GPU `g` of pool `pool`, to update.
+    fn est_mut(&mut self, g: usize, pool: usize) -> &mut Estimates {
+        let i = match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
+            Ok(i) => i,
+            Err(i) => {
+                let seed = self.seeds[pool].clone().expect("it runs on this pool");
+                self.on_gpu.insert(i, (g, seed));
+                i
+            }
+        };
+        &mut self.on_gpu[i].1
+    }
 }
 
 /// A request's timeout: at its internal deadline, unless dispatched by then.
@@ -95,28 +135,43 @@ impl Clockwork {
 
     fn setup(&mut self, view: &View) {
         let p = self.p;
+        let pools = view.pools();
         self.models = view
             .models
             .iter()
             .map(|m| {
-                let prof = &m.profile;
-                let allowed: Vec<usize> = (0..prof.batch_sizes.len())
-                    .filter(|&i| {
-                        i == 0
-                            || (prof.exec_ns[i] <= p.max_exec && prof.batch_sizes[i] <= p.max_batch)
-                    })
-                    .collect();
+                // The allowed batch sizes over every pool that runs the model.
+                let mut sizes: Vec<u32> = Vec::new();
+                for prof in m.profiles.iter().flatten() {
+                    sizes.extend((0..prof.batch_sizes.len()).filter_map(|i| {
+                        (i == 0
+                            || (prof.exec_ns[i] <= p.max_exec
+                                && prof.batch_sizes[i] <= p.max_batch))
+                            .then_some(prof.batch_sizes[i])
+                    }));
+                }
+                sizes.sort_unstable();
+                sizes.dedup();
+                // On each pool, the estimates of the allowed sizes it can run
+                // (padded to its own sizes), smallest first, up to the first it cannot.
+                let seed = |prof: &ModelProfile| {
+                    let exec: Vec<Nanos> = sizes
+                        .iter()
+                        .enumerate()
+                        .map_while(|(i, &b)| {
+                            prof.exec_for(b)
+                                .filter(|&e| i == 0 || (e <= p.max_exec && b <= p.max_batch))
+                        })
+                        .collect();
+                    Estimates::new(exec, prof.load_ns, p.window, p.percentile)
+                };
+                let fastest = m.fastest();
                 Model {
-                    queues: ModelQueues::new(
-                        allowed.iter().map(|&i| prof.batch_sizes[i]).collect(),
-                    ),
-                    est: Estimates::new(
-                        allowed.iter().map(|&i| prof.exec_ns[i]).collect(),
-                        prof.load_ns,
-                        p.window,
-                        p.percentile,
-                    ),
-                    b1_exec: prof.exec_ns[0],
+                    queues: ModelQueues::new(sizes.clone()),
+                    est: seed(fastest),
+                    seeds: m.profiles.iter().map(|p| p.as_ref().map(seed)).collect(),
+                    on_gpu: Vec::new(),
+                    b1_exec: fastest.exec_ns[0],
                 }
             })
             .collect();
@@ -126,16 +181,20 @@ impl Clockwork {
             .iter()
             .map(|_| Gpu::new(n, p.lag, p.future))
             .collect();
-        let capacity = view.gpus.first().map_or(0, |g| g.capacity_bytes);
         let mut memory = PageCache::new(
-            view.gpus.len(),
-            capacity,
+            view.gpus.iter().map(|g| (g.pool, g.capacity_bytes)),
             p.page_bytes,
-            view.models.iter().map(|m| m.profile.weights_bytes),
+            pools,
+            view.models.iter().flat_map(|m| {
+                m.profiles
+                    .iter()
+                    .map(|p| p.as_ref().map_or(0, |p| p.weights_bytes))
+            }),
         );
         let mut tracker = LoadTracker::new(
             view.gpus.len(),
             n,
+            |m, g| view.can_run(m, g),
             p.capacity,
             p.gpu_outstanding,
             p.gpu_weight,
@@ -241,16 +300,12 @@ impl Clockwork {
     /// One pass of `GPU::schedule_infer` on GPU `g`: new strategies for activated
     /// models, then the best strategies are tried until one batch is dispatched
     /// (true) or there is nothing to try or the GPU is booked schedule_ahead ahead.
-    fn schedule_infer(&mut self, g: usize, now: Nanos, out: &mut Decision) -> bool {
+    fn schedule_infer(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
         let gpu = &mut self.gpus[g];
         for i in 0..gpu.activated.len() {
             let m = gpu.activated[i];
-            gpu.set_strategies(
-                m,
-                self.models[m]
-                    .queues
-                    .best_strategy(&self.models[m].est, u32::MAX),
-            );
+            let model = &self.models[m];
+            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
         }
         gpu.activated.clear();
         loop {
@@ -267,12 +322,13 @@ impl Clockwork {
                 continue;
             }
             let model = &mut self.models[m];
-            let Some(taken) = model.queues.try_dequeue(&model.est, exec_at, batch) else {
-                gpu.set_strategies(m, model.queues.best_strategy(&model.est, batch - 1));
+            let (queues, est) = model.queues_on(g, pool);
+            let Some(taken) = queues.try_dequeue(est, exec_at, batch) else {
+                gpu.set_strategies(m, queues.best_strategy(est, batch - 1));
                 continue;
             };
             if !taken.ids.is_empty() {
-                let est = model.est.exec(taken.size_index);
+                let est = est.exec(taken.size_index);
                 let p = &self.p;
                 out.actions.push(Action::Dispatch(Dispatch {
                     gpu: g,
@@ -292,7 +348,7 @@ impl Clockwork {
                     .expect("set up")
                     .executing(m, taken.load_demand, g, now);
             }
-            gpu.set_strategies(m, model.queues.best_strategy(&model.est, u32::MAX));
+            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
             return true;
         }
     }
@@ -300,7 +356,7 @@ impl Clockwork {
     /// One call of `GPU::schedule_load` on GPU `g`: if its weight transfers are
     /// booked less than schedule_ahead ahead, load the tracker's choice, evicting
     /// as the tracker says until its pages fit. True if a load was sent.
-    fn schedule_load(&mut self, g: usize, now: Nanos, out: &mut Decision) -> bool {
+    fn schedule_load(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
         if self.gpus[g].pcie.available(now) >= now + self.p.schedule_ahead {
             return false;
         }
@@ -309,8 +365,8 @@ impl Clockwork {
         let Some(m) = tracker.load_model(g, now) else {
             return false;
         };
-        let pages = memory.pages(m);
-        if pages > memory.total() {
+        let pages = memory.pages(g, m);
+        if pages > memory.total(g) {
             // It can never fit here: give up at once rather than evict everything first.
             tracker.load_complete(m, g, false, now);
             return false;
@@ -330,7 +386,7 @@ impl Clockwork {
         }
         memory.take(g, m);
         out.actions.push(Action::Load { gpu: g, model: m });
-        gpu.pcie.add(self.models[m].est.weights(), now);
+        gpu.pcie.add(self.models[m].est(g, pool).weights(), now);
         true
     }
 
@@ -403,8 +459,10 @@ impl Policy for Clockwork {
                     .expect("a batch in flight");
                 debug_assert_eq!(f.model, batch.model);
                 self.gpus[g].exec.done(finished);
-                self.models[f.model]
-                    .est
+                let model = &mut self.models[f.model];
+                model.est.measured_exec(f.size_index, finished - started);
+                model
+                    .est_mut(g, view.gpus[g].pool)
                     .measured_exec(f.size_index, finished - started);
                 self.tracker
                     .as_mut()
@@ -430,7 +488,11 @@ impl Policy for Clockwork {
                 finished,
             } => {
                 self.gpus[g].pcie.done(finished);
-                self.models[m].est.measured_weights(finished - started);
+                let model = &mut self.models[m];
+                model.est.measured_weights(finished - started);
+                model
+                    .est_mut(g, view.gpus[g].pool)
+                    .measured_weights(finished - started);
                 self.tracker
                     .as_mut()
                     .unwrap()
@@ -462,7 +524,7 @@ impl Policy for Clockwork {
         loop {
             let mut progress = false;
             for &(_, _, g) in &order {
-                progress |= self.schedule_infer(g, now, out);
+                progress |= self.schedule_infer(g, view.gpus[g].pool, now, out);
             }
             if !progress {
                 break;
@@ -472,7 +534,8 @@ impl Policy for Clockwork {
         loop {
             let mut progress = false;
             for i in 0..n {
-                progress |= self.schedule_load((first + i) % n, now, out);
+                let g = (first + i) % n;
+                progress |= self.schedule_load(g, view.gpus[g].pool, now, out);
             }
             if !progress {
                 break;

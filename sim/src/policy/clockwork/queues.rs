@@ -101,9 +101,10 @@ impl ModelQueues {
     }
 
     /// The strategies of `new_strategies`: (priority = front deadline - estimate,
-    /// batch size) for every non-empty queue whose size is at most `max_batch`.
+    /// batch size) for every non-empty queue whose size is at most `max_batch`
+    /// (and that has an estimate: the sizes the GPU can run).
     pub fn strategies(&self, est: &Estimates, max_batch: u32) -> impl Iterator<Item = (i64, u32)> {
-        (0..self.sizes.len())
+        (0..self.sizes.len().min(est.sizes()))
             .filter(move |&q| self.sizes[q] <= max_batch)
             .filter_map(move |q| {
                 self.front(q)
@@ -121,20 +122,22 @@ impl ModelQueues {
     /// finds the largest batch size whose queue (and every smaller one) holds a
     /// full batch; fails if that is smaller than `min_batch`; else takes that
     /// batch from its queue and pops the same and older requests from the others.
+    /// Only the sizes `est` has estimates for (those the GPU can run) take part.
     pub fn try_dequeue(
         &mut self,
         est: &Estimates,
         free_at: Nanos,
         min_batch: u32,
     ) -> Option<Taken> {
-        for q in 0..self.sizes.len() {
+        let usable = self.sizes.len().min(est.sizes());
+        for q in 0..usable {
             let completion = free_at + est.exec(q);
             while self.len(q) > 0 && self.at(self.heads[q]).deadline < completion {
                 self.heads[q] += 1;
             }
         }
         let mut i = 0;
-        while i + 1 < self.sizes.len() && self.has_demand(i + 1) {
+        while i + 1 < usable && self.has_demand(i + 1) {
             i += 1;
         }
         let result = if self.sizes[i] < min_batch || !self.has_demand(i) {

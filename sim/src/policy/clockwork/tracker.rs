@@ -42,6 +42,9 @@ struct Priority {
 
 #[derive(Clone, Debug)]
 struct Model {
+    /// Whether it can run on each GPU (its pool profiles it): it is never
+    /// filed in, counted by, or loaded on a GPU where it cannot.
+    runs: Vec<bool>,
     /// Loaded or loading on each GPU.
     gpus: Vec<bool>,
     loading: Vec<bool>,
@@ -93,10 +96,12 @@ fn key(m: ModelId, p: &Priority) -> Key {
 }
 
 impl LoadTracker {
-    /// A tracker of `models` models on `gpus` GPUs, nothing loaded.
+    /// A tracker of `models` models on `gpus` GPUs, nothing loaded; `runs`
+    /// says which model can run on which GPU.
     pub fn new(
         gpus: usize,
         models: usize,
+        runs: impl Fn(ModelId, GpuId) -> bool,
         capacity: i64,
         gpu_outstanding: i64,
         gpu_weight: f64,
@@ -136,6 +141,7 @@ impl LoadTracker {
                 })
                 .collect();
             t.models.push(Model {
+                runs: (0..gpus).map(|g| runs(m, g)).collect(),
                 gpus: vec![false; gpus],
                 loading: vec![false; gpus],
                 gpu_count: 0,
@@ -151,6 +157,9 @@ impl LoadTracker {
                 has_demand: false,
             });
             for g in 0..gpus {
+                if !t.models[m].runs[g] {
+                    continue;
+                }
                 let k = key(m, &t.models[m].priorities[g]);
                 t.gpus[g].not_cached.insert(k);
                 t.models[m].priorities[g].filed = Some((k, false));
@@ -176,8 +185,8 @@ impl LoadTracker {
             let p = &mut model.priorities[g];
             debug_assert!(p.detached, "attaching a model already attached");
             p.detached = false;
-            // Loading: neither loadable nor evictable.
-            let now = (!model.loading[g]).then(|| (key(m, p), model.gpus[g]));
+            // Loading: neither loadable nor evictable; nor where it cannot run.
+            let now = (!model.loading[g] && model.runs[g]).then(|| (key(m, p), model.gpus[g]));
             if now != p.filed {
                 let gpu = &mut self.gpus[g];
                 if let Some((k, cached)) = p.filed {
@@ -290,7 +299,7 @@ impl LoadTracker {
                     self.models_with_demand -= 1;
                 }
                 for (g, gpu) in self.gpus.iter_mut().enumerate() {
-                    if !model.gpus[g] {
+                    if !model.gpus[g] && model.runs[g] {
                         if has {
                             gpu.candidates += 1;
                         } else {
@@ -330,6 +339,7 @@ impl LoadTracker {
         );
         model.gpus[g] = true;
         model.loading[g] = true;
+        debug_assert!(model.runs[g], "model {m} cannot run on gpu {g}");
         model.gpu_count += 1;
         model.last_used[g] = seq;
         if model.has_demand {
@@ -496,7 +506,7 @@ mod tests {
     const MS: i64 = 1_000_000;
 
     fn tracker(gpus: usize, models: usize) -> LoadTracker {
-        LoadTracker::new(gpus, models, 100 * MS, MS, 0.01, false, false)
+        LoadTracker::new(gpus, models, |_, _| true, 100 * MS, MS, 0.01, false, false)
     }
 
     /// The counts and sets agree with a recount from scratch.
@@ -505,7 +515,7 @@ mod tests {
             let want = t
                 .models
                 .iter()
-                .filter(|m| m.has_demand && !m.gpus[g])
+                .filter(|m| m.has_demand && !m.gpus[g] && m.runs[g])
                 .count();
             assert_eq!(t.gpus[g].candidates, want, "gpu {g}");
             t.refresh();
@@ -518,9 +528,32 @@ mod tests {
             assert_eq!(cached, want);
             assert_eq!(
                 t.gpus[g].not_cached.len(),
-                t.models.iter().filter(|m| !m.gpus[g]).count()
+                t.models.iter().filter(|m| !m.gpus[g] && m.runs[g]).count()
             );
         }
+    }
+
+    #[test]
+    fn never_loads_a_model_where_it_cannot_run() {
+        // Model 1 runs on gpu 1 only.
+        let mut t = LoadTracker::new(
+            2,
+            2,
+            |m, g| m == 0 || g == 1,
+            100 * MS,
+            MS,
+            0.01,
+            false,
+            false,
+        );
+        t.add_request(1, 10, 40, 0, 0);
+        assert_eq!(t.load_model(0, 0), None);
+        check(&mut t);
+        assert_eq!(t.load_model(1, 0), Some(1));
+        t.load_complete(1, 1, true, 0);
+        t.add_request(0, 10, 40, 0, 0);
+        assert_eq!(t.load_model(0, 0), Some(0));
+        check(&mut t);
     }
 
     #[test]
@@ -584,7 +617,7 @@ mod tests {
         // Clockwork still replicates model 0 next (its priority check never fires) ...
         assert_eq!(t.load_model(1, 0), Some(0));
         // ... unless asked to apply the check.
-        let mut strict = LoadTracker::new(2, 2, 100 * MS, MS, 0.01, false, true);
+        let mut strict = LoadTracker::new(2, 2, |_, _| true, 100 * MS, MS, 0.01, false, true);
         strict.add_request(0, 10, 40, 0, 0);
         assert_eq!(strict.load_model(0, 0), Some(0));
         strict.load_complete(0, 0, true, 0);
@@ -596,7 +629,7 @@ mod tests {
 
     #[test]
     fn expiring_load_demand_is_withdrawn() {
-        let mut t = LoadTracker::new(1, 1, 100 * MS, MS, 0.01, true, false);
+        let mut t = LoadTracker::new(1, 1, |_, _| true, 100 * MS, MS, 0.01, true, false);
         t.add_request(0, 10, 40, 5, 0);
         t.executing(0, 0, 0, 0);
         // Still there at 5; gone after 5 (the load demand), though the exec demand stays.

@@ -16,7 +16,7 @@ pub use config::InferFairConfig;
 pub use estimate::ModelCurve;
 
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::ModelId;
+use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 use allocate::Demand;
 use estimate::ewma;
@@ -110,7 +110,7 @@ impl InferFair {
     /// even if their smallest batch started now.
     fn drop_expired(&mut self, view: &View, m: ModelId, out: &mut Decision) {
         let q = &view.models[m].queue;
-        let min_exec = view.models[m].profile.min_exec_ns();
+        let min_exec = view.models[m].fastest().min_exec_ns();
         let start = self.skip[m];
         let k = q
             .range(start..)
@@ -269,9 +269,9 @@ impl InferFair {
     /// Under overload, the batch that serves the most requests per GPU second
     /// (Clockwork's per-batch-size drop step, in effect: the oldest requests
     /// that a bigger batch cannot include in time are given up for it).
-    fn batch_for(&self, view: &View, m: ModelId) -> Option<(usize, usize, Nanos)> {
+    fn batch_for(&self, view: &View, m: ModelId, g: GpuId) -> Option<(usize, usize, Nanos)> {
         let ms = &view.models[m];
-        let p = &ms.profile;
+        let p = view.profile(m, g)?;
         let q = &ms.queue;
         let start = self.skip[m];
         if start >= q.len() {
@@ -329,11 +329,11 @@ impl InferFair {
     /// normalized deficit (unspent credit over this period's grant, largest
     /// first); otherwise, and for ties, the latest start time of its front
     /// request with the batch its queue can form (least slack first).
-    fn key(&self, view: &View, m: ModelId, fair_mode: bool) -> (f64, Nanos, ModelId) {
+    fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (f64, Nanos, ModelId) {
         let ms = &view.models[m];
         let start = self.skip[m];
-        let n = (ms.queue.len() - start).min(ms.profile.max_batch() as usize) as u32;
-        let exec = ms.profile.exec_for(n).expect("n <= max batch");
+        let n = (ms.queue.len() - start).min(view.max_batch(m, g) as usize) as u32;
+        let exec = view.exec_ns(m, g, n).expect("n <= max batch");
         let latest = ms.queue[start].deadline.saturating_sub(exec);
         let info = &self.models[m];
         let deficit = if !fair_mode {
@@ -380,7 +380,7 @@ impl InferFair {
                 self.pending
                     .iter()
                     .filter(|&&m| self.remaining(view, m) > 0 && gpu.is_loaded(m))
-                    .map(|&m| self.key(view, m, fair_mode)),
+                    .map(|&m| self.key(view, m, g, fair_mode)),
             );
             order.sort_unstable_by(|a, b| {
                 a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
@@ -393,7 +393,7 @@ impl InferFair {
                     continue;
                 }
                 self.drop_expired(view, m, out);
-                let Some((k, n, exec)) = self.batch_for(view, m) else {
+                let Some((k, n, exec)) = self.batch_for(view, m, g) else {
                     continue;
                 };
                 if batching {
@@ -459,7 +459,7 @@ impl Policy for InferFair {
             .models
             .iter()
             .map(|m| {
-                let curve = ModelCurve::new(&m.profile, m.slo, self.cfg.slo_fraction);
+                let curve = ModelCurve::new(m.fastest(), m.slo, self.cfg.slo_fraction);
                 ModelInfo {
                     batch: curve.sizes[0],
                     batch_exec: (curve.exec_s[0] * 1e9) as Nanos,

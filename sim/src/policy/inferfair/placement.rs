@@ -15,22 +15,23 @@ pub(super) fn initial(view: &View, out: &mut Decision) {
     let all_fit = view.gpus.iter().all(|g| {
         view.models
             .iter()
-            .filter(|m| !g.is_resident(m.id))
-            .map(|m| m.profile.weights_bytes)
+            .filter(|m| view.can_run(m.id, g.id) && !g.is_resident(m.id))
+            .map(|m| view.weights_bytes(m.id, g.id))
             .sum::<u64>()
             <= g.free_bytes()
     });
     let mut free: Vec<u64> = view.gpus.iter().map(|g| g.free_bytes()).collect();
     for m in view.models {
+        let runs: Vec<GpuId> = (0..n).filter(|&g| view.can_run(m.id, g)).collect();
         let targets: Vec<GpuId> = if all_fit {
-            (0..n).collect()
+            runs
         } else if view.gpus.iter().any(|g| g.is_resident(m.id)) {
             vec![]
         } else {
-            vec![m.id % n]
+            vec![runs[m.id % runs.len()]]
         };
         for g in targets {
-            let bytes = m.profile.weights_bytes;
+            let bytes = view.weights_bytes(m.id, g);
             if !view.gpus[g].is_resident(m.id) && free[g] >= bytes {
                 free[g] -= bytes;
                 out.actions.push(Action::Load {
@@ -81,11 +82,14 @@ impl Plan {
 fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec<ModelId>> {
     let plan = &p.plan;
     let g = &view.gpus[gpu];
-    let need = view.models[model].profile.weights_bytes;
+    if !view.can_run(model, gpu) {
+        return None;
+    }
+    let need = view.weights_bytes(model, gpu);
     let bytes = |list: &[(GpuId, ModelId)]| -> u64 {
         list.iter()
             .filter(|e| e.0 == gpu)
-            .map(|e| view.models[e.1].profile.weights_bytes)
+            .map(|e| view.weights_bytes(e.1, gpu))
             .sum()
     };
     let mut free = (g.free_bytes() + bytes(&plan.evicted)).saturating_sub(bytes(&plan.loaded));
@@ -115,7 +119,7 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
         if free >= need {
             break;
         }
-        free += view.models[v].profile.weights_bytes;
+        free += view.weights_bytes(v, gpu);
         out.push(v);
     }
     (free >= need).then_some(out)
@@ -141,7 +145,11 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
             .map(|r| r.deadline)
             .max()
             .unwrap();
-        if latest < view.now + ms.profile.load_ns + ms.profile.min_exec_ns() {
+        let in_time = |g: GpuId| {
+            view.profile(m, g)
+                .is_some_and(|p| latest >= view.now + p.load_ns + p.min_exec_ns())
+        };
+        if !(0..view.gpus.len()).any(in_time) {
             // No pending request could finish even right after a load: drop rather than load in vain.
             let ids = ms.queue.range(p.skip[m]..).map(|r| r.id).collect();
             out.actions.push(Action::Drop {
@@ -152,7 +160,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
             continue;
         }
         let best = (0..view.gpus.len())
-            .filter(|&g| !p.plan.transferring[g])
+            .filter(|&g| !p.plan.transferring[g] && in_time(g))
             .filter_map(|g| {
                 victims(p, view, g, m)
                     .map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v))

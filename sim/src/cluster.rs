@@ -1,0 +1,293 @@
+//! The GPUs of a scenario: pools of identical GPUs, each pool with its own
+//! profile (what each model costs there) and memory. The one-pool form
+//! (`[cluster] gpus = N` and the scenario's top-level `profile`) is one pool
+//! called `gpu`. GPUs are numbered in pool order: pool 0's GPUs first.
+//!
+//! A model can run on a GPU only if that GPU's pool profiles it and its
+//! weights fit there; everything a batch costs on a GPU comes from that
+//! pool's profile (see [`crate::policy::View::exec_ns`]).
+
+use crate::error::{Error, Result};
+use crate::profile::Profile;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Index of a pool of a cluster.
+pub type PoolId = usize;
+
+/// Fraction of a GPU's memory that holds model weights when
+/// `weights_memory_gib` is not given: Clockwork's 21.5 GiB page cache on a 32 GB V100.
+pub const WEIGHTS_FRACTION: f64 = 21.5 / 32.0;
+
+/// Name of the pool of the one-pool form.
+pub const DEFAULT_POOL: &str = "gpu";
+
+fn default_count() -> u32 {
+    1
+}
+
+/// One `[[cluster.pools]]` entry as written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Name shown in outputs, unique in the cluster.
+    pub name: String,
+    /// Number of GPUs of this type.
+    #[serde(default = "default_count")]
+    pub count: u32,
+    /// Profile CSV, relative to the scenario file (default: the scenario's top-level `profile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<PathBuf>,
+    /// Memory of each GPU (GiB; default: the cluster's `gpu_memory_gib`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu_memory_gib: Option<f64>,
+    /// Memory of each GPU available for weights (GiB; default gpu_memory_gib * 21.5/32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights_memory_gib: Option<f64>,
+}
+
+/// One pool of a resolved scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    /// Name.
+    pub name: String,
+    /// Number of GPUs.
+    pub count: usize,
+    /// Index of its first GPU.
+    pub first_gpu: usize,
+    /// Bytes of each GPU available for model weights.
+    pub weights_bytes: u64,
+    /// What each model costs here.
+    pub profile: Arc<Profile>,
+}
+
+/// The GPUs of a resolved scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cluster {
+    /// Number of GPUs, over all pools.
+    pub gpus: usize,
+    /// The pools, in GPU order.
+    pub pools: Vec<Pool>,
+    /// Start with models loaded.
+    pub preload: bool,
+}
+
+impl Cluster {
+    /// The pool of GPU `gpu`.
+    pub fn pool_of(&self, gpu: usize) -> PoolId {
+        assert!(gpu < self.gpus, "no gpu {gpu}");
+        self.pools.partition_point(|p| p.first_gpu + p.count <= gpu)
+    }
+
+    /// Whether every GPU is of one type (the one-pool form, or one pool).
+    pub fn is_uniform(&self) -> bool {
+        self.pools.len() == 1
+    }
+}
+
+/// Resolves memory sizes (GiB) to bytes for weights, checking them; `at`
+/// names fields in errors. Returns (gpu_memory_gib, weights_memory_gib).
+fn memory(
+    at: &dyn Fn(&str) -> String,
+    prefix: &str,
+    gpu_gib: f64,
+    weights_gib: Option<f64>,
+) -> Result<(f64, f64)> {
+    let field = |k: &str| at(&format!("{prefix}{k}"));
+    if !(gpu_gib.is_finite() && gpu_gib > 0.0) {
+        return Err(Error::invalid(
+            field("gpu_memory_gib"),
+            format!("must be a positive number, found {gpu_gib}"),
+        ));
+    }
+    let weights = weights_gib.unwrap_or(gpu_gib * WEIGHTS_FRACTION);
+    if !(weights.is_finite() && weights > 0.0) {
+        return Err(Error::invalid(
+            field("weights_memory_gib"),
+            format!("must be a positive number, found {weights}"),
+        ));
+    }
+    if weights > gpu_gib {
+        return Err(Error::invalid(
+            field("weights_memory_gib"),
+            format!("must not exceed gpu_memory_gib = {gpu_gib}, found {weights}"),
+        ));
+    }
+    Ok((gpu_gib, weights))
+}
+
+fn gib_bytes(gib: f64) -> u64 {
+    (gib * (1u64 << 30) as f64) as u64
+}
+
+/// What resolving `[cluster]` needs from the rest of the scenario file.
+pub(crate) struct ClusterInput<'a> {
+    /// `[cluster] gpus`, if written.
+    pub gpus: &'a mut Option<u32>,
+    /// `[cluster] gpu_memory_gib`.
+    pub gpu_memory_gib: f64,
+    /// `[cluster] weights_memory_gib`; filled in.
+    pub weights_memory_gib: &'a mut Option<f64>,
+    /// `[[cluster.pools]]`; filled in (profiles made absolute, memory resolved).
+    pub pools: &'a mut [PoolSpec],
+    /// `[cluster] preload`.
+    pub preload: bool,
+    /// The top-level `profile`; made absolute.
+    pub profile: &'a mut Option<PathBuf>,
+}
+
+/// Validates and resolves the cluster; `base` resolves relative paths, `at`
+/// names fields in errors. Profiles are read once each.
+pub(crate) fn resolve(
+    c: ClusterInput,
+    base: &Path,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Cluster> {
+    let mut loaded: BTreeMap<PathBuf, Arc<Profile>> = BTreeMap::new();
+    let mut load = |p: &Path| -> Result<(PathBuf, Arc<Profile>)> {
+        let abs = std::path::absolute(base.join(p)).unwrap_or_else(|_| base.join(p));
+        if !loaded.contains_key(&abs) {
+            loaded.insert(abs.clone(), Arc::new(Profile::load(&abs)?));
+        }
+        Ok((abs.clone(), loaded[&abs].clone()))
+    };
+    let top = match c.profile.as_ref() {
+        Some(p) => {
+            let (abs, prof) = load(p)?;
+            *c.profile = Some(abs);
+            Some(prof)
+        }
+        None => None,
+    };
+    if c.pools.is_empty() {
+        let gpus = c.gpus.unwrap_or(1);
+        if gpus == 0 {
+            return Err(Error::invalid(at("cluster.gpus"), "must be at least 1"));
+        }
+        *c.gpus = Some(gpus);
+        let (_, weights) = memory(at, "cluster.", c.gpu_memory_gib, *c.weights_memory_gib)?;
+        *c.weights_memory_gib = Some(weights);
+        let profile = top.ok_or_else(|| {
+            Error::invalid(
+                at("profile"),
+                "a scenario needs a top-level `profile` (or [[cluster.pools]] that each name one)",
+            )
+        })?;
+        return Ok(Cluster {
+            gpus: gpus as usize,
+            pools: vec![Pool {
+                name: DEFAULT_POOL.into(),
+                count: gpus as usize,
+                first_gpu: 0,
+                weights_bytes: gib_bytes(weights),
+                profile,
+            }],
+            preload: c.preload,
+        });
+    }
+    if c.gpus.is_some() {
+        return Err(Error::invalid(
+            at("cluster.gpus"),
+            "give either `gpus` (GPUs of one type) or [[cluster.pools]], not both",
+        ));
+    }
+    if c.weights_memory_gib.is_some() {
+        return Err(Error::invalid(
+            at("cluster.weights_memory_gib"),
+            "with [[cluster.pools]], give `weights_memory_gib` in each pool",
+        ));
+    }
+    let mut pools = Vec::with_capacity(c.pools.len());
+    let mut first_gpu = 0usize;
+    for (i, spec) in c.pools.iter_mut().enumerate() {
+        let prefix = format!("cluster.pools[{i}].");
+        let field = |k: &str| at(&format!("{prefix}{k}"));
+        if spec.name.trim().is_empty() {
+            return Err(Error::invalid(field("name"), "must not be empty"));
+        }
+        if let Some(j) = pools.iter().position(|p: &Pool| p.name == spec.name) {
+            return Err(Error::invalid(
+                field("name"),
+                format!(
+                    "pool name `{}` is already used by cluster.pools[{j}]",
+                    spec.name
+                ),
+            ));
+        }
+        if spec.count == 0 {
+            return Err(Error::invalid(field("count"), "must be at least 1"));
+        }
+        let profile = match spec.profile.as_ref() {
+            Some(p) => {
+                let (abs, prof) = load(p)?;
+                spec.profile = Some(abs);
+                prof
+            }
+            None => top.clone().ok_or_else(|| {
+                Error::invalid(
+                    field("profile"),
+                    "missing: name a profile here or give the scenario a top-level `profile`",
+                )
+            })?,
+        };
+        let gpu_gib = spec.gpu_memory_gib.unwrap_or(c.gpu_memory_gib);
+        let (gpu_gib, weights) = memory(at, &prefix, gpu_gib, spec.weights_memory_gib)?;
+        spec.gpu_memory_gib = Some(gpu_gib);
+        spec.weights_memory_gib = Some(weights);
+        pools.push(Pool {
+            name: spec.name.clone(),
+            count: spec.count as usize,
+            first_gpu,
+            weights_bytes: gib_bytes(weights),
+            profile,
+        });
+        first_gpu = first_gpu
+            .checked_add(spec.count as usize)
+            .ok_or_else(|| Error::invalid(field("count"), "too many GPUs"))?;
+    }
+    Ok(Cluster {
+        gpus: first_gpu,
+        pools,
+        preload: c.preload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(counts: &[usize]) -> Cluster {
+        let mut first = 0;
+        let pools = counts
+            .iter()
+            .enumerate()
+            .map(|(i, &count)| {
+                let p = Pool {
+                    name: format!("p{i}"),
+                    count,
+                    first_gpu: first,
+                    weights_bytes: 1,
+                    profile: Arc::new(Profile::default()),
+                };
+                first += count;
+                p
+            })
+            .collect();
+        Cluster {
+            gpus: first,
+            pools,
+            preload: false,
+        }
+    }
+
+    #[test]
+    fn gpus_are_numbered_in_pool_order() {
+        let c = cluster(&[2, 1, 3]);
+        let pools: Vec<PoolId> = (0..c.gpus).map(|g| c.pool_of(g)).collect();
+        assert_eq!(pools, vec![0, 0, 1, 2, 2, 2]);
+        assert!(!c.is_uniform());
+        assert!(cluster(&[4]).is_uniform());
+    }
+}
