@@ -98,10 +98,25 @@ def gpt2(layers, hidden, vocab=50257, positions=1024, seq=128):
     return params, macs / 1e9, n_layers
 
 
+def gptj(layers=28, hidden=4096, vocab=50400, seq=128):
+    """Same for GPT-J 6B (rotary positions: no position table; untied LM head with bias;
+    attention and MLP in parallel after one layer norm)."""
+    h, i = hidden, 4 * hidden
+    emb = vocab * h
+    layer = 2 * h + 4 * h * h + (h * i + i) + (i * h + h)
+    params = emb + layers * layer + 2 * h + (h * vocab + vocab)
+    macs_tok = layers * (4 * h * h + 2 * h * i) + h * vocab  # blocks + LM head
+    macs_att = layers * 2 * seq * seq * h
+    macs = macs_tok * seq + macs_att
+    n_layers = layers * 6 + 1                        # q/k/v/o, fc_in, fc_out as 4 GEMMs + 2 attention matmuls, + LM head
+    return params, macs / 1e9, n_layers
+
+
 _BB = bert(12, 768, 3072)
 _BL = bert(24, 1024, 4096)
 _G2 = gpt2(12, 768)
 _G2L = gpt2(36, 1280)
+_GJ = gptj()
 
 # (name, family, GMACs per sample, parameters, layers, input)
 MODELS = [
@@ -120,6 +135,7 @@ MODELS = [
     ("bert-large", "transformer", _BL[1], _BL[0], _BL[2], "seq 128"),
     ("gpt2", "transformer", _G2[1], _G2[0], _G2[2], "seq 128, one forward pass"),
     ("gpt2-large", "transformer", _G2L[1], _G2L[0], _G2L[2], "seq 128, one forward pass"),
+    ("gpt-j-6b", "transformer", _GJ[1], _GJ[0], _GJ[2], "seq 128, one forward pass"),
 ]
 
 # ---------------------------------------------------------------------------

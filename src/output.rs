@@ -137,7 +137,20 @@ pub fn per_model_rows(r: &RunResult, out: &mut String) {
     }
 }
 
-/// Writes `summary.json`, `per_model.csv` and the resolved `scenario.toml` to `dir`.
+/// The columns of `per_gpu.csv`.
+pub const PER_GPU_HEADER: &str = "policy,gpu,pool,utilization";
+
+/// One `per_gpu.csv` row per GPU of a result.
+pub fn per_gpu_rows(r: &RunResult, out: &mut String) {
+    for g in &r.gpus {
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            r.policy, g.gpu, g.pool, g.utilization
+        ));
+    }
+}
+
+/// Writes `summary.json`, `per_model.csv`, `per_gpu.csv` and the resolved `scenario.toml` to `dir`.
 pub fn write_results(
     dir: &Path,
     scenario: &inferfair_sim::Scenario,
@@ -154,6 +167,12 @@ pub fn write_results(
         per_model_rows(r, &mut csv);
     }
     write_atomic(&dir.join("per_model.csv"), csv.as_bytes())?;
+    let mut csv = String::from(PER_GPU_HEADER);
+    csv.push('\n');
+    for r in results {
+        per_gpu_rows(r, &mut csv);
+    }
+    write_atomic(&dir.join("per_gpu.csv"), csv.as_bytes())?;
     let mut file = scenario.file.clone();
     for r in results {
         file.policy.insert(r.policy.clone(), r.params.clone());
@@ -170,6 +189,8 @@ pub fn write_results(
 pub struct RequestLog {
     file: AtomicFile,
     names: Vec<String>,
+    /// The pool of each GPU.
+    pools: Vec<String>,
     error: Option<std::io::Error>,
 }
 
@@ -180,11 +201,18 @@ impl RequestLog {
         let mut file = AtomicFile::create(&dir.join("requests.csv"))?;
         writeln!(
             file.writer(),
-            "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome"
+            "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome,pool"
         )?;
         Ok(RequestLog {
             file,
             names: scenario.models.iter().map(|m| m.name.clone()).collect(),
+            pools: (0..scenario.cluster.gpus)
+                .map(|g| {
+                    scenario.cluster.pools[scenario.cluster.pool_of(g)]
+                        .name
+                        .clone()
+                })
+                .collect(),
             error: None,
         })
     }
@@ -205,9 +233,10 @@ impl Observer for RequestLog {
         }
         let start = e.start.map(|s| s.to_string()).unwrap_or_default();
         let gpu = e.gpu.map(|g| g.to_string()).unwrap_or_default();
+        let pool = e.gpu.map_or("", |g| self.pools[g].as_str());
         if let Err(err) = writeln!(
             self.file.writer(),
-            "{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{}",
             e.req.id,
             self.names[e.req.model],
             e.req.arrival,
@@ -216,7 +245,8 @@ impl Observer for RequestLog {
             e.finish,
             gpu,
             e.batch_size,
-            e.outcome.as_str()
+            e.outcome.as_str(),
+            pool
         ) {
             self.error = Some(err);
         }
@@ -309,13 +339,27 @@ pub fn pct(v: Option<f64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
+/// The cluster in a few words: `4 GPUs`, or `2 v100 + 1 h100 GPUs`.
+pub fn gpus_label(c: &inferfair_sim::cluster::Cluster) -> String {
+    if c.is_uniform() {
+        format!("{} GPUs", c.gpus)
+    } else {
+        let parts: Vec<String> = c
+            .pools
+            .iter()
+            .map(|p| format!("{} {}", p.count, p.name))
+            .collect();
+        format!("{} GPUs", parts.join(" + "))
+    }
+}
+
 /// The tables people read: overall per policy, ratios, and per model.
 pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) -> String {
     let mut s = format!(
-        "scenario {}  seed {}  {} GPUs  {} models  measured {:.1} s\n\n",
+        "scenario {}  seed {}  {}  {} models  measured {:.1} s\n\n",
         scenario.name,
         scenario.seed,
-        scenario.cluster.gpus,
+        gpus_label(&scenario.cluster),
         scenario.models.len(),
         inferfair_sim::time::secs(scenario.window())
     );

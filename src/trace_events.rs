@@ -92,11 +92,18 @@ impl TraceEvents {
         let gpus = scenario.cluster.gpus;
         let mut head = String::from("{\"traceEvents\":[\n");
         for g in 0..gpus {
+            let c = &scenario.cluster;
+            let label = if c.is_uniform() {
+                format!("GPU {g}")
+            } else {
+                format!("GPU {g} ({})", c.pools[c.pool_of(g)].name)
+            };
             head.push_str(&format!(
-                "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{g},\"tid\":0,\"args\":{{\"name\":\"GPU {g}\"}}}},\n\
+                "{{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":{g},\"tid\":0,\"args\":{{\"name\":{}}}}},\n\
                  {{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":{g},\"tid\":0,\"args\":{{\"sort_index\":{g}}}}},\n\
                  {{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{g},\"tid\":0,\"args\":{{\"name\":\"batches\"}}}},\n\
-                 {{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{g},\"tid\":1,\"args\":{{\"name\":\"loads\"}}}},\n"
+                 {{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":{g},\"tid\":1,\"args\":{{\"name\":\"loads\"}}}},\n",
+                json_str(&label)
             ));
         }
         head.push_str(&format!(

@@ -29,10 +29,37 @@ pub fn random_scenario(
     exec_cv: f64,
     models: &[(bool, u8, f64, f64, f64)],
 ) -> Scenario {
-    let mut t = format!(
-        "name = \"random\"\nseed = {seed}\nduration_s = 2.0\nwarmup_s = 0.2\nprofile = \"toy.csv\"\n\
-         [cluster]\ngpus = {gpus}\nweights_memory_gib = {memory_gib}\nexec_cv = {exec_cv}\n"
+    let cluster = format!(
+        "profile = \"toy.csv\"\n[cluster]\ngpus = {gpus}\nweights_memory_gib = {memory_gib}\nexec_cv = {exec_cv}\n"
     );
+    random_models(seed, &cluster, models)
+}
+
+/// The toy profiles of the pools of random heterogeneous clusters: as is,
+/// twice as fast, and twice as slow without `big`.
+const TOY_POOLS: [&str; 3] = ["toy.csv", "toy-fast.csv", "toy-old.csv"];
+
+/// A random scenario on a heterogeneous cluster: pools of (count, profile
+/// index into the toy pools, weights memory).
+pub fn random_pools_scenario(
+    seed: u64,
+    pools: &[(u32, usize, f64)],
+    exec_cv: f64,
+    models: &[(bool, u8, f64, f64, f64)],
+) -> Scenario {
+    let mut cluster = format!("[cluster]\nexec_cv = {exec_cv}\n");
+    for (i, &(count, kind, memory)) in pools.iter().enumerate() {
+        cluster.push_str(&format!(
+            "[[cluster.pools]]\nname = \"p{i}\"\ncount = {count}\nprofile = \"{}\"\nweights_memory_gib = {memory}\n",
+            TOY_POOLS[kind]
+        ));
+    }
+    random_models(seed, &cluster, models)
+}
+
+fn random_models(seed: u64, cluster: &str, models: &[(bool, u8, f64, f64, f64)]) -> Scenario {
+    let mut t =
+        format!("name = \"random\"\nseed = {seed}\nduration_s = 2.0\nwarmup_s = 0.2\n{cluster}");
     for (i, &(big, kind, rate, cv, slo)) in models.iter().enumerate() {
         let model = if big { "big" } else { "small" };
         t.push_str(&format!(
@@ -109,6 +136,29 @@ proptest! {
             let (r2, rec2) = record(&s, p);
             prop_assert_eq!(format!("{:?}", rec.ends), format!("{:?}", rec2.ends));
             prop_assert_eq!(r.events, r2.events);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_heterogeneous_clusters_keep_every_invariant(
+        seed in 0u64..1000,
+        pools in prop::collection::vec((1u32..3, 0usize..3, prop::sample::select(vec![1.0, 20.0])), 1..4),
+        noisy in any::<bool>(),
+        models in prop::collection::vec(model_strategy(), 1..5),
+    ) {
+        // `big` (1000 MiB) must fit on some pool that profiles it.
+        let runs_big = pools.iter().any(|p| p.1 != 2 && p.2 >= 1.0);
+        let models: Vec<_> = models.into_iter().map(|m| (m.0 && runs_big, m.1, m.2, m.3, m.4)).collect();
+        let s = random_pools_scenario(seed, &pools, if noisy { 0.3 } else { 0.0 }, &models);
+        for p in policies() {
+            let (r, rec) = record(&s, p);
+            check_invariants(&s, &r, &rec);
+            let (_, rec2) = record(&s, p);
+            prop_assert_eq!(format!("{:?}", rec.ends), format!("{:?}", rec2.ends));
         }
     }
 }

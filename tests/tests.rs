@@ -6,6 +6,7 @@ mod common;
 mod figures;
 mod golden;
 mod hand;
+mod hetero;
 mod inferfair;
 mod invariants;
 mod queueing;

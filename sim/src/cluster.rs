@@ -146,16 +146,21 @@ pub(crate) fn resolve(
     at: &dyn Fn(&str) -> String,
 ) -> Result<Cluster> {
     let mut loaded: BTreeMap<PathBuf, Arc<Profile>> = BTreeMap::new();
-    let mut load = |p: &Path| -> Result<(PathBuf, Arc<Profile>)> {
+    // A profile file, read once; a file that cannot be read is an error of the key naming it.
+    let mut load = |p: &Path, key: &str| -> Result<(PathBuf, Arc<Profile>)> {
         let abs = std::path::absolute(base.join(p)).unwrap_or_else(|_| base.join(p));
         if !loaded.contains_key(&abs) {
-            loaded.insert(abs.clone(), Arc::new(Profile::load(&abs)?));
+            let prof = Profile::load(&abs).map_err(|e| match e {
+                Error::Io { .. } => Error::invalid(at(key), e.to_string()),
+                e => e,
+            })?;
+            loaded.insert(abs.clone(), Arc::new(prof));
         }
         Ok((abs.clone(), loaded[&abs].clone()))
     };
     let top = match c.profile.as_ref() {
         Some(p) => {
-            let (abs, prof) = load(p)?;
+            let (abs, prof) = load(p, "profile")?;
             *c.profile = Some(abs);
             Some(prof)
         }
@@ -221,7 +226,7 @@ pub(crate) fn resolve(
         }
         let profile = match spec.profile.as_ref() {
             Some(p) => {
-                let (abs, prof) = load(p)?;
+                let (abs, prof) = load(p, &format!("{prefix}profile"))?;
                 spec.profile = Some(abs);
                 prof
             }

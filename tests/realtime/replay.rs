@@ -257,6 +257,7 @@ fn replay_and_validate_write_their_files() {
         [
             "batches.csv",
             "loads.csv",
+            "per_gpu.csv",
             "per_model.csv",
             "requests.csv",
             "scenario.toml",

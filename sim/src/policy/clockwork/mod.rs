@@ -39,7 +39,7 @@ use memory::PageCache;
 use queues::{Entry, ModelQueues};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use tracker::LoadTracker;
+use tracker::{LoadTracker, TrackerParams};
 
 /// One model's scheduler state (`Scheduler::Model`).
 #[derive(Clone, Debug)]
@@ -195,11 +195,13 @@ impl Clockwork {
             view.gpus.len(),
             n,
             |m, g| view.can_run(m, g),
-            p.capacity,
-            p.gpu_outstanding,
-            p.gpu_weight,
-            p.load_demand_expires,
-            p.positive_priority_only,
+            TrackerParams {
+                capacity: p.capacity,
+                gpu_outstanding: p.gpu_outstanding,
+                gpu_weight: p.gpu_weight,
+                expire: p.load_demand_expires,
+                positive_only: p.positive_priority_only,
+            },
         );
         // Models the scenario preloads are loaded when the scheduler starts.
         for g in view.gpus {

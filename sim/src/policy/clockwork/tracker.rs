@@ -72,6 +72,21 @@ struct Gpu {
     candidates: usize,
 }
 
+/// The load tracker's parameters (see `ClockworkConfig`).
+#[derive(Clone, Copy, Debug)]
+pub struct TrackerParams {
+    /// Demand units of one GPU (`capacity`).
+    pub capacity: i64,
+    /// A GPU's initial outstanding demand.
+    pub gpu_outstanding: i64,
+    /// A GPU's initial weight.
+    pub gpu_weight: f64,
+    /// Withdraw load demand when its weights deadline passes.
+    pub expire: bool,
+    /// Load only models with a positive priority.
+    pub positive_only: bool,
+}
+
 /// The load tracker.
 #[derive(Clone, Debug)]
 pub struct LoadTracker {
@@ -102,12 +117,15 @@ impl LoadTracker {
         gpus: usize,
         models: usize,
         runs: impl Fn(ModelId, GpuId) -> bool,
-        capacity: i64,
-        gpu_outstanding: i64,
-        gpu_weight: f64,
-        expire: bool,
-        positive_only: bool,
+        params: TrackerParams,
     ) -> Self {
+        let TrackerParams {
+            capacity,
+            gpu_outstanding,
+            gpu_weight,
+            expire,
+            positive_only,
+        } = params;
         let mut t = LoadTracker {
             capacity,
             models: Vec::with_capacity(models),
@@ -505,8 +523,18 @@ mod tests {
 
     const MS: i64 = 1_000_000;
 
+    fn params(expire: bool, positive_only: bool) -> TrackerParams {
+        TrackerParams {
+            capacity: 100 * MS,
+            gpu_outstanding: MS,
+            gpu_weight: 0.01,
+            expire,
+            positive_only,
+        }
+    }
+
     fn tracker(gpus: usize, models: usize) -> LoadTracker {
-        LoadTracker::new(gpus, models, |_, _| true, 100 * MS, MS, 0.01, false, false)
+        LoadTracker::new(gpus, models, |_, _| true, params(false, false))
     }
 
     /// The counts and sets agree with a recount from scratch.
@@ -536,16 +564,7 @@ mod tests {
     #[test]
     fn never_loads_a_model_where_it_cannot_run() {
         // Model 1 runs on gpu 1 only.
-        let mut t = LoadTracker::new(
-            2,
-            2,
-            |m, g| m == 0 || g == 1,
-            100 * MS,
-            MS,
-            0.01,
-            false,
-            false,
-        );
+        let mut t = LoadTracker::new(2, 2, |m, g| m == 0 || g == 1, params(false, false));
         t.add_request(1, 10, 40, 0, 0);
         assert_eq!(t.load_model(0, 0), None);
         check(&mut t);
@@ -617,7 +636,7 @@ mod tests {
         // Clockwork still replicates model 0 next (its priority check never fires) ...
         assert_eq!(t.load_model(1, 0), Some(0));
         // ... unless asked to apply the check.
-        let mut strict = LoadTracker::new(2, 2, |_, _| true, 100 * MS, MS, 0.01, false, true);
+        let mut strict = LoadTracker::new(2, 2, |_, _| true, params(false, true));
         strict.add_request(0, 10, 40, 0, 0);
         assert_eq!(strict.load_model(0, 0), Some(0));
         strict.load_complete(0, 0, true, 0);
@@ -629,7 +648,7 @@ mod tests {
 
     #[test]
     fn expiring_load_demand_is_withdrawn() {
-        let mut t = LoadTracker::new(1, 1, |_, _| true, 100 * MS, MS, 0.01, true, false);
+        let mut t = LoadTracker::new(1, 1, |_, _| true, params(true, false));
         t.add_request(0, 10, 40, 5, 0);
         t.executing(0, 0, 0, 0);
         // Still there at 5; gone after 5 (the load demand), though the exec demand stays.
