@@ -161,6 +161,49 @@ fn cpu_replays_a_light_and_a_saturated_scenario_under_every_policy() {
 }
 
 #[test]
+fn cpu_replays_a_heterogeneous_cluster_with_each_pools_profile() {
+    let _one = serial();
+    // GPU 0 of pool `slow` (slow.csv), GPU 1 of pool `fast` (twice as fast, a only).
+    let s = scenario(
+        r#"
+        name = "pools"
+        seed = 13
+        duration_s = 1.5
+        warmup_s = 0.2
+        drain_s = 0.3
+        [[cluster.pools]]
+        name = "slow"
+        profile = "slow.csv"
+        [[cluster.pools]]
+        name = "fast"
+        profile = "slow-fast.csv"
+        [[models]]
+        model = "a"
+        slo_ms = 100
+        arrival = { process = "poisson", rate_rps = 90 }
+        [[models]]
+        model = "b"
+        slo_ms = 200
+        arrival = { process = "poisson", rate_rps = 8 }
+        "#,
+    );
+    for p in policies() {
+        let mut rec = Recorder::default();
+        let r = replay(&s, p, &mut rec);
+        check(&s, &r, &rec);
+        for b in &r.batches {
+            let want = s.models[b.model]
+                .profile_on(s.cluster.pool_of(b.gpu))
+                .and_then(|prof| prof.exec_exact(b.size))
+                .unwrap();
+            assert_eq!(b.target_ns, want, "{p}: {b:?} runs its pool's time");
+            assert!(b.gpu == 0 || b.model == 0, "{p}: b ran on the fast pool");
+        }
+        assert!(r.batches.iter().any(|b| b.gpu == 1), "{p}: the fast GPU is used");
+    }
+}
+
+#[test]
 fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
     let _one = serial();
     // About 55% load, Poisson arrivals, a's SLO inside its latency distribution
