@@ -138,14 +138,18 @@ pub fn per_model_rows(r: &RunResult, out: &mut String) {
 }
 
 /// The columns of `per_gpu.csv`.
-pub const PER_GPU_HEADER: &str = "policy,gpu,pool,utilization";
+pub const PER_GPU_HEADER: &str = "policy,gpu,pool,utilization,concurrency";
 
 /// One `per_gpu.csv` row per GPU of a result.
 pub fn per_gpu_rows(r: &RunResult, out: &mut String) {
     for g in &r.gpus {
         out.push_str(&format!(
-            "{},{},{},{}\n",
-            r.policy, g.gpu, g.pool, g.utilization
+            "{},{},{},{},{}\n",
+            r.policy,
+            g.gpu,
+            g.pool,
+            g.utilization,
+            opt(g.concurrency)
         ));
     }
 }

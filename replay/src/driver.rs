@@ -4,13 +4,13 @@
 //! Arrivals come from the very same [`Arrivals`] streams as the simulator's
 //! (same seed, same requests) and are released at their wall-clock times;
 //! the policy is consulted through the same trait; the core's commands run
-//! on a backend, one worker thread per GPU for batches and one for weight
-//! transfers; completions come back over a channel with their measured
-//! start and finish. Between inputs the driver sleeps until shortly before
+//! on a backend, one worker thread per batch a GPU may run at once and one
+//! per GPU for weight transfers; completions come back over a channel with
+//! their measured start and finish. Between inputs the driver sleeps until shortly before
 //! its next deadline (or until a completion arrives) and spins only the rest
 //! of the way.
 
-use crate::backend::{Backend, Span};
+use crate::backend::{Backend, ExecJob, Slots, Span};
 use crate::clock::{Clock, SPIN_NS};
 use anyhow::{Context, Result, anyhow, bail};
 use inferfair_sim::RunResult;
@@ -20,10 +20,11 @@ use inferfair_sim::metrics::Metrics;
 use inferfair_sim::policy::Policy;
 use inferfair_sim::scenario::Scenario;
 use inferfair_sim::serve::{Arrivals, Command, ExecNoise, Observer, Server, Source};
-use inferfair_sim::state::{GpuId, ModelId};
+use inferfair_sim::state::{BatchId, GpuId, ModelId};
 use inferfair_sim::time::Nanos;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Options of a replay.
@@ -42,6 +43,8 @@ pub struct ReplayOptions<'a> {
 pub struct BatchRecord {
     /// The GPU.
     pub gpu: GpuId,
+    /// The batch.
+    pub batch: BatchId,
     /// The model instance.
     pub model: ModelId,
     /// The (padded) batch size.
@@ -87,22 +90,13 @@ pub struct Replayed {
 }
 
 enum Job {
-    Exec {
-        model: ModelId,
-        size: u32,
-        target: Nanos,
-    },
-    Load {
-        model: ModelId,
-        target: Nanos,
-    },
-    Evict {
-        model: ModelId,
-    },
+    Exec(ExecJob),
+    Load { model: ModelId, target: Nanos },
+    Evict { model: ModelId },
 }
 
 enum Done {
-    Batch(GpuId, Span),
+    Batch(GpuId, BatchId, Span),
     Load(GpuId, Span),
     Failed(GpuId, String),
 }
@@ -110,7 +104,7 @@ enum Done {
 impl Done {
     fn time(&self) -> Nanos {
         match self {
-            Done::Batch(_, s) | Done::Load(_, s) => s.finish,
+            Done::Batch(_, _, s) | Done::Load(_, s) => s.finish,
             Done::Failed(..) => 0,
         }
     }
@@ -163,11 +157,17 @@ pub fn replay(
             .iter()
             .map(|m| m.profile_on(pool).unwrap_or_else(|| m.fastest()).clone())
             .collect();
-        let resident = &server.state().gpus[g].resident;
+        let state = &server.state().gpus[g];
+        let slots = Slots {
+            k: state.max_concurrent,
+            interference: scenario.cluster.pools[pool].interference.clone(),
+        };
         gpus.push(
-            backend.open(g, &profiles, resident).with_context(|| {
-                format!("cannot open GPU {g} of the {} backend", backend.name())
-            })?,
+            backend
+                .open(g, &profiles, &state.resident, &slots)
+                .with_context(|| {
+                    format!("cannot open GPU {g} of the {} backend", backend.name())
+                })?,
         );
     }
     let mut progress = opts.progress;
@@ -179,27 +179,31 @@ pub fn replay(
         for (g, gpu) in gpus.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel::<Job>();
             exec_tx.push(tx);
-            let done = done_tx.clone();
-            let mut exec = gpu.exec;
-            scope.spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    let Job::Exec {
-                        model,
-                        size,
-                        target,
-                    } = job
-                    else {
-                        continue;
-                    };
-                    let msg = match guarded(g, || exec.run(&clock, model, size, target)) {
-                        Ok(span) => Done::Batch(g, span),
-                        Err(d) => d,
-                    };
-                    if done.send(msg).is_err() {
-                        break;
+            // The GPU's runners take its batches from one queue: the core
+            // never starts more than there are runners.
+            let rx = Arc::new(Mutex::new(rx));
+            for mut exec in gpu.execs {
+                let done = done_tx.clone();
+                let rx = rx.clone();
+                scope.spawn(move || {
+                    loop {
+                        let job = match rx.lock().map(|r| r.recv()) {
+                            Ok(Ok(job)) => job,
+                            _ => break,
+                        };
+                        let Job::Exec(job) = job else {
+                            continue;
+                        };
+                        let msg = match guarded(g, || exec.run(&clock, &job)) {
+                            Ok(span) => Done::Batch(g, job.batch, span),
+                            Err(d) => d,
+                        };
+                        if done.send(msg).is_err() {
+                            break;
+                        }
                     }
-                }
-            });
+                });
+            }
             let (tx, rx) = mpsc::channel::<Job>();
             copy_tx.push(tx);
             let done = done_tx.clone();
@@ -234,7 +238,7 @@ pub fn replay(
             noise: ExecNoise::new(scenario),
             exec_tx,
             copy_tx,
-            running: vec![None; scenario.cluster.gpus],
+            running: vec![Vec::new(); scenario.cluster.gpus],
             loading: vec![None; scenario.cluster.gpus],
             inflight: 0,
             batches: Vec::new(),
@@ -280,6 +284,21 @@ pub fn replay(
     })
 }
 
+/// What the interference model knows of a batch of `model` at `size` on `gpu`.
+fn server_runner(
+    scenario: &Scenario,
+    gpu: GpuId,
+    model: ModelId,
+    size: u32,
+) -> inferfair_sim::interference::Runner {
+    let m = &scenario.models[model];
+    let util = m
+        .profile_on(scenario.cluster.pool_of(gpu))
+        .and_then(|p| p.util_for(size))
+        .unwrap_or(1.0);
+    inferfair_sim::interference::Runner { kind: m.kind, util }
+}
+
 struct Driver<'a> {
     scenario: &'a Scenario,
     clock: Clock,
@@ -288,8 +307,8 @@ struct Driver<'a> {
     noise: ExecNoise,
     exec_tx: Vec<Sender<Job>>,
     copy_tx: Vec<Sender<Job>>,
-    /// The batch running on each GPU (without its span yet).
-    running: Vec<Option<BatchRecord>>,
+    /// The batches running on each GPU (without their spans yet).
+    running: Vec<Vec<BatchRecord>>,
     loading: Vec<Option<LoadRecord>>,
     inflight: usize,
     batches: Vec<BatchRecord>,
@@ -438,12 +457,16 @@ impl Driver<'_> {
     ) -> Result<()> {
         self.events += 1;
         match *d {
-            Done::Batch(g, span) => {
-                let mut rec = self.running[g].take().expect("a batch was running");
+            Done::Batch(g, batch, span) => {
+                let i = self.running[g]
+                    .iter()
+                    .position(|r| r.batch == batch)
+                    .expect("the batch was running");
+                let mut rec = self.running[g].remove(i);
                 rec.span = span;
                 self.batches.push(rec);
                 self.inflight -= 1;
-                server.batch_done(now, g, span.start, span.finish, cmds);
+                server.batch_done(now, g, batch, span.start, span.finish, cmds);
             }
             Done::Load(g, span) => {
                 let mut rec = self.loading[g].take().expect("a transfer was running");
@@ -468,14 +491,17 @@ impl Driver<'_> {
             match c {
                 Command::Exec {
                     gpu,
+                    batch,
                     model,
                     size,
                     requests,
                     expected_ns,
                 } => {
                     let target = self.noise.duration(model, expected_ns);
-                    self.running[gpu] = Some(BatchRecord {
+                    let runner = server_runner(self.scenario, gpu, model, size);
+                    self.running[gpu].push(BatchRecord {
                         gpu,
+                        batch,
                         model,
                         size,
                         requests,
@@ -488,11 +514,13 @@ impl Driver<'_> {
                     Self::send(
                         &self.exec_tx[gpu],
                         gpu,
-                        Job::Exec {
+                        Job::Exec(ExecJob {
+                            batch,
                             model,
                             size,
-                            target,
-                        },
+                            target_ns: target,
+                            runner,
+                        }),
                     )?;
                 }
                 Command::Transfer {

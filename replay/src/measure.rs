@@ -5,10 +5,11 @@
 //! sees them, so the simulator run on the measured profile is an
 //! apples-to-apples prediction of the replay.
 
-use crate::backend::{Backend, Span};
+use crate::backend::{Backend, ExecJob, Slots, Span};
 use crate::clock::Clock;
 use crate::sizing::NetPlan;
 use anyhow::{Context, Result};
+use inferfair_sim::interference::Runner;
 use inferfair_sim::profile::Profile;
 use inferfair_sim::time::Nanos;
 
@@ -106,7 +107,15 @@ pub fn measure(
         .filter(|m| models.is_empty() || models.contains(&m.name))
         .cloned()
         .collect();
-    let mut gpu = backend.open(0, &chosen, &[])?;
+    let mut gpu = backend.open(
+        0,
+        &chosen,
+        &[],
+        &Slots {
+            k: 1,
+            ..Default::default()
+        },
+    )?;
     let clock = Clock::start();
     let mut out = Vec::new();
     for (i, m) in chosen.iter().enumerate() {
@@ -124,9 +133,19 @@ pub fn measure(
         }
         let mut batches = Vec::new();
         for (k, &b) in m.batch_sizes.iter().enumerate() {
+            let job = ExecJob {
+                batch: 0,
+                model: i,
+                size: b,
+                target_ns: m.exec_ns[k],
+                runner: Runner {
+                    kind: 0,
+                    util: m.util[k],
+                },
+            };
             let mut run = || -> Result<Span> {
-                gpu.exec
-                    .run(&clock, i, b, m.exec_ns[k])
+                gpu.execs[0]
+                    .run(&clock, &job)
                     .with_context(|| format!("running {} at batch size {b}", m.name))
             };
             for _ in 0..opts.warmup {

@@ -121,6 +121,7 @@ mod tests {
     fn b(expected: Nanos, start: Nanos, finish: Nanos) -> BatchRecord {
         BatchRecord {
             gpu: 0,
+            batch: 0,
             model: 1,
             size: 4,
             requests: 3,

@@ -126,6 +126,7 @@ mod tests {
             name: "m".into(),
             batch_sizes: vec![1, 2, 16],
             exec_ns: vec![3_322_000, 5_271_000, 21_729_000],
+            util: vec![1.0; 3],
             weights_bytes: (weights_mib * 1048576.0) as u64,
             load_ns: 1,
             gflops,

@@ -8,6 +8,7 @@
 //! pool's profile (see [`crate::policy::View::exec_ns`]).
 
 use crate::error::{Error, Result};
+use crate::interference::{Interference, InterferenceSpec};
 use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,6 +47,12 @@ pub struct PoolSpec {
     /// Memory of each GPU available for weights (GiB; default gpu_memory_gib * 21.5/32).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights_memory_gib: Option<f64>,
+    /// Batches that may run at once on each GPU (default: the cluster's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// How concurrent batches slow each other down here (default: the cluster's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interference: Option<InterferenceSpec>,
 }
 
 /// One pool of a resolved scenario.
@@ -61,6 +68,10 @@ pub struct Pool {
     pub weights_bytes: u64,
     /// What each model costs here.
     pub profile: Arc<Profile>,
+    /// Batches that may run at once on each GPU (1: exclusive).
+    pub max_concurrent: u32,
+    /// How concurrent batches slow each other down.
+    pub interference: Arc<Interference>,
 }
 
 /// The GPUs of a resolved scenario.
@@ -134,8 +145,23 @@ pub(crate) struct ClusterInput<'a> {
     pub pools: &'a mut [PoolSpec],
     /// `[cluster] preload`.
     pub preload: bool,
+    /// `[cluster] max_concurrent`; filled in.
+    pub max_concurrent: &'a mut Option<u32>,
+    /// `[cluster.interference]`; filled in when some pool runs batches concurrently.
+    pub interference: &'a mut Option<InterferenceSpec>,
     /// The top-level `profile`; made absolute.
     pub profile: &'a mut Option<PathBuf>,
+}
+
+/// Checks a number of concurrent batches.
+fn concurrency(at: &dyn Fn(&str) -> String, key: &str, k: u32) -> Result<u32> {
+    if k == 0 {
+        return Err(Error::invalid(
+            at(key),
+            "must be at least 1 (1 = one batch at a time)",
+        ));
+    }
+    Ok(k)
 }
 
 /// Validates and resolves the cluster; `base` resolves relative paths, `at`
@@ -180,6 +206,17 @@ pub(crate) fn resolve(
                 "a scenario needs a top-level `profile` (or [[cluster.pools]] that each name one)",
             )
         })?;
+        let k = concurrency(at, "cluster.max_concurrent", c.max_concurrent.unwrap_or(1))?;
+        *c.max_concurrent = Some(k);
+        let known = |m: &str| profile.get(m).is_some();
+        let interference = resolve_interference(
+            c.interference,
+            k > 1,
+            base,
+            "cluster.interference.",
+            at,
+            &known,
+        )?;
         return Ok(Cluster {
             gpus: gpus as usize,
             pools: vec![Pool {
@@ -188,6 +225,8 @@ pub(crate) fn resolve(
                 first_gpu: 0,
                 weights_bytes: gib_bytes(weights),
                 profile,
+                max_concurrent: k,
+                interference,
             }],
             preload: c.preload,
         });
@@ -204,6 +243,8 @@ pub(crate) fn resolve(
             "with [[cluster.pools]], give `weights_memory_gib` in each pool",
         ));
     }
+    let default_k = concurrency(at, "cluster.max_concurrent", c.max_concurrent.unwrap_or(1))?;
+    *c.max_concurrent = Some(default_k);
     let mut pools = Vec::with_capacity(c.pools.len());
     let mut first_gpu = 0usize;
     for (i, spec) in c.pools.iter_mut().enumerate() {
@@ -241,22 +282,76 @@ pub(crate) fn resolve(
         let (gpu_gib, weights) = memory(at, &prefix, gpu_gib, spec.weights_memory_gib)?;
         spec.gpu_memory_gib = Some(gpu_gib);
         spec.weights_memory_gib = Some(weights);
+        let k = concurrency(
+            at,
+            &format!("{prefix}max_concurrent"),
+            spec.max_concurrent.unwrap_or(default_k),
+        )?;
+        spec.max_concurrent = Some(k);
         pools.push(Pool {
             name: spec.name.clone(),
             count: spec.count as usize,
             first_gpu,
             weights_bytes: gib_bytes(weights),
             profile,
+            max_concurrent: k,
+            interference: Arc::default(),
         });
         first_gpu = first_gpu
             .checked_add(spec.count as usize)
             .ok_or_else(|| Error::invalid(field("count"), "too many GPUs"))?;
+    }
+    // Interference: a pool's own table, else the cluster's; pairs may name
+    // any model some pool profiles.
+    let known = |m: &str| pools.iter().any(|p: &Pool| p.profile.get(m).is_some());
+    let concurrent = pools.iter().any(|p| p.max_concurrent > 1);
+    let shared = resolve_interference(
+        c.interference,
+        concurrent,
+        base,
+        "cluster.interference.",
+        at,
+        &known,
+    )?;
+    let mut own = Vec::with_capacity(pools.len());
+    for (i, spec) in c.pools.iter_mut().enumerate() {
+        own.push(match spec.interference.as_mut() {
+            Some(t) => Arc::new(crate::interference::resolve(
+                t,
+                base,
+                &format!("cluster.pools[{i}].interference."),
+                at,
+                &known,
+            )?),
+            None => shared.clone(),
+        });
+    }
+    for (pool, i) in pools.iter_mut().zip(own) {
+        pool.interference = i;
     }
     Ok(Cluster {
         gpus: first_gpu,
         pools,
         preload: c.preload,
     })
+}
+
+/// Resolves `[cluster.interference]`, filling it in when `fill` (some pool
+/// runs batches concurrently) or when it was given.
+fn resolve_interference(
+    spec: &mut Option<InterferenceSpec>,
+    fill: bool,
+    base: &Path,
+    prefix: &str,
+    at: &dyn Fn(&str) -> String,
+    known: &dyn Fn(&str) -> bool,
+) -> Result<Arc<Interference>> {
+    let mut t = spec.clone().unwrap_or_default();
+    let i = crate::interference::resolve(&mut t, base, prefix, at, known)?;
+    if fill || spec.is_some() {
+        *spec = Some(t);
+    }
+    Ok(Arc::new(i))
 }
 
 #[cfg(test)]
@@ -275,6 +370,8 @@ mod tests {
                     first_gpu: first,
                     weights_bytes: 1,
                     profile: Arc::new(Profile::default()),
+                    max_concurrent: 1,
+                    interference: Arc::default(),
                 };
                 first += count;
                 p

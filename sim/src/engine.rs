@@ -4,14 +4,21 @@
 //! what the core's commands ask for, with execution times from the profile
 //! (and the scenario's noise). Arrivals are drawn lazily, one pending arrival
 //! per model, so few events are ever pending.
+//!
+//! On a GPU that runs batches concurrently, each start or end re-times the
+//! other running batches ([`crate::interference::Fluid`]): their end events
+//! are pushed again at the new times, and an end event that no longer
+//! matches its batch's scheduled end is skipped when it comes.
 
 use crate::event::EventQueue;
+use crate::interference::{Fluid, Interference};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scenario::Scenario;
 use crate::serve::{Arrivals, ExecNoise, Server, Source, Timing};
-use crate::state::{GpuId, ModelId};
+use crate::state::{Batch, BatchId, GpuId, ModelId};
 use crate::time::Nanos;
+use std::sync::Arc;
 
 pub use crate::serve::Observer;
 
@@ -21,8 +28,8 @@ enum Event {
     Arrival(ModelId),
     /// A closed-loop client sends a request.
     Send(ModelId),
-    /// The running batch of a GPU ends.
-    BatchDone(GpuId),
+    /// A running batch of a GPU ends (if this is still its scheduled end).
+    BatchDone(GpuId, BatchId),
     /// The running transfer of a GPU ends.
     TransferDone(GpuId),
     /// The front batch of a GPU may start (its `not_before` has come).
@@ -48,8 +55,37 @@ pub struct Engine<'s, 'p, 'o> {
     events: EventQueue<Event>,
     arrivals: Arrivals,
     noise: ExecNoise,
+    timers: Vec<ExecTimer>,
     now: Nanos,
     processed: u64,
+}
+
+/// How one GPU's running batches progress, with their actual (noisy) work.
+struct ExecTimer {
+    /// Batches that may run at once (1: one at a time, no re-timing).
+    k: u32,
+    fluid: Fluid,
+    interference: Arc<Interference>,
+    /// The scheduled end of each running batch (only when `k > 1`).
+    ends: Vec<(BatchId, Nanos)>,
+}
+
+impl ExecTimer {
+    /// Pushes an end event for every running batch whose end moved.
+    fn reschedule(&mut self, gpu: GpuId, events: &mut EventQueue<Event>) {
+        let mut ends: Vec<(BatchId, Nanos)> = self.fluid.ends().collect();
+        for &(id, end) in &ends {
+            if !self.ends.contains(&(id, end)) {
+                events.push(end, Event::BatchDone(gpu, id));
+            }
+        }
+        std::mem::swap(&mut self.ends, &mut ends);
+    }
+
+    /// Whether an end event of `id` at `t` is the batch's scheduled end.
+    fn is_due(&self, id: BatchId, t: Nanos) -> bool {
+        self.k == 1 || self.ends.contains(&(id, t))
+    }
 }
 
 impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
@@ -66,6 +102,17 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             events: EventQueue::new(),
             arrivals: Arrivals::new(scenario),
             noise: ExecNoise::new(scenario),
+            timers: (0..scenario.cluster.gpus)
+                .map(|g| {
+                    let pool = &scenario.cluster.pools[scenario.cluster.pool_of(g)];
+                    ExecTimer {
+                        k: pool.max_concurrent,
+                        fluid: Fluid::default(),
+                        interference: pool.interference.clone(),
+                        ends: Vec::new(),
+                    }
+                })
+                .collect(),
             now: 0,
             processed: 0,
         }
@@ -84,19 +131,30 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 },
             )
         });
-        self.server
-            .init(&mut sink(&mut self.events, &mut self.noise, 0));
+        self.server.init(&mut sink(
+            &mut self.events,
+            &mut self.noise,
+            &mut self.timers,
+            0,
+        ));
         while let Some(t) = self.events.peek_time() {
             if t > end {
                 break;
             }
             self.now = t;
+            let mut any = false;
             while self.events.peek_time() == Some(t) {
                 let (_, ev) = self.events.pop().unwrap();
-                self.handle(ev);
+                any |= self.handle(ev);
             }
-            self.server
-                .decide(t, &mut sink(&mut self.events, &mut self.noise, t));
+            if !any {
+                // Only end events of batches that were re-timed since.
+                continue;
+            }
+            self.server.decide(
+                t,
+                &mut sink(&mut self.events, &mut self.noise, &mut self.timers, t),
+            );
             if self.processed & 0xFFFF == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -119,9 +177,15 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         }
     }
 
-    fn handle(&mut self, ev: Event) {
-        self.processed += 1;
+    /// Handles one event; false for a stale batch end (nothing happened).
+    fn handle(&mut self, ev: Event) -> bool {
         let now = self.now;
+        if let Event::BatchDone(g, id) = ev
+            && !self.timers[g].is_due(id, now)
+        {
+            return false;
+        }
+        self.processed += 1;
         match ev {
             Event::Arrival(m) => {
                 let (slo, next) = self.arrivals.take(m);
@@ -133,26 +197,35 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             Event::Send(m) => {
                 self.server.arrive(now, now, m, None);
             }
-            Event::BatchDone(g) => {
-                let start = self.server.state().gpus[g].exec[0]
-                    .started_at
+            Event::BatchDone(g, id) => {
+                let start = self.server.state().gpus[g]
+                    .running_batches()
+                    .find(|b| b.id == id)
+                    .and_then(|b| b.started_at)
                     .expect("running");
-                let out = &mut sink(&mut self.events, &mut self.noise, now);
-                self.server.batch_done(now, g, start, now, out);
+                let timer = &mut self.timers[g];
+                if timer.k > 1 {
+                    timer.fluid.finish(now, id, &timer.interference);
+                    timer.reschedule(g, &mut self.events);
+                }
+                let out = &mut sink(&mut self.events, &mut self.noise, &mut self.timers, now);
+                self.server.batch_done(now, g, id, start, now, out);
             }
             Event::TransferDone(g) => {
                 let start = self.server.state().gpus[g].transfers[0]
                     .started_at
                     .expect("running");
-                let out = &mut sink(&mut self.events, &mut self.noise, now);
+                let out = &mut sink(&mut self.events, &mut self.noise, &mut self.timers, now);
                 self.server.transfer_done(now, g, start, now, out);
             }
-            Event::GpuReady(g) => {
-                self.server
-                    .gpu_ready(now, g, &mut sink(&mut self.events, &mut self.noise, now))
-            }
+            Event::GpuReady(g) => self.server.gpu_ready(
+                now,
+                g,
+                &mut sink(&mut self.events, &mut self.noise, &mut self.timers, now),
+            ),
             Event::Wake => self.server.wake(now),
         }
+        true
     }
 }
 
@@ -160,19 +233,39 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
 struct Sink<'a> {
     events: &'a mut EventQueue<Event>,
     noise: &'a mut ExecNoise,
+    timers: &'a mut [ExecTimer],
     now: Nanos,
 }
 
 #[inline]
-fn sink<'a>(events: &'a mut EventQueue<Event>, noise: &'a mut ExecNoise, now: Nanos) -> Sink<'a> {
-    Sink { events, noise, now }
+fn sink<'a>(
+    events: &'a mut EventQueue<Event>,
+    noise: &'a mut ExecNoise,
+    timers: &'a mut [ExecTimer],
+    now: Nanos,
+) -> Sink<'a> {
+    Sink {
+        events,
+        noise,
+        timers,
+        now,
+    }
 }
 
 impl Timing for Sink<'_> {
     #[inline]
-    fn exec(&mut self, gpu: GpuId, model: ModelId, _size: u32, _requests: u32, expected_ns: Nanos) {
-        let dur = self.noise.duration(model, expected_ns);
-        self.events.push(self.now + dur, Event::BatchDone(gpu));
+    fn exec(&mut self, gpu: GpuId, b: &Batch) {
+        let dur = self.noise.duration(b.model, b.expected_ns);
+        let timer = &mut self.timers[gpu];
+        if timer.k == 1 {
+            self.events
+                .push(self.now + dur, Event::BatchDone(gpu, b.id));
+        } else {
+            timer
+                .fluid
+                .start(self.now, b.id, b.runner(), dur, &timer.interference);
+            timer.reschedule(gpu, self.events);
+        }
     }
     #[inline]
     fn transfer(&mut self, gpu: GpuId, _model: ModelId, expected_ns: Nanos) {

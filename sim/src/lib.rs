@@ -14,6 +14,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod hist;
+pub mod interference;
 pub mod isolation;
 pub mod metrics;
 pub mod policy;

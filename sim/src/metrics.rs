@@ -44,8 +44,14 @@ pub struct Metrics {
     to: Nanos,
     /// Per model instance.
     pub models: Vec<ModelCounters>,
-    /// Busy time per GPU within the window.
+    /// Busy time per GPU within the window: the union of its batches' runs.
     pub gpu_busy_ns: Vec<Nanos>,
+    /// Batch time per GPU within the window: each batch's run, summed (more
+    /// than the busy time when batches run at once).
+    pub gpu_batch_ns: Vec<Nanos>,
+    /// Per GPU: batches running, and the start and end of the current busy
+    /// period (the first start and the last end of its batches).
+    busy: Vec<(u32, Nanos, Nanos)>,
     timeline_bin: Option<Nanos>,
 }
 
@@ -61,8 +67,15 @@ impl Metrics {
             to: s.duration,
             models: vec![ModelCounters::default(); s.models.len()],
             gpu_busy_ns: vec![0; s.cluster.gpus],
+            gpu_batch_ns: vec![0; s.cluster.gpus],
+            busy: vec![(0, Nanos::MAX, 0); s.cluster.gpus],
             timeline_bin,
         }
+    }
+
+    /// A batch started on `gpu`.
+    pub fn started(&mut self, gpu: usize) {
+        self.busy[gpu].0 += 1;
     }
 
     fn measured(&self, r: &Request) -> bool {
@@ -104,7 +117,17 @@ impl Metrics {
     /// A batch of `n` requests of `model` ran on `gpu` from `start` to `finish`.
     pub fn batch(&mut self, gpu: usize, model: usize, n: usize, start: Nanos, finish: Nanos) {
         let busy = overlap(start, finish, self.from, self.to);
-        self.gpu_busy_ns[gpu] += busy;
+        self.gpu_batch_ns[gpu] += busy;
+        // The GPU is busy from the first start to the last end of batches
+        // that overlap; a period is counted when its last batch ends.
+        let b = &mut self.busy[gpu];
+        b.0 = b.0.saturating_sub(1);
+        b.1 = b.1.min(start);
+        b.2 = b.2.max(finish);
+        if b.0 == 0 {
+            self.gpu_busy_ns[gpu] += overlap(b.1, b.2, self.from, self.to);
+            *b = (0, Nanos::MAX, 0);
+        }
         let m = &mut self.models[model];
         m.gpu_ns += busy;
         if start >= self.from && start < self.to {
@@ -159,6 +182,7 @@ impl Metrics {
                 gpu,
                 pool: s.cluster.pools[s.cluster.pool_of(gpu)].name.clone(),
                 utilization: b as f64 / (self.to - self.from) as f64,
+                concurrency: ratio(self.gpu_batch_ns[gpu], b),
             })
             .collect();
         let overall = Overall {
@@ -171,6 +195,10 @@ impl Metrics {
             slo_attainment: ratio(all.good, all.arrived),
             latency_ms: LatencyMs::of(&all.latency),
             gpu_utilization: gpus.iter().map(|g| g.utilization).sum::<f64>() / gpus.len() as f64,
+            gpu_concurrency: ratio(
+                self.gpu_batch_ns.iter().sum(),
+                self.gpu_busy_ns.iter().sum(),
+            ),
             coldstarts: all.coldstarts,
             isolation: None,
         };
@@ -269,8 +297,11 @@ pub struct Overall {
     pub slo_attainment: Option<f64>,
     /// Latency of all completed requests.
     pub latency_ms: LatencyMs,
-    /// Mean GPU utilization.
+    /// Mean GPU utilization (busy: at least one batch running).
     pub gpu_utilization: f64,
+    /// Mean number of batches running on a GPU while it is busy (1 when
+    /// batches run one at a time; null when no GPU was busy).
+    pub gpu_concurrency: Option<f64>,
     /// Completed requests that waited for a model load.
     pub coldstarts: u64,
     /// Isolation metrics (with isolation runs).
@@ -285,6 +316,8 @@ pub struct GpuSummary {
     pub gpu: usize,
     /// Its pool (GPU type).
     pub pool: String,
-    /// Busy fraction of the window.
+    /// Busy fraction of the window (at least one batch running).
     pub utilization: f64,
+    /// Mean number of batches running while busy (null if never busy).
+    pub concurrency: Option<f64>,
 }

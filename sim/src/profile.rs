@@ -6,6 +6,10 @@
 //! point operations, a multiply-add counting 2, in units of 10^9); it may be
 //! empty, and must be the same on every row of a model. The real-GPU replay
 //! sizes its kernels from it (`docs/validation.md`); the simulator ignores it.
+//! An optional `util` column gives, per batch size, the fraction of the GPU
+//! one batch keeps busy when it runs alone, in (0, 1] (default 1): the
+//! utilization interference model of concurrent execution uses it
+//! (`crate::interference`).
 
 use crate::error::{Error, Result};
 use crate::time::{Nanos, from_us};
@@ -20,6 +24,8 @@ pub struct ModelProfile {
     pub batch_sizes: Vec<u32>,
     /// Execution time of one batch of each allowed size, in the same order.
     pub exec_ns: Vec<Nanos>,
+    /// Fraction of the GPU one batch of each allowed size keeps busy alone, in the same order.
+    pub util: Vec<f64>,
     /// Size of the weights on the GPU, in bytes.
     pub weights_bytes: u64,
     /// Time to copy the weights from host to GPU memory.
@@ -57,6 +63,11 @@ impl ModelProfile {
     /// Execution time of a batch of `n` requests (padded to an allowed size).
     pub fn exec_for(&self, n: u32) -> Option<Nanos> {
         self.padded_index(n).map(|i| self.exec_ns[i])
+    }
+
+    /// Fraction of the GPU a batch of `n` requests keeps busy alone (padded to an allowed size).
+    pub fn util_for(&self, n: u32) -> Option<f64> {
+        self.padded_index(n).map(|i| self.util[i])
     }
 
     /// Execution time of an allowed batch size, if it is one.
@@ -120,6 +131,7 @@ impl Profile {
             })?;
         }
         let gflops_col = headers.iter().position(|h| h == "gflops");
+        let util_col = headers.iter().position(|h| h == "util");
         let mut models: Vec<ModelProfile> = Vec::new();
         let mut by_name: std::collections::BTreeMap<String, usize> = Default::default();
         for rec in rdr.records() {
@@ -175,11 +187,27 @@ impl Profile {
                     }
                 },
             };
+            let util = match util_col.map(|c| rec.get(c).unwrap_or("")) {
+                None | Some("") => 1.0,
+                Some(s) => match s.parse::<f64>() {
+                    Ok(v) if v > 0.0 && v <= 1.0 => v,
+                    _ => {
+                        return Err(Error::parse(
+                            path,
+                            line,
+                            format!(
+                                "`util` must be in (0, 1] (the fraction of the GPU one batch keeps busy alone) or empty, found `{s}`"
+                            ),
+                        ));
+                    }
+                },
+            };
             let idx = *by_name.entry(name.clone()).or_insert_with(|| {
                 models.push(ModelProfile {
                     name: name.clone(),
                     batch_sizes: vec![],
                     exec_ns: vec![],
+                    util: vec![],
                     weights_bytes,
                     load_ns,
                     gflops,
@@ -212,20 +240,19 @@ impl Profile {
             }
             m.batch_sizes.push(batch);
             m.exec_ns.push(from_us(exec_us));
+            m.util.push(util);
         }
         if models.is_empty() {
             return Err(Error::parse(path, None, "the profile has no rows"));
         }
         for m in &mut models {
-            let mut pairs: Vec<(u32, Nanos)> = m
-                .batch_sizes
-                .iter()
-                .copied()
-                .zip(m.exec_ns.iter().copied())
+            let mut rows: Vec<(u32, Nanos, f64)> = (0..m.batch_sizes.len())
+                .map(|i| (m.batch_sizes[i], m.exec_ns[i], m.util[i]))
                 .collect();
-            pairs.sort_unstable();
-            m.batch_sizes = pairs.iter().map(|p| p.0).collect();
-            m.exec_ns = pairs.iter().map(|p| p.1).collect();
+            rows.sort_unstable_by_key(|r| r.0);
+            m.batch_sizes = rows.iter().map(|r| r.0).collect();
+            m.exec_ns = rows.iter().map(|r| r.1).collect();
+            m.util = rows.iter().map(|r| r.2).collect();
         }
         models.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Profile {
@@ -274,6 +301,26 @@ mod tests {
         assert_eq!(a.exec_for(3), None);
         assert_eq!(a.padded_index(1), Some(0));
         assert_eq!(a.gflops, None);
+        assert_eq!(a.util, vec![1.0, 1.0]);
+    }
+
+    #[test]
+    fn reads_the_optional_util_column() {
+        let text = "model,batch_size,exec_us,weights_mib,load_us,util\n\
+            a,2,150,10,800,0.5\na,1,100,10,800,0.25\nb,1,1000,100,8000,\n";
+        let p = Profile::parse(text, Path::new("t.csv")).unwrap();
+        assert_eq!(p.get("a").unwrap().util, vec![0.25, 0.5]);
+        assert_eq!(p.get("a").unwrap().util_for(2), Some(0.5));
+        assert_eq!(p.get("b").unwrap().util, vec![1.0]);
+        for bad in ["0", "1.5", "-0.1", "x", "NaN"] {
+            let text = format!(
+                "model,batch_size,exec_us,weights_mib,load_us,util\na,1,100,10,800,{bad}\n"
+            );
+            let e = Profile::parse(&text, Path::new("t.csv"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("t.csv:2: `util` must be in (0, 1]"), "{e}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::cluster::{Cluster, ClusterInput, PoolSpec};
 use crate::error::{Error, Result};
+use crate::interference::InterferenceSpec;
 use crate::profile::ModelProfile;
 use crate::time::{Nanos, from_ms, from_secs};
 use crate::trace::Trace;
@@ -104,6 +105,13 @@ pub struct ClusterSpec {
     /// (so everything is everywhere when it fits, and spread otherwise).
     #[serde(default)]
     pub preload: bool,
+    /// Batches that may run at once on each GPU (default 1: one at a time;
+    /// with `pools`, the default of each pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent: Option<u32>,
+    /// How batches running at once on a GPU slow each other down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interference: Option<InterferenceSpec>,
     /// GPUs of several types: `[[cluster.pools]]`, in GPU order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pools: Vec<PoolSpec>,
@@ -145,6 +153,9 @@ pub struct ModelSpec {
     pub name: String,
     /// The profile model it runs (`model` of its entry).
     pub model: String,
+    /// Its profile model as a number: the index of `model` among the
+    /// scenario's profile models, sorted by name (interference tables use it).
+    pub kind: u32,
     /// Its profile on each pool of the cluster (by pool index): `None` where
     /// that pool's profile lacks the model or its weights do not fit, so that
     /// it cannot run there.
@@ -264,13 +275,15 @@ impl Scenario {
             ));
         }
         let c = &mut file.cluster;
-        let cluster = crate::cluster::resolve(
+        let mut cluster = crate::cluster::resolve(
             ClusterInput {
                 gpus: &mut c.gpus,
                 gpu_memory_gib: c.gpu_memory_gib,
                 weights_memory_gib: &mut c.weights_memory_gib,
                 pools: &mut c.pools,
                 preload: c.preload,
+                max_concurrent: &mut c.max_concurrent,
+                interference: &mut c.interference,
                 profile: &mut file.profile,
             },
             base,
@@ -385,6 +398,7 @@ impl Scenario {
                 )?;
                 models.push(ModelSpec {
                     name,
+                    kind: 0,
                     model: entry.model.clone(),
                     profiles: profiles.clone(),
                     slo,
@@ -398,6 +412,20 @@ impl Scenario {
         for (name, table) in &file.policy {
             crate::policy::check_params(name, table)
                 .map_err(|msg| Error::invalid(at(&format!("policy.{name}")), msg))?;
+        }
+
+        // Kinds: the scenario's profile models, numbered in name order.
+        let kinds: Vec<String> = models
+            .iter()
+            .map(|m| m.model.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for m in &mut models {
+            m.kind = kinds.binary_search(&m.model).expect("listed") as u32;
+        }
+        for pool in &mut cluster.pools {
+            Arc::make_mut(&mut pool.interference).bind(&kinds);
         }
 
         let max_slo = models.iter().map(|m| m.slo).max().unwrap_or(0);

@@ -19,7 +19,9 @@ use crate::metrics::Metrics;
 use crate::policy::{Action, Decision, Notice, Policy};
 use crate::rng::Rng;
 use crate::scenario::Scenario;
-use crate::state::{Batch, Effect, GpuId, ModelId, Outcome, Ready, Request, RequestEnd, State};
+use crate::state::{
+    Batch, BatchId, Effect, GpuId, ModelId, Outcome, Ready, Request, RequestEnd, State,
+};
 use crate::time::Nanos;
 use crate::workload::{Arrival, ArrivalStream};
 
@@ -40,11 +42,13 @@ pub trait Observer {
 /// What the timing layer must do next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// The front batch of `gpu` started now: run it and report
+    /// A batch of `gpu` started now: run it and report
     /// [`Server::batch_done`] when it ends.
     Exec {
         /// The GPU.
         gpu: GpuId,
+        /// The batch.
+        batch: BatchId,
         /// The model instance.
         model: ModelId,
         /// The (padded) batch size it runs as.
@@ -95,8 +99,8 @@ pub enum Command {
 
 /// Receives the commands of the serving core, one method per [`Command`].
 pub trait Timing {
-    /// See [`Command::Exec`].
-    fn exec(&mut self, gpu: GpuId, model: ModelId, size: u32, requests: u32, expected_ns: Nanos);
+    /// See [`Command::Exec`]: `batch` of `model`, padded to `size`, holding `requests`.
+    fn exec(&mut self, gpu: GpuId, batch: &Batch);
     /// See [`Command::Transfer`].
     fn transfer(&mut self, gpu: GpuId, model: ModelId, expected_ns: Nanos);
     /// See [`Command::Evict`].
@@ -111,13 +115,14 @@ pub trait Timing {
 
 /// Collects the commands, in order.
 impl Timing for Vec<Command> {
-    fn exec(&mut self, gpu: GpuId, model: ModelId, size: u32, requests: u32, expected_ns: Nanos) {
+    fn exec(&mut self, gpu: GpuId, b: &Batch) {
         self.push(Command::Exec {
             gpu,
-            model,
-            size,
-            requests,
-            expected_ns,
+            batch: b.id,
+            model: b.model,
+            size: b.size,
+            requests: b.requests.len() as u32,
+            expected_ns: b.expected_ns,
         });
     }
     fn transfer(&mut self, gpu: GpuId, model: ModelId, expected_ns: Nanos) {
@@ -165,8 +170,12 @@ impl<'p, 'o> Server<'p, 'o> {
         metrics: Metrics,
         observer: Option<&'o mut dyn Observer>,
     ) -> Self {
+        let mut state = State::new(scenario);
+        if let Some(cap) = policy.max_concurrent() {
+            state.cap_concurrency(cap);
+        }
         Server {
-            state: State::new(scenario),
+            state,
             policy,
             metrics,
             observer,
@@ -216,16 +225,17 @@ impl<'p, 'o> Server<'p, 'o> {
         req
     }
 
-    /// The running batch of `gpu` ran from `start` to `finish` (measured; `finish <= now`).
+    /// The running batch `batch` of `gpu` ran from `start` to `finish` (measured; `finish <= now`).
     pub fn batch_done(
         &mut self,
         now: Nanos,
         gpu: GpuId,
+        batch: BatchId,
         start: Nanos,
         finish: Nanos,
         out: &mut impl Timing,
     ) {
-        let batch = self.state.finish(gpu, start, finish, &mut self.ends);
+        let batch = self.state.finish(gpu, batch, start, finish, &mut self.ends);
         self.metrics
             .batch(gpu, batch.model, batch.requests.len(), start, finish);
         if let Some(o) = self.observer.as_mut() {
@@ -344,8 +354,8 @@ impl<'p, 'o> Server<'p, 'o> {
                 }
                 Ready::Now => {
                     let b = self.state.start(g, now);
-                    out.exec(g, b.model, b.size, b.requests.len() as u32, b.expected_ns);
-                    return;
+                    self.metrics.started(g);
+                    out.exec(g, b);
                 }
             }
         }

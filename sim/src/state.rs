@@ -2,10 +2,12 @@
 //! engine and the real-time replay) mutate in the same way: per-model queues
 //! of pending requests, per-GPU resident models, memory, queued batches and
 //! transfers. Every action is validated here with `assert!`: a GPU never runs
-//! two batches at once, a batch never mixes models, a request ends exactly
-//! once, a model runs only where it is loaded, memory is never overcommitted.
+//! more batches at once than its pool allows (one, unless `max_concurrent`
+//! says more), a batch never mixes models, a request ends exactly once, a
+//! model runs only where it is loaded, memory is never overcommitted.
 
 use crate::cluster::PoolId;
+use crate::interference::{Fluid, Interference, Runner};
 use crate::policy::{Action, Dispatch, View};
 use crate::profile::ModelProfile;
 use crate::scenario::Scenario;
@@ -19,6 +21,8 @@ pub type ModelId = usize;
 pub type GpuId = usize;
 /// A request's id: unique, increasing in arrival order.
 pub type RequestId = u64;
+/// A batch's id: unique, increasing in dispatch order.
+pub type BatchId = u64;
 
 /// A request waiting to be served.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,6 +88,8 @@ pub struct ModelState {
     pub id: ModelId,
     /// Instance name.
     pub name: String,
+    /// Its profile model as a kind (see `ModelSpec::kind`).
+    pub kind: u32,
     /// Its profile on each pool (`None` where it cannot run); read it through
     /// [`View::profile`] and friends, which take the GPU.
     pub profiles: Arc<Vec<Option<ModelProfile>>>,
@@ -122,6 +128,8 @@ pub enum Residency {
 /// A batch dispatched to a GPU.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// Unique id.
+    pub id: BatchId,
     /// Model instance.
     pub model: ModelId,
     /// The requests, in arrival order.
@@ -138,6 +146,24 @@ pub struct Batch {
     pub not_after: Nanos,
     /// When it started, once it has.
     pub started_at: Option<Nanos>,
+    /// Once it runs: when it is expected to end, by the profile and the
+    /// interference of the batches running beside it (if none starts or
+    /// ends before).
+    pub expected_end: Option<Nanos>,
+    /// Its profile model as a kind (see `ModelSpec::kind`).
+    pub kind: u32,
+    /// The fraction of the GPU it keeps busy alone (the profile's `util`).
+    pub util: f64,
+}
+
+impl Batch {
+    /// The batch as the interference model sees it.
+    pub fn runner(&self) -> Runner {
+        Runner {
+            kind: self.kind,
+            util: self.util,
+        }
+    }
 }
 
 /// A weights transfer queued on a GPU.
@@ -167,8 +193,15 @@ pub struct GpuState {
     pub last_used: Vec<Nanos>,
     /// Models loaded or loading, ascending.
     pub resident: Vec<ModelId>,
-    /// Batches dispatched here and not finished; only the front can be running.
+    /// Batches dispatched here and not finished, in dispatch order: the first
+    /// [`GpuState::running`] of them run, the others wait their turn.
     pub exec: VecDeque<Batch>,
+    /// Batches that may run at once (its pool's `max_concurrent`, capped by the policy).
+    pub max_concurrent: u32,
+    running: usize,
+    interference: std::sync::Arc<Interference>,
+    /// Expected progress of the running batches (only when more than one may run).
+    fluid: Fluid,
     /// Transfers queued here; only the front can be running.
     pub transfers: VecDeque<Transfer>,
     last_finish: Nanos,
@@ -200,6 +233,22 @@ impl GpuState {
         self.exec.is_empty()
     }
 
+    /// Number of batches running.
+    pub fn running(&self) -> usize {
+        self.running
+    }
+
+    /// The running batches.
+    pub fn running_batches(&self) -> impl Iterator<Item = &Batch> {
+        self.exec.range(..self.running)
+    }
+
+    /// How many more batches could be dispatched here to start now: the
+    /// concurrency limit minus the batches running or waiting.
+    pub fn free_slots(&self) -> usize {
+        (self.max_concurrent as usize).saturating_sub(self.exec.len())
+    }
+
     /// Whether a batch of `model` is running or queued here.
     pub fn has_work_for(&self, model: ModelId) -> bool {
         self.exec.iter().any(|b| b.model == model)
@@ -212,7 +261,13 @@ impl GpuState {
 
     /// When all queued work is expected to be done, by the profile's times:
     /// `now` if idle. Transfers that batches wait for are taken into account.
+    /// With several batches at once, when a newly dispatched batch could
+    /// expect to start: once the batches ahead of it have started and fewer
+    /// than `max_concurrent` run.
     pub fn expected_free_at(&self, now: Nanos) -> Nanos {
+        if self.max_concurrent > 1 {
+            return self.expected_slot_at(now);
+        }
         let mut t = now;
         for b in &self.exec {
             let start = match b.started_at {
@@ -222,6 +277,39 @@ impl GpuState {
                     .max(self.expected_loaded_at(b.model, now)),
             };
             t = t.max(start + b.expected_ns);
+        }
+        t
+    }
+
+    /// Refreshes the expected ends of the running batches from the fluid model.
+    fn retime(&mut self) {
+        for (id, end) in self.fluid.ends() {
+            if let Some(b) = self.exec.range_mut(..self.running).find(|b| b.id == id) {
+                b.expected_end = Some(end);
+            }
+        }
+    }
+
+    fn expected_slot_at(&self, now: Nanos) -> Nanos {
+        let k = self.max_concurrent as usize;
+        let mut f = self.fluid.clone();
+        let mut t = now;
+        let next_end = |f: &mut Fluid, t: &mut Nanos| {
+            let (id, end) = f.ends().min_by_key(|e| (e.1, e.0)).expect("running");
+            f.finish(end, id, &self.interference);
+            *t = (*t).max(end);
+        };
+        for b in self.exec.range(self.running..) {
+            while f.len() >= k {
+                next_end(&mut f, &mut t);
+            }
+            t = t
+                .max(b.not_before)
+                .max(self.expected_loaded_at(b.model, now));
+            f.start(t, b.id, b.runner(), b.expected_ns, &self.interference);
+        }
+        while f.len() >= k {
+            next_end(&mut f, &mut t);
         }
         t
     }
@@ -279,6 +367,7 @@ pub struct State {
     /// GPUs.
     pub gpus: Vec<GpuState>,
     next_id: RequestId,
+    next_batch: BatchId,
 }
 
 impl State {
@@ -293,6 +382,7 @@ impl State {
                 .map(|(id, m)| ModelState {
                     id,
                     name: m.name.clone(),
+                    kind: m.kind,
                     profiles: m.profiles.clone(),
                     slo: m.slo,
                     queue: VecDeque::new(),
@@ -300,23 +390,38 @@ impl State {
                 })
                 .collect(),
             gpus: (0..scenario.cluster.gpus)
-                .map(|id| GpuState {
-                    id,
-                    pool: scenario.cluster.pool_of(id),
-                    capacity_bytes: scenario.cluster.pools[scenario.cluster.pool_of(id)]
-                        .weights_bytes,
-                    used_bytes: 0,
-                    residency: vec![Residency::Absent; n],
-                    last_used: vec![0; n],
-                    resident: Vec::new(),
-                    exec: VecDeque::new(),
-                    transfers: VecDeque::new(),
-                    last_finish: 0,
+                .map(|id| {
+                    let pool = &scenario.cluster.pools[scenario.cluster.pool_of(id)];
+                    GpuState {
+                        id,
+                        pool: scenario.cluster.pool_of(id),
+                        capacity_bytes: pool.weights_bytes,
+                        max_concurrent: pool.max_concurrent,
+                        running: 0,
+                        interference: pool.interference.clone(),
+                        fluid: Fluid::default(),
+                        used_bytes: 0,
+                        residency: vec![Residency::Absent; n],
+                        last_used: vec![0; n],
+                        resident: Vec::new(),
+                        exec: VecDeque::new(),
+                        transfers: VecDeque::new(),
+                        last_finish: 0,
+                    }
                 })
                 .collect(),
             next_id: 0,
+            next_batch: 0,
         }
         .preloaded(scenario)
+    }
+
+    /// Caps every GPU's concurrency at `cap` (a policy that runs one batch
+    /// at a time by design, whatever the cluster allows).
+    pub fn cap_concurrency(&mut self, cap: u32) {
+        for g in &mut self.gpus {
+            g.max_concurrent = g.max_concurrent.min(cap.max(1));
+        }
     }
 
     fn preloaded(mut self, scenario: &Scenario) -> State {
@@ -486,15 +591,26 @@ impl State {
                 profile.max_batch()
             )
         });
-        let (size, expected_ns) = (profile.batch_sizes[idx], profile.exec_ns[idx]);
+        let (size, expected_ns, util) = (
+            profile.batch_sizes[idx],
+            profile.exec_ns[idx],
+            profile.util[idx],
+        );
         assert!(
             self.gpus[gpu].is_resident(model),
             "dispatch: model {model} is neither loaded nor loading on gpu {gpu}"
         );
         let reqs = self.take(model, &requests, "dispatch");
+        let kind = self.models[model].kind;
+        let id = self.next_batch;
+        self.next_batch += 1;
         let g = &mut self.gpus[gpu];
         g.last_used[model] = now;
         g.exec.push_back(Batch {
+            id,
+            kind,
+            util,
+            expected_end: None,
             model,
             requests: reqs,
             size,
@@ -507,15 +623,15 @@ impl State {
         Effect::Exec(gpu)
     }
 
-    /// Whether the front batch of `gpu` can start at `now`.
+    /// Whether the next waiting batch of `gpu` can start at `now`.
     pub fn ready(&self, gpu: GpuId, now: Nanos) -> Ready {
         let g = &self.gpus[gpu];
-        let Some(b) = g.exec.front() else {
-            return Ready::No;
-        };
-        if b.started_at.is_some() {
+        if g.running >= g.max_concurrent as usize {
             return Ready::No;
         }
+        let Some(b) = g.exec.get(g.running) else {
+            return Ready::No;
+        };
         if now > b.not_after {
             return Ready::Reject;
         }
@@ -528,27 +644,37 @@ impl State {
         Ready::Now
     }
 
-    /// Starts the front batch of `gpu` at `now`; returns it.
+    /// Starts the next waiting batch of `gpu` at `now`; returns it.
     pub fn start(&mut self, gpu: GpuId, now: Nanos) -> &Batch {
         assert_eq!(
             self.ready(gpu, now),
             Ready::Now,
-            "start: gpu {gpu} cannot start its front batch"
+            "start: gpu {gpu} cannot start its next batch"
         );
         let g = &mut self.gpus[gpu];
         assert!(
             now >= g.last_finish,
             "gpu {gpu} would run two batches at once"
         );
-        let b = g.exec.front_mut().unwrap();
+        let i = g.running;
+        g.running += 1;
+        let b = &mut g.exec[i];
         b.started_at = Some(now);
-        b
+        if g.max_concurrent == 1 {
+            b.expected_end = Some(now + b.expected_ns);
+        } else {
+            let (id, runner, work) = (b.id, b.runner(), b.expected_ns);
+            g.fluid.start(now, id, runner, work, &g.interference);
+            g.retime();
+        }
+        &g.exec[i]
     }
 
-    /// Rejects the front batch of `gpu` (it missed its start window): its requests are dropped.
+    /// Rejects the next waiting batch of `gpu` (it missed its start window): its requests are dropped.
     pub fn reject(&mut self, gpu: GpuId, now: Nanos, ends: &mut Vec<RequestEnd>) -> Batch {
         assert_eq!(self.ready(gpu, now), Ready::Reject, "reject: gpu {gpu}");
-        let b = self.gpus[gpu].exec.pop_front().unwrap();
+        let g = &mut self.gpus[gpu];
+        let b = g.exec.remove(g.running).unwrap();
         for &req in &b.requests {
             ends.push(RequestEnd {
                 req,
@@ -563,26 +689,34 @@ impl State {
         b
     }
 
-    /// The running batch of `gpu` finished: it ran from `start` to `finish`
-    /// (measured). Its requests' ends are pushed to `ends`; the batch is returned.
+    /// The running batch `batch` of `gpu` finished: it ran from `start` to
+    /// `finish` (measured). Its requests' ends are pushed to `ends`; the batch is returned.
     pub fn finish(
         &mut self,
         gpu: GpuId,
+        batch: BatchId,
         start: Nanos,
         finish: Nanos,
         ends: &mut Vec<RequestEnd>,
     ) -> Batch {
         let g = &mut self.gpus[gpu];
-        let b = g.exec.pop_front().expect("finish: no batch on gpu");
+        let i = g
+            .running_batches()
+            .position(|b| b.id == batch)
+            .unwrap_or_else(|| panic!("finish: batch {batch} is not running on gpu {gpu}"));
+        let b = g.exec.remove(i).expect("running");
+        g.running -= 1;
         assert!(
-            b.started_at.is_some(),
-            "finish: gpu {gpu}'s front batch never started"
+            finish >= start,
+            "gpu {gpu}: batch {batch} ends before it starts"
         );
-        assert!(
-            finish >= start && start >= g.last_finish,
-            "gpu {gpu}: batches overlap"
-        );
-        g.last_finish = finish;
+        if g.max_concurrent == 1 {
+            assert!(start >= g.last_finish, "gpu {gpu}: batches overlap");
+            g.last_finish = finish;
+        } else {
+            g.fluid.finish(finish, batch, &g.interference);
+            g.retime();
+        }
         let loaded_at = match g.residency[b.model] {
             Residency::Loaded(t) => t,
             r => panic!("finish: model {} ran on gpu {gpu} while {r:?}", b.model),
@@ -652,6 +786,7 @@ impl State {
             for b in g.exec.drain(..) {
                 ends.extend(b.requests.into_iter().map(unfinished));
             }
+            g.running = 0;
         }
         for m in &mut self.models {
             ends.extend(m.queue.drain(..).map(unfinished));

@@ -199,7 +199,10 @@ fn cpu_replays_a_heterogeneous_cluster_with_each_pools_profile() {
             assert_eq!(b.target_ns, want, "{p}: {b:?} runs its pool's time");
             assert!(b.gpu == 0 || b.model == 0, "{p}: b ran on the fast pool");
         }
-        assert!(r.batches.iter().any(|b| b.gpu == 1), "{p}: the fast GPU is used");
+        assert!(
+            r.batches.iter().any(|b| b.gpu == 1),
+            "{p}: the fast GPU is used"
+        );
     }
 }
 

@@ -1,15 +1,24 @@
 //! The cpu backend: every batch and every transfer is a timed wait of the
 //! duration the driver gives (the profiled one, with the scenario's noise),
-//! on the GPU's worker thread. It emulates GPUs the way Clockwork's
-//! "dummy worker" does, so the real-time driver, the policies in real time
-//! and the output path run, and are tested, on any machine.
+//! on the runner's thread. It emulates GPUs the way Clockwork's "dummy
+//! worker" does, so the real-time driver, the policies in real time and the
+//! output path run, and are tested, on any machine.
+//!
+//! A GPU that runs several batches at once shares one emulated device among
+//! its runners: each batch progresses at the rate the simulator's
+//! interference model gives ([`Fluid`]), so a start or an end on one runner
+//! moves the others' ends. This tests the concurrent driver, not the
+//! hardware: it can only agree with the simulator.
 
-use super::{Backend, Copier, Exec, Gpu, Span};
-use crate::clock::Clock;
+use super::{Backend, Copier, Exec, ExecJob, Gpu, Slots, Span};
+use crate::clock::{Clock, SPIN_NS};
 use anyhow::Result;
+use inferfair_sim::interference::{Fluid, Interference};
 use inferfair_sim::profile::ModelProfile;
 use inferfair_sim::state::ModelId;
 use inferfair_sim::time::Nanos;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// The cpu backend.
 #[derive(Clone, Copy, Debug, Default)]
@@ -28,14 +37,8 @@ fn wait(clock: &Clock, target_ns: Nanos) -> Span {
 }
 
 impl Exec for Wait {
-    fn run(
-        &mut self,
-        clock: &Clock,
-        _model: ModelId,
-        _size: u32,
-        target_ns: Nanos,
-    ) -> Result<Span> {
-        Ok(wait(clock, target_ns))
+    fn run(&mut self, clock: &Clock, job: &ExecJob) -> Result<Span> {
+        Ok(wait(clock, job.target_ns))
     }
 }
 
@@ -49,6 +52,59 @@ impl Copier for Wait {
     }
 }
 
+/// One emulated device shared by several runners.
+struct Shared {
+    fluid: Mutex<Fluid>,
+    changed: Condvar,
+    interference: Arc<Interference>,
+}
+
+/// A runner of a shared device.
+struct FluidWait(Arc<Shared>);
+
+impl Exec for FluidWait {
+    fn run(&mut self, clock: &Clock, job: &ExecJob) -> Result<Span> {
+        let dev = &self.0;
+        let mut f = dev.fluid.lock().expect("device lock");
+        let start = clock.now();
+        f.start(
+            start,
+            job.batch,
+            job.runner,
+            job.target_ns,
+            &dev.interference,
+        );
+        dev.changed.notify_all();
+        loop {
+            let end = f
+                .ends()
+                .find(|e| e.0 == job.batch)
+                .map(|e| e.1)
+                .expect("running");
+            let now = clock.now();
+            if now >= end {
+                f.finish(now, job.batch, &dev.interference);
+                dev.changed.notify_all();
+                return Ok(Span {
+                    start,
+                    finish: now,
+                    device_ns: None,
+                });
+            }
+            if end - now > SPIN_NS {
+                // Sleep until shortly before the end, or until another runner
+                // starts or ends a batch (which moves this end).
+                let wait = Duration::from_nanos(end - now - SPIN_NS);
+                f = dev.changed.wait_timeout(f, wait).expect("device lock").0;
+            } else {
+                drop(f);
+                std::thread::yield_now();
+                f = dev.fluid.lock().expect("device lock");
+            }
+        }
+    }
+}
+
 impl Backend for Cpu {
     fn name(&self) -> &'static str {
         "cpu"
@@ -58,10 +114,76 @@ impl Backend for Cpu {
         "cpu (timed waits of the profiled durations)".into()
     }
 
-    fn open(&self, _index: usize, _models: &[ModelProfile], _resident: &[ModelId]) -> Result<Gpu> {
+    fn open(
+        &self,
+        _index: usize,
+        _models: &[ModelProfile],
+        _resident: &[ModelId],
+        slots: &Slots,
+    ) -> Result<Gpu> {
+        let execs: Vec<Box<dyn Exec>> = if slots.k <= 1 {
+            vec![Box::new(Wait)]
+        } else {
+            let dev = Arc::new(Shared {
+                fluid: Mutex::new(Fluid::default()),
+                changed: Condvar::new(),
+                interference: slots.interference.clone(),
+            });
+            (0..slots.k)
+                .map(|_| Box::new(FluidWait(dev.clone())) as Box<dyn Exec>)
+                .collect()
+        };
         Ok(Gpu {
-            exec: Box::new(Wait),
+            execs,
             copier: Box::new(Wait),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inferfair_sim::interference::Runner;
+
+    #[test]
+    fn two_runners_share_the_emulated_device() {
+        // Processor sharing: two 40 ms batches started together take about 80 ms.
+        let gpu = Cpu
+            .open(
+                0,
+                &[],
+                &[],
+                &Slots {
+                    k: 2,
+                    interference: Arc::default(),
+                },
+            )
+            .unwrap();
+        let clock = Clock::start();
+        let spans: Vec<Span> = std::thread::scope(|s| {
+            let handles: Vec<_> = gpu
+                .execs
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut e)| {
+                    let clock = &clock;
+                    s.spawn(move || {
+                        let job = ExecJob {
+                            batch: i as u64,
+                            model: 0,
+                            size: 1,
+                            target_ns: 40_000_000,
+                            runner: Runner { kind: 0, util: 1.0 },
+                        };
+                        e.run(clock, &job).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for s in spans {
+            let d = s.finish - s.start;
+            assert!((75_000_000..110_000_000).contains(&d), "{d} ns");
+        }
     }
 }

@@ -1,6 +1,9 @@
 //! The cuda backend: every scenario GPU is a real CUDA device (scenario GPU
-//! g on device `first + g`), with one stream for batches and one for weight
-//! transfers, so that transfers overlap execution as in Clockwork.
+//! g on device `first + g`), with one stream per batch it may run at once
+//! (its pool's `max_concurrent`; each with its own cuBLAS handle and
+//! activation buffers, so that concurrent batches really contend for the
+//! device) and one for weight transfers, so that transfers overlap
+//! execution as in Clockwork.
 //!
 //! - A batch runs the model's kernel plan ([`crate::sizing`]): per layer, a
 //!   cuBLAS SGEMM of the activations by a slice of the model's weight buffer
@@ -19,7 +22,7 @@
 //! missing, so [`Cuda::new`] checks for them first and fails with a clear
 //! error instead.
 
-use super::{Backend, Copier, Exec, Gpu, Span};
+use super::{Backend, Copier, Exec, ExecJob, Gpu, Slots, Span};
 use crate::clock::Clock;
 use crate::sizing::NetPlan;
 use anyhow::{Context, Result, anyhow, bail};
@@ -208,7 +211,8 @@ impl CudaExec {
 }
 
 impl Exec for CudaExec {
-    fn run(&mut self, clock: &Clock, model: ModelId, size: u32, _target_ns: Nanos) -> Result<Span> {
+    fn run(&mut self, clock: &Clock, job: &ExecJob) -> Result<Span> {
+        let (model, size) = (job.model, job.size);
         self.ctx.bind_to_thread()?;
         let w = self.weights.lock().expect("weights lock")[model]
             .clone()
@@ -278,7 +282,13 @@ impl Backend for Cuda {
         self.describe.clone()
     }
 
-    fn open(&self, index: usize, models: &[ModelProfile], resident: &[ModelId]) -> Result<Gpu> {
+    fn open(
+        &self,
+        index: usize,
+        models: &[ModelProfile],
+        resident: &[ModelId],
+        slots: &Slots,
+    ) -> Result<Gpu> {
         let ordinal = self.first + index;
         if ordinal >= self.devices {
             bail!(
@@ -289,10 +299,10 @@ impl Backend for Cuda {
         }
         let ctx = CudaContext::new(ordinal)?;
         // Each worker synchronises its own stream after every operation, and
-        // weights are written by the copier before the executor reads them.
-        // SAFETY: no buffer is used by two streams at once.
+        // weights are written by the copier before the executors read them
+        // (concurrent executors only read the shared weights).
+        // SAFETY: no buffer is written by two streams at once.
         unsafe { ctx.disable_event_tracking() };
-        let exec_stream = ctx.new_stream()?;
         let copy_stream = ctx.new_stream()?;
         let module = ctx
             .load_module(cudarc::nvrtc::Ptx::from_src(PTX))
@@ -311,19 +321,23 @@ impl Backend for Cuda {
         let max_weights = plans.iter().map(|p| p.weight_floats).max().unwrap_or(1) as usize;
         let max_layer = plans.iter().map(|p| p.dim * p.dim).max().unwrap_or(1) as usize;
         let weights: Weights = Arc::new(Mutex::new(vec![None; models.len()]));
-        let mut exec = CudaExec {
-            blas: CudaBlas::new(exec_stream.clone())?,
-            ctx: ctx.clone(),
-            stream: exec_stream.clone(),
-            func,
-            sms,
-            plans: plans.clone(),
-            weights: weights.clone(),
-            a0: exec_stream.alloc_zeros::<f32>(act)?,
-            a1: exec_stream.alloc_zeros::<f32>(act)?,
-            ev0: timing_event(&ctx)?,
-            ev1: timing_event(&ctx)?,
-        };
+        let mut execs = Vec::new();
+        for _ in 0..slots.k.max(1) {
+            let stream = ctx.new_stream()?;
+            execs.push(CudaExec {
+                blas: CudaBlas::new(stream.clone())?,
+                ctx: ctx.clone(),
+                stream: stream.clone(),
+                func: func.clone(),
+                sms,
+                plans: plans.clone(),
+                weights: weights.clone(),
+                a0: stream.alloc_zeros::<f32>(act)?,
+                a1: stream.alloc_zeros::<f32>(act)?,
+                ev0: timing_event(&ctx)?,
+                ev1: timing_event(&ctx)?,
+            });
+        }
         // SAFETY: filled right below.
         let mut staging = unsafe { ctx.alloc_pinned_with_flags::<f32>(max_weights, 0) }
             .with_context(|| {
@@ -349,18 +363,23 @@ impl Backend for Cuda {
             copier.stream.synchronize()?;
             copier.install(m, buf);
         }
-        // Warm-up: every model at every batch size once, on scratch weights.
-        let mut scratch = exec_stream.alloc_zeros::<f32>(max_layer)?;
-        exec_stream.memset_zeros(&mut scratch)?;
-        for (i, m) in models.iter().enumerate() {
-            for &b in &m.batch_sizes {
-                exec.enqueue(&scratch, i, b, true)?;
+        // Warm-up: every model at every batch size once on every stream, on scratch weights.
+        for exec in &mut execs {
+            let stream = exec.stream.clone();
+            let mut scratch = stream.alloc_zeros::<f32>(max_layer)?;
+            stream.memset_zeros(&mut scratch)?;
+            for (i, m) in models.iter().enumerate() {
+                for &b in &m.batch_sizes {
+                    exec.enqueue(&scratch, i, b, true)?;
+                }
             }
+            stream.synchronize()?;
         }
-        exec_stream.synchronize()?;
-        drop(scratch);
         Ok(Gpu {
-            exec: Box::new(exec),
+            execs: execs
+                .into_iter()
+                .map(|e| Box::new(e) as Box<dyn Exec>)
+                .collect(),
             copier: Box::new(copier),
         })
     }

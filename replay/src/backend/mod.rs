@@ -1,12 +1,15 @@
 //! Backends: where a replay's batches and weight transfers run. Each
-//! scenario GPU is opened as a pair of workers, one that runs batches one at
-//! a time ([`Exec`]) and one that copies and frees weights one at a time
-//! ([`Copier`]); the driver gives each its own thread. Every operation
-//! reports its measured [`Span`] on the run's [`Clock`].
+//! scenario GPU is opened as workers: one batch runner ([`Exec`]) per batch
+//! its pool may run at once (`max_concurrent`), and one that copies and
+//! frees weights one at a time ([`Copier`]); the driver gives each its own
+//! thread. Every operation reports its measured [`Span`] on the run's
+//! [`Clock`].
 //!
 //! - `cpu`: a timed wait of the given duration (the profiled one), on a
-//!   thread per GPU: the driver, the policies in real time and the output
-//!   path, testable anywhere.
+//!   thread per batch runner: the driver, the policies in real time and the
+//!   output path, testable anywhere. Batches that run at once on one GPU
+//!   share it as the simulator's interference model says (it tests the
+//!   driver, not the hardware).
 //! - `cuda` (cargo feature `cuda`): real kernels on a real GPU, see `cuda.rs`.
 
 pub mod cpu;
@@ -15,9 +18,11 @@ pub mod cuda;
 
 use crate::clock::Clock;
 use anyhow::Result;
+use inferfair_sim::interference::{Interference, Runner};
 use inferfair_sim::profile::ModelProfile;
-use inferfair_sim::state::ModelId;
+use inferfair_sim::state::{BatchId, ModelId};
 use inferfair_sim::time::Nanos;
+use std::sync::Arc;
 
 /// When an operation ran, on the run's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +35,37 @@ pub struct Span {
     pub device_ns: Option<Nanos>,
 }
 
-/// Runs the batches of one GPU, one at a time.
+/// One batch to run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExecJob {
+    /// Its id (unique in the run).
+    pub batch: BatchId,
+    /// The model instance.
+    pub model: ModelId,
+    /// The batch size it runs as.
+    pub size: u32,
+    /// How long the profile (with the scenario's noise) says it takes alone,
+    /// which emulating backends wait and real ones ignore.
+    pub target_ns: Nanos,
+    /// What the interference model knows of it (emulating backends).
+    pub runner: Runner,
+}
+
+/// Runs batches on one GPU, one at a time; a GPU that runs several batches
+/// at once has several, each on its own thread.
 pub trait Exec: Send {
-    /// Runs a batch of `model` padded to `size`; `target_ns` is how long the
-    /// profile (with the scenario's noise) says it takes, which emulating
-    /// backends wait and real ones ignore.
-    fn run(&mut self, clock: &Clock, model: ModelId, size: u32, target_ns: Nanos) -> Result<Span>;
+    /// Runs `job` and returns when it is done.
+    fn run(&mut self, clock: &Clock, job: &ExecJob) -> Result<Span>;
+}
+
+/// How many batches a GPU runs at once, and how they interfere (what an
+/// emulating backend needs to share the GPU among them).
+#[derive(Clone, Debug, Default)]
+pub struct Slots {
+    /// Batch runners to open (at least 1).
+    pub k: u32,
+    /// The pool's interference model.
+    pub interference: Arc<Interference>,
 }
 
 /// Copies weights to one GPU and frees them, one operation at a time.
@@ -48,8 +78,8 @@ pub trait Copier: Send {
 
 /// One opened GPU.
 pub struct Gpu {
-    /// Its batch runner.
-    pub exec: Box<dyn Exec>,
+    /// Its batch runners, one per batch it may run at once.
+    pub execs: Vec<Box<dyn Exec>>,
     /// Its weight copier.
     pub copier: Box<dyn Copier>,
 }
@@ -61,8 +91,15 @@ pub trait Backend {
     /// What it runs on (for logs and file headers), e.g. the GPU's name and driver.
     fn describe(&self) -> String;
     /// Opens GPU `index` of a run for the model instances `models`, with the
-    /// instances `resident` already loaded (untimed, before the run starts).
-    fn open(&self, index: usize, models: &[ModelProfile], resident: &[ModelId]) -> Result<Gpu>;
+    /// instances `resident` already loaded (untimed, before the run starts),
+    /// and `slots.k` batch runners.
+    fn open(
+        &self,
+        index: usize,
+        models: &[ModelProfile],
+        resident: &[ModelId],
+        slots: &Slots,
+    ) -> Result<Gpu>;
 }
 
 /// Names of the backends, as on the command line.

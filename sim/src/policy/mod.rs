@@ -216,6 +216,11 @@ pub trait Policy: Send {
     fn notify(&mut self, _view: &View, _notice: &Notice) {}
     /// Decide what to do now.
     fn decide(&mut self, view: &View, out: &mut Decision);
+    /// The most batches it runs at once on one GPU, whatever the cluster
+    /// allows (`None`: what each pool's `max_concurrent` allows).
+    fn max_concurrent(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// Every policy name the project knows, implemented or planned.

@@ -110,6 +110,7 @@ mod tests {
             name: "m".into(),
             batch_sizes: vec![1, 2, 4, 8],
             exec_ns: vec![10_000_000, 16_000_000, 24_000_000, 40_000_000],
+            util: vec![1.0; 4],
             weights_bytes: 1,
             load_ns: 1,
             gflops: None,
