@@ -357,6 +357,36 @@ pub fn gpus_label(c: &inferfair_sim::cluster::Cluster) -> String {
     }
 }
 
+/// On a cluster that runs batches concurrently: each policy's mean running
+/// batches while busy, and which run one at a time whatever the cluster allows.
+fn concurrency_note(scenario: &inferfair_sim::Scenario, results: &[RunResult]) -> String {
+    let most = scenario
+        .cluster
+        .pools
+        .iter()
+        .map(|p| p.max_concurrent)
+        .max()
+        .unwrap_or(1);
+    if most <= 1 {
+        return String::new();
+    }
+    let parts: Vec<String> = results
+        .iter()
+        .map(|r| {
+            let conc = fmt(r.overall.gpu_concurrency, 2);
+            if r.gpus.iter().all(|g| g.max_concurrent == 1) {
+                format!("{} {conc} (one batch at a time by design)", r.policy)
+            } else {
+                format!("{} {conc}", r.policy)
+            }
+        })
+        .collect();
+    format!(
+        "batches running at once when busy (up to {most} allowed): {}\n",
+        parts.join(", ")
+    )
+}
+
 /// The tables people read: overall per policy, ratios, and per model.
 pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) -> String {
     let mut s = format!(
@@ -407,6 +437,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         t.row(row);
     }
     s.push_str(&t.render());
+    s.push_str(&concurrency_note(scenario, results));
     let get = |n: &str| results.iter().find(|r| r.policy == n);
     if let (Some(inf), Some(cw)) = (get("inferfair"), get("clockwork")) {
         s.push('\n');

@@ -25,15 +25,23 @@ pub struct Recorder {
     pub batches: Vec<(GpuId, ModelId, usize, u32, Nanos, Nanos)>,
     pub loads: Vec<(GpuId, ModelId, Nanos, Nanos)>,
     pub evicts: Vec<(GpuId, ModelId, Nanos)>,
+    /// Every batch start: (gpu, batch id, model, size, start).
+    pub starts: Vec<(GpuId, u64, ModelId, u32, Nanos)>,
+    /// The id of each of `batches`.
+    pub batch_ids: Vec<u64>,
 }
 
 impl Observer for Recorder {
     fn request_end(&mut self, e: &RequestEnd) {
         self.ends.push(*e);
     }
+    fn batch_start(&mut self, gpu: GpuId, b: &Batch, now: Nanos) {
+        self.starts.push((gpu, b.id, b.model, b.size, now));
+    }
     fn batch(&mut self, gpu: GpuId, b: &Batch, start: Nanos, finish: Nanos) {
         self.batches
             .push((gpu, b.model, b.requests.len(), b.size, start, finish));
+        self.batch_ids.push(b.id);
     }
     fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
         self.loads.push((gpu, model, start, finish));

@@ -3,6 +3,7 @@
 mod cli;
 mod clockwork;
 mod common;
+mod concurrent;
 mod figures;
 mod golden;
 mod hand;

@@ -145,6 +145,7 @@ pub fn replay(
     let wall = std::time::Instant::now();
     let name = policy.name().to_string();
     let params = policy.params();
+    let cap = policy.max_concurrent();
     let metrics = Metrics::new(scenario, opts.timeline_bin);
     let mut server = Server::new(scenario, policy, metrics, opts.observer);
     let mut gpus = Vec::with_capacity(scenario.cluster.gpus);
@@ -267,7 +268,7 @@ pub fn replay(
     if let Some(p) = progress.as_mut() {
         p(1.0);
     }
-    let result = RunResult::from_metrics(
+    let mut result = RunResult::from_metrics(
         scenario,
         name,
         params,
@@ -276,6 +277,7 @@ pub fn replay(
         requests,
         wall.elapsed().as_secs_f64(),
     );
+    result.cap_concurrency(cap);
     Ok(Replayed {
         result,
         batches,

@@ -47,13 +47,30 @@ pub struct Metrics {
     /// Busy time per GPU within the window: the union of its batches' runs.
     pub gpu_busy_ns: Vec<Nanos>,
     /// Batch time per GPU within the window: each batch's run, summed (more
-    /// than the busy time when batches run at once).
+    /// than the busy time when batches run at once); counted with the busy
+    /// time, when a busy period ends.
     pub gpu_batch_ns: Vec<Nanos>,
-    /// Per GPU: batches running, and the start and end of the current busy
-    /// period (the first start and the last end of its batches).
-    busy: Vec<(u32, Nanos, Nanos)>,
+    /// Per GPU: the current busy period (batches running, first start, last
+    /// end, and its batches' time within the window).
+    busy: Vec<Busy>,
     timeline_bin: Option<Nanos>,
 }
+
+/// A GPU's current busy period: from its first batch's start until no batch runs.
+#[derive(Clone, Copy, Debug)]
+struct Busy {
+    running: u32,
+    first: Nanos,
+    last: Nanos,
+    batch_ns: Nanos,
+}
+
+const IDLE: Busy = Busy {
+    running: 0,
+    first: Nanos::MAX,
+    last: 0,
+    batch_ns: 0,
+};
 
 fn overlap(a: Nanos, b: Nanos, from: Nanos, to: Nanos) -> Nanos {
     b.min(to).saturating_sub(a.max(from))
@@ -68,14 +85,14 @@ impl Metrics {
             models: vec![ModelCounters::default(); s.models.len()],
             gpu_busy_ns: vec![0; s.cluster.gpus],
             gpu_batch_ns: vec![0; s.cluster.gpus],
-            busy: vec![(0, Nanos::MAX, 0); s.cluster.gpus],
+            busy: vec![IDLE; s.cluster.gpus],
             timeline_bin,
         }
     }
 
     /// A batch started on `gpu`.
     pub fn started(&mut self, gpu: usize) {
-        self.busy[gpu].0 += 1;
+        self.busy[gpu].running += 1;
     }
 
     fn measured(&self, r: &Request) -> bool {
@@ -117,16 +134,17 @@ impl Metrics {
     /// A batch of `n` requests of `model` ran on `gpu` from `start` to `finish`.
     pub fn batch(&mut self, gpu: usize, model: usize, n: usize, start: Nanos, finish: Nanos) {
         let busy = overlap(start, finish, self.from, self.to);
-        self.gpu_batch_ns[gpu] += busy;
         // The GPU is busy from the first start to the last end of batches
         // that overlap; a period is counted when its last batch ends.
         let b = &mut self.busy[gpu];
-        b.0 = b.0.saturating_sub(1);
-        b.1 = b.1.min(start);
-        b.2 = b.2.max(finish);
-        if b.0 == 0 {
-            self.gpu_busy_ns[gpu] += overlap(b.1, b.2, self.from, self.to);
-            *b = (0, Nanos::MAX, 0);
+        b.running = b.running.saturating_sub(1);
+        b.first = b.first.min(start);
+        b.last = b.last.max(finish);
+        b.batch_ns += busy;
+        if b.running == 0 {
+            self.gpu_busy_ns[gpu] += overlap(b.first, b.last, self.from, self.to);
+            self.gpu_batch_ns[gpu] += b.batch_ns;
+            *b = IDLE;
         }
         let m = &mut self.models[model];
         m.gpu_ns += busy;
@@ -183,6 +201,7 @@ impl Metrics {
                 pool: s.cluster.pools[s.cluster.pool_of(gpu)].name.clone(),
                 utilization: b as f64 / (self.to - self.from) as f64,
                 concurrency: ratio(self.gpu_batch_ns[gpu], b),
+                max_concurrent: s.cluster.pools[s.cluster.pool_of(gpu)].max_concurrent,
             })
             .collect();
         let overall = Overall {
@@ -320,4 +339,6 @@ pub struct GpuSummary {
     pub utilization: f64,
     /// Mean number of batches running while busy (null if never busy).
     pub concurrency: Option<f64>,
+    /// The most batches that could run at once (its pool's, or less if the policy runs fewer).
+    pub max_concurrent: u32,
 }

@@ -64,8 +64,9 @@ pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOpti
     let metrics = Metrics::new(scenario, opts.timeline_bin);
     let params = policy.params();
     let name = policy.name().to_string();
+    let cap = policy.max_concurrent();
     let done = Engine::new(scenario, policy, metrics, opts.observer).run(opts.progress);
-    RunResult::from_metrics(
+    let mut r = RunResult::from_metrics(
         scenario,
         name,
         params,
@@ -73,10 +74,21 @@ pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOpti
         done.events,
         done.requests,
         wall.elapsed().as_secs_f64(),
-    )
+    );
+    r.cap_concurrency(cap);
+    r
 }
 
 impl RunResult {
+    /// Records a policy's own limit on batches at once per GPU (see `Policy::max_concurrent`).
+    pub fn cap_concurrency(&mut self, cap: Option<u32>) {
+        if let Some(cap) = cap {
+            for g in &mut self.gpus {
+                g.max_concurrent = g.max_concurrent.min(cap.max(1));
+            }
+        }
+    }
+
     /// The result of a finished run of `scenario` (by any driver) from its metrics.
     pub fn from_metrics(
         scenario: &Scenario,

@@ -29,6 +29,8 @@ use crate::workload::{Arrival, ArrivalStream};
 pub trait Observer {
     /// A request ended.
     fn request_end(&mut self, _end: &RequestEnd) {}
+    /// A batch started on `gpu` at `now` (it reports [`Observer::batch`] when it ends).
+    fn batch_start(&mut self, _gpu: GpuId, _batch: &Batch, _now: Nanos) {}
     /// A batch ran on `gpu` from `start` to `finish`.
     fn batch(&mut self, _gpu: GpuId, _batch: &Batch, _start: Nanos, _finish: Nanos) {}
     /// A model was loaded on `gpu` from `start` to `finish`.
@@ -355,6 +357,9 @@ impl<'p, 'o> Server<'p, 'o> {
                 Ready::Now => {
                     let b = self.state.start(g, now);
                     self.metrics.started(g);
+                    if let Some(o) = self.observer.as_mut() {
+                        o.batch_start(g, b, now);
+                    }
                     out.exec(g, b);
                 }
             }

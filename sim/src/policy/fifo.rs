@@ -2,7 +2,9 @@
 //! free GPU takes the oldest pending request it can run (work-conserving over
 //! every GPU whose pool profiles the model) and batches it with the next
 //! pending requests of the same model, up to the model's largest batch size
-//! there; nothing is ever dropped. Models are preloaded everywhere when they fit,
+//! there; nothing is ever dropped. On GPUs that run several batches at once
+//! (`max_concurrent = k`), a GPU takes work while fewer than k batches run or
+//! wait there: the Triton-like baseline with k instances per model. Models are preloaded everywhere when they fit,
 //! otherwise loaded on demand, evicting the least recently used idle model.
 
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
@@ -29,7 +31,8 @@ pub struct Fifo {
     /// Requests taken from the front of a model's queue in this decision
     /// (a few models at most: one per idle GPU).
     taken: Vec<(ModelId, usize)>,
-    assigned: Vec<bool>,
+    /// Per GPU: batches it can still take in this decision.
+    slots: Vec<usize>,
 }
 
 impl Fifo {
@@ -56,7 +59,7 @@ impl Fifo {
             let free = view
                 .gpus
                 .iter()
-                .any(|g| g.pool == pool && !self.assigned[g.id]);
+                .any(|g| g.pool == pool && self.slots[g.id] > 0);
             if !free {
                 continue;
             }
@@ -124,14 +127,15 @@ impl Policy for Fifo {
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
-        if !view.gpus.iter().any(|g| g.is_idle()) || self.order.iter().all(|q| q.is_empty()) {
+        if !view.gpus.iter().any(|g| g.free_slots() > 0) || self.order.iter().all(|q| q.is_empty())
+        {
             return;
         }
         self.taken.clear();
-        self.assigned.clear();
-        self.assigned.extend(view.gpus.iter().map(|g| !g.is_idle()));
+        self.slots.clear();
+        self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
         while let Some(model) = self.oldest(view) {
-            let free = |g: usize| !self.assigned[g] && view.can_run(model, g);
+            let free = |g: usize| self.slots[g] > 0 && view.can_run(model, g);
             let gpu = view
                 .gpus
                 .iter()
@@ -140,7 +144,14 @@ impl Policy for Fifo {
                 .map(|g| g.id);
             let Some(gpu) = gpu else { break };
             let g = &view.gpus[gpu];
-            if !g.is_resident(model) {
+            let loads = !g.is_resident(model);
+            if loads {
+                if self.slots[gpu] < g.free_slots() {
+                    // It took a batch in this decision already: memory and
+                    // victims are planned on a quiet GPU only.
+                    self.slots[gpu] = 0;
+                    continue;
+                }
                 // Load on demand, evicting least recently used models with nothing queued.
                 let need = view.weights_bytes(model, gpu);
                 let mut free_bytes = g.free_bytes();
@@ -161,7 +172,7 @@ impl Policy for Fifo {
                 }
                 if free_bytes < need {
                     // Everything here is busy or loading; try again when something finishes.
-                    self.assigned[gpu] = true;
+                    self.slots[gpu] = 0;
                     continue;
                 }
                 for v in evict {
@@ -183,7 +194,8 @@ impl Policy for Fifo {
                 Some(t) => t.1 += n,
                 None => self.taken.push((model, n)),
             }
-            self.assigned[gpu] = true;
+            // A GPU that loads takes nothing else in this decision.
+            self.slots[gpu] = if loads { 0 } else { self.slots[gpu] - 1 };
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
         }

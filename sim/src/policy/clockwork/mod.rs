@@ -442,6 +442,12 @@ impl Policy for Clockwork {
         self.setup(view);
     }
 
+    /// Clockwork runs one batch at a time on each GPU by design: its
+    /// predictability rests on it (`docs/clockwork.md`).
+    fn max_concurrent(&self) -> Option<u32> {
+        Some(1)
+    }
+
     fn notify(&mut self, view: &View, notice: &Notice) {
         if self.tracker.is_none() {
             self.setup(view);
