@@ -257,7 +257,7 @@ fn impossible_concurrency_settings_are_clear_errors() {
     // With pools, each pool has its own.
     let text = "name = \"bad\"\nduration_s = 1.0\n[[cluster.pools]]\nname = \"a\"\nprofile = \"conc.csv\"\nmax_concurrent = 0\n\
          [[models]]\nmodel = \"full\"\narrival = { process = \"poisson\", rate_rps = 10 }\n";
-    let e = Scenario::parse(&text, &data().join("bad.toml"))
+    let e = Scenario::parse(text, &data().join("bad.toml"))
         .err()
         .unwrap()
         .to_string();
