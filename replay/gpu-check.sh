@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole sim-vs-real loop on a machine with an NVIDIA GPU, in under
-# 8 minutes: check that the inferfair binary runs there and finds CUDA,
+# 10 minutes: check that the inferfair binary runs there and finds CUDA,
 # measure a profile of the GPU (`profile measure`), then validate the
 # simulator against real-time replays on small heterogeneous scenarios for
-# every policy the binary implements (fifo, clockwork, inferfair).
+# every policy the binary implements; then concurrent execution: measure the
+# GPU's pairwise interference (`profile measure --pairs`) and validate two
+# batches at once (`scenarios/validate-concurrent.toml`, max_concurrent = 2).
 #
 #   replay/gpu-check.sh OUTDIR
 #
@@ -18,8 +20,9 @@
 #   RATE_SCALE      rate multiplier for the scenarios (default: the measured
 #                   GPU's speed-up over SOURCE_PROFILE on the scenario's models)
 # Results in OUTDIR: gpu-check.log, ldd.txt, nvidia-smi.txt, <gpu>.csv (the
-# measured profile), profile-measure.txt, and validate-small/ and
-# validate-swap/ (validation.txt, validation.csv, validation.json, sim/, replay/).
+# measured profile), profile-measure.txt, <gpu>-interference.csv (the pairwise
+# table) with pairs.txt, and validate-small/, validate-swap/ and
+# validate-concurrent/ (validation.txt, validation.csv, validation.json, sim/, replay/).
 # docs/validation.md explains what is measured.
 
 set -u -o pipefail
@@ -122,8 +125,27 @@ for sc in validate-small validate-swap; do
     timeout "$limit" "$BIN" "${args[@]}" || echo "gpu-check: validate of $sc failed or ran out of time"
 done
 
+PAIRS="$OUT/$NAME-interference.csv"
+MODELS=mobilenet-v2,resnet50,vgg16,bert-base
+step "profile measure --pairs on GPU $GPU ($MODELS) -> $PAIRS"
+timeout 90 "$BIN" profile measure --backend cuda --gpu "$GPU" --profile "$PROFILE" --models "$MODELS" \
+    --pairs --reps 10 --warmup 2 --out "$PAIRS" | tee "$OUT/pairs.txt"
+if [ "${PIPESTATUS[0]}" = 0 ]; then
+    # The concurrent scenario with the measured table (absolute paths: it runs from OUTDIR).
+    sed -e "s|^profile = .*|profile = \"$PWD/profiles/v100.csv\"|" \
+        "scenarios/validate-concurrent.toml" > "$OUT/validate-concurrent.toml"
+    printf '\n[cluster.interference]\nmodel = "pairwise"\npath = "%s"\n' "$PAIRS" >> "$OUT/validate-concurrent.toml"
+    rate=${RATE_SCALE:-$(speedup scenarios/validate-concurrent.toml)}
+    step "validate validate-concurrent (2 batches at once, measured pairs) on GPU $GPU (rate scale $rate)"
+    args=(validate "$OUT/validate-concurrent.toml" --backend cuda --gpu "$GPU" --profile "$PROFILE" --rate-scale "$rate" --out "$OUT/validate-concurrent")
+    [ -n "${POLICIES:-}" ] && args+=(--policies "$POLICIES")
+    timeout 170 "$BIN" "${args[@]}" || echo "gpu-check: validate of validate-concurrent failed or ran out of time"
+else
+    echo "gpu-check: profile measure --pairs failed (see above)"
+fi
+
 step "summary"
-for sc in validate-small validate-swap; do
+for sc in validate-small validate-swap validate-concurrent; do
     [ -f "$OUT/$sc/validation.txt" ] && { echo "-- $sc"; grep -A3 '^agreement' "$OUT/$sc/validation.txt"; }
 done
 echo "results in $OUT"

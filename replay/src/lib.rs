@@ -7,6 +7,7 @@
 pub mod backend;
 pub mod clock;
 pub mod driver;
+pub mod interfere;
 pub mod measure;
 pub mod records;
 pub mod sizing;

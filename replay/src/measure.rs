@@ -215,9 +215,14 @@ fn us(ns: Nanos) -> String {
 
 /// The measured profile as CSV: `comments` first (one `#` line each), then
 /// the simulator's columns, `gflops` (so that a replay on this profile runs
-/// the kernels that were measured), and the extra columns `exec_p99_us`,
-/// `device_exec_us` and `load_p99_us` (which the simulator ignores).
-pub fn profile_csv(comments: &[String], models: &[ModelMeasure]) -> String {
+/// the kernels that were measured), the extra columns `exec_p99_us`,
+/// `device_exec_us` and `load_p99_us` (which the simulator ignores), and
+/// `util` when `utils` were measured too.
+pub fn profile_csv(
+    comments: &[String],
+    models: &[ModelMeasure],
+    utils: Option<&[crate::interfere::Utils]>,
+) -> String {
     let mut s = String::new();
     for c in comments {
         s.push_str(&format!("# {c}\n"));
@@ -234,11 +239,20 @@ pub fn profile_csv(comments: &[String], models: &[ModelMeasure]) -> String {
             estimated.join(", ")
         ));
     }
-    s.push_str("model,batch_size,exec_us,weights_mib,load_us,gflops,exec_p99_us,device_exec_us,load_p99_us\n");
+    s.push_str("model,batch_size,exec_us,weights_mib,load_us,gflops,exec_p99_us,device_exec_us,load_p99_us");
+    s.push_str(if utils.is_some() { ",util\n" } else { "\n" });
     for m in models {
         for b in &m.batches {
+            let util = utils.map(|u| {
+                let x = u
+                    .iter()
+                    .find(|u| u.name == m.name)
+                    .and_then(|u| u.utils.iter().find(|x| x.0 == b.size))
+                    .map_or(1.0, |x| x.1);
+                format!(",{x:.3}")
+            });
             s.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{}{}\n",
                 m.name,
                 b.size,
                 us(b.exec.median_ns),
@@ -248,6 +262,7 @@ pub fn profile_csv(comments: &[String], models: &[ModelMeasure]) -> String {
                 us(b.exec.p99_ns),
                 b.device_median_ns.map(us).unwrap_or_default(),
                 us(m.load.p99_ns),
+                util.unwrap_or_default(),
             ));
         }
     }
@@ -319,7 +334,7 @@ mod tests {
             a.batches[0].exec.median_ns >= 2_000_000 && a.batches[1].exec.median_ns >= 3_000_000
         );
         assert!(a.load.median_ns >= 3_000_000);
-        let csv = profile_csv(&["measured on a test".into()], &ms);
+        let csv = profile_csv(&["measured on a test".into()], &ms, None);
         let back = Profile::parse(&csv, Path::new("m.csv")).unwrap();
         assert_eq!(back.comments[0], "measured on a test");
         let b = back.get("a").unwrap();

@@ -6,6 +6,7 @@ use super::output::{Table, write_atomic};
 use anyhow::Result;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Subcommand};
+use inferfair_replay::interfere;
 use inferfair_replay::measure::{self, MeasureOptions};
 use inferfair_replay::sizing;
 use inferfair_sim::profile::Profile;
@@ -47,6 +48,19 @@ pub struct MeasureArgs {
     /// Timed loads of each model.
     #[arg(long, default_value_t = 5)]
     load_reps: u32,
+    /// Instead of a profile, measure how much each model (victim) slows down
+    /// beside each other (aggressor) running in a loop on a second stream,
+    /// and write the pairwise interference table (victim,aggressor,slowdown)
+    /// to --out, for `[cluster.interference] model = "pairwise"`.
+    #[arg(long)]
+    pairs: bool,
+    /// The batch size of --pairs (each model's smallest allowed size that holds it).
+    #[arg(long, value_name = "N", default_value_t = 8, requires = "pairs")]
+    pair_batch: u32,
+    /// Also estimate the profile's `util` column: two copies of each batch at
+    /// once, util = their slowdown / 2.
+    #[arg(long, conflicts_with = "pairs")]
+    util: bool,
 }
 
 /// Runs a `profile` subcommand.
@@ -65,10 +79,25 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
         load_reps: a.load_reps,
     };
     let device = backend.describe();
+    if a.pairs {
+        return pairs_cmd(&a, &source, backend.as_ref(), opts, &device);
+    }
     eprintln!("measuring {} on {device}", a.profile.display());
     let ms_ = measure::measure(backend.as_ref(), &source, &a.models, opts, &mut |m| {
         eprintln!("  {m}")
     })?;
+    let utils = if a.util {
+        eprintln!("utils: two copies of each batch at once");
+        Some(interfere::utils(
+            backend.as_ref(),
+            &source,
+            &a.models,
+            opts,
+            &mut |m| eprintln!("  {m}"),
+        )?)
+    } else {
+        None
+    };
     let comments = vec![
         format!("inferfair execution profile: measured on {device}, {}", measure::today()),
         format!(
@@ -87,7 +116,15 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
         ),
         "units: exec_us and load_us in microseconds, weights_mib in MiB, gflops per sample (10^9 floating-point operations)".into(),
     ];
-    let text = measure::profile_csv(&comments, &ms_);
+    let mut comments = comments;
+    if a.util {
+        comments.push(
+            "util: two copies of each batch run at once in a loop on two streams; util = their slowdown / 2 \
+             (the utilization model without contention: s = max(1, 2 util)); 0.500 means at most 0.5"
+                .into(),
+        );
+    }
+    let text = measure::profile_csv(&comments, &ms_, utils.as_deref());
     write_atomic(&a.out, text.as_bytes())?;
     let mut t = Table::new(&[
         "model",
@@ -112,6 +149,50 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
                 format!("{:.3}", b.exec.median_ns as f64 / before.max(1) as f64),
             ]);
         }
+    }
+    print!("{}", t.render());
+    eprintln!("wrote {}", a.out.display());
+    Ok(())
+}
+
+fn pairs_cmd(
+    a: &MeasureArgs,
+    source: &Profile,
+    backend: &dyn inferfair_replay::Backend,
+    opts: MeasureOptions,
+    device: &str,
+) -> Result<()> {
+    eprintln!(
+        "measuring pairwise interference of {} on {device} at batch size {}",
+        a.profile.display(),
+        a.pair_batch
+    );
+    let pairs = interfere::pairs(backend, source, &a.models, a.pair_batch, opts, &mut |m| {
+        eprintln!("  victim {m}")
+    })?;
+    let comments = vec![
+        format!(
+            "inferfair pairwise interference: measured on {device}, {}",
+            measure::today()
+        ),
+        format!(
+            "measured by `inferfair profile measure --backend {} --pairs`: each victim at batch size {} (or its largest) \
+             timed {} times alone, then {} times while the aggressor runs in a loop on a second stream; \
+             slowdown = median beside / median alone (at least 1)",
+            a.backend,
+            a.pair_batch,
+            opts.reps.max(1),
+            opts.reps.max(1)
+        ),
+    ];
+    write_atomic(&a.out, interfere::pairs_csv(&comments, &pairs).as_bytes())?;
+    let mut t = Table::new(&["victim", "aggressor", "slowdown"]);
+    for p in &pairs {
+        t.row(vec![
+            p.victim.clone(),
+            p.aggressor.clone(),
+            format!("{:.3}", p.slowdown),
+        ]);
     }
     print!("{}", t.render());
     eprintln!("wrote {}", a.out.display());
