@@ -12,3 +12,4 @@ mod queueing;
 mod sweeps;
 mod trace_events;
 mod traces;
+mod usage;

@@ -184,7 +184,7 @@ fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
         "#,
     );
     let names: Vec<String> = policies().iter().map(|p| p.to_string()).collect();
-    let v = validate::validate(&s, &names, &Cpu, false, &mut |_| ()).unwrap();
+    let v = validate::validate(&s, &names, &Cpu, false, &mut |_, _| ()).unwrap();
     assert_eq!(v.rows.len(), names.len() * 3);
     for r in &v.rows {
         let what = format!("{} {}: {r:?}", r.policy, r.model);
@@ -253,6 +253,7 @@ fn replay_and_validate_write_their_files() {
         files,
         [
             "batches.csv",
+            "inputs",
             "loads.csv",
             "per_model.csv",
             "requests.csv",
@@ -278,9 +279,12 @@ fn replay_and_validate_write_their_files() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("MAPE"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "wider than 100: {line}");
+    }
     let csv = std::fs::read_to_string(v.join("validation.csv")).unwrap();
     assert!(csv.starts_with(validate::CSV_HEADER));
-    assert!(csv.contains("\nfifo,(all),") && csv.contains("\nfifo,a,"));
+    assert!(csv.contains("\nfifo,*,") && csv.contains("\nfifo,a,"));
     for f in [
         "validation.json",
         "validation.txt",
