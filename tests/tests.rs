@@ -3,6 +3,7 @@
 mod cli;
 mod clockwork;
 mod common;
+mod docs;
 mod figures;
 mod golden;
 mod hand;
