@@ -187,6 +187,24 @@ pub fn load_scenario_with(
     let file = ScenarioFile::load(path)?;
     let mut file = o.apply(&file)?;
     edit(&mut file);
+    let no_slo: Vec<String> = file
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.slo_ms.is_none() && m.slo_factor.is_none())
+        .map(|(i, m)| format!("models[{i}] ({})", m.name.as_deref().unwrap_or(&m.model)))
+        .collect();
+    if !no_slo.is_empty() {
+        let more = no_slo.len().saturating_sub(3);
+        let mut which = no_slo[..no_slo.len().min(3)].join(", ");
+        if more > 0 {
+            which.push_str(&format!(" and {more} more"));
+        }
+        eprintln!(
+            "inferfair: note: {which} give no slo_ms or slo_factor: their SLO is {} ms (Clockwork's default)",
+            inferfair_sim::scenario::DEFAULT_SLO_MS
+        );
+    }
     let base = path.parent().unwrap_or(std::path::Path::new("."));
     Ok(inferfair_sim::Scenario::resolve(
         file,
