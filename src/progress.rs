@@ -80,21 +80,27 @@ impl Progress {
         let mut s = self.state.lock().expect("not poisoned");
         s.done += work.max(0.0);
         s.items_done += item as usize;
-        self.show(&mut s);
+        self.print(&mut s);
     }
 
     /// `work` units are done in all.
     pub fn set(&self, work: f64) {
         let mut s = self.state.lock().expect("not poisoned");
         s.done = work.max(0.0);
-        self.show(&mut s);
+        self.print(&mut s);
     }
 
     /// Says what runs now (shown after the label).
     pub fn stage(&self, what: &str) {
         let mut s = self.state.lock().expect("not poisoned");
         s.stage = what.to_string();
-        self.show(&mut s);
+        self.print(&mut s);
+    }
+
+    fn print(&self, s: &mut State) {
+        if let Some(line) = self.show(s) {
+            eprintln!("{line}");
+        }
     }
 
     fn message(&self, s: &State) -> String {
@@ -108,11 +114,12 @@ impl Progress {
         m
     }
 
-    fn show(&self, s: &mut State) {
+    /// Updates the bar, or returns the plain line that is due.
+    fn show(&self, s: &mut State) -> Option<String> {
         let fraction = (s.done / self.total).clamp(0.0, 1.0);
         let elapsed = self.started.elapsed();
         if elapsed < self.delay {
-            return;
+            return None;
         }
         if self.terminal {
             if s.bar.is_none() && fraction < 1.0 {
@@ -130,15 +137,15 @@ impl Progress {
                 b.set_message(self.message(s));
                 b.set_position((fraction * SCALE) as u64);
             }
-            return;
+            return None;
         }
         let tenth = (fraction * 10.0).floor() as usize;
         let due = tenth >= s.next_tenth || s.last_line.elapsed() >= PLAIN_EVERY;
-        if due {
+        due.then(|| {
             s.next_tenth = tenth + 1;
             s.last_line = Instant::now();
-            eprintln!("{}", self.line(s, fraction, elapsed));
-        }
+            self.line(s, fraction, elapsed)
+        })
     }
 
     /// A plain progress line.
@@ -164,5 +171,50 @@ impl Drop for Progress {
         {
             b.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plain lines of a progress that is not on a terminal.
+    fn lines(p: &Progress, steps: &[(f64, bool)]) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|&(w, item)| {
+                let mut s = p.state.lock().unwrap();
+                s.done += w;
+                s.items_done += item as usize;
+                p.show(&mut s)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn plain_lines_come_at_each_tenth_of_the_weighed_work() {
+        let p = Progress::with_terminal("sweep t: points", 100.0, 4, Duration::ZERO, false);
+        // One heavy point (70% of the work), then three light ones.
+        let l = lines(
+            &p,
+            &[(70.0, true), (10.0, true), (10.0, true), (10.0, true)],
+        );
+        assert_eq!(l.len(), 4, "{l:?}");
+        assert!(l[0].starts_with("sweep t: points 1/4: 70% done, "), "{l:?}");
+        assert!(
+            l[3].starts_with("sweep t: points 4/4: 100% done, "),
+            "{l:?}"
+        );
+        assert!(l[3].ends_with("eta 0 s"), "{l:?}");
+        // Small steps within one tenth print nothing more.
+        let p = Progress::with_terminal("x", 1000.0, 0, Duration::ZERO, false);
+        assert_eq!(lines(&p, &[(1.0, false); 99]).len(), 0);
+        assert_eq!(lines(&p, &[(1.0, false)]).len(), 1);
+    }
+
+    #[test]
+    fn nothing_before_the_delay() {
+        let p = Progress::with_terminal("x", 1.0, 0, Duration::from_secs(3600), false);
+        assert!(lines(&p, &[(0.5, false), (0.5, false)]).is_empty());
     }
 }

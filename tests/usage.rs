@@ -287,3 +287,36 @@ fn trace_stats_takes_format_json_and_its_older_spellings() {
     let v: serde_json::Value = serde_json::from_str(&a).unwrap();
     assert_eq!(v["group_kind"], "model");
 }
+
+#[test]
+fn sweep_set_changes_the_base_scenario() {
+    let d = tmp("sweep-set");
+    let sweep = data().join("sweep.toml").display().to_string();
+    let out = d.to_str().unwrap();
+    ok(&run(&[
+        "sweep",
+        &sweep,
+        "--out",
+        out,
+        "--set",
+        "cluster.gpus=2",
+        "--jobs",
+        "1",
+    ]));
+    let csv = std::fs::read_to_string(d.join("results.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let gpus = header.iter().position(|c| *c == "gpus").unwrap();
+    for line in csv.lines().skip(1) {
+        assert_eq!(line.split(',').nth(gpus), Some("2"), "{line}");
+    }
+    let e = err(&run(&[
+        "sweep",
+        &sweep,
+        "--out",
+        out,
+        "--set",
+        "cluster.gpux=2",
+    ]));
+    assert!(e.contains("--set cluster.gpux=2"), "{e}");
+    std::fs::remove_dir_all(d).ok();
+}
