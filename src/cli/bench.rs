@@ -2,7 +2,7 @@
 //! simulated requests and events per second of wall time (one core).
 
 use super::load_scenario;
-use super::output::Table;
+use super::output::{Table, WIDTH};
 use crate::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -93,6 +93,6 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
     }
     drop(progress);
-    print!("{}", t.render());
+    print!("{}", t.render_fit(WIDTH, 2, &[3, 3, 3]));
     Ok(())
 }

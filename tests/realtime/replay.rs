@@ -374,6 +374,13 @@ fn profile_measure_on_the_cpu_backend_reproduces_the_profile() {
         "{:?}",
         p.comments
     );
+    // The cpu backend's header says what it did: no GPU, the source's times.
+    assert!(
+        p.comments.iter().any(|c| c.contains("no GPU was used"))
+            && !p.comments.iter().any(|c| c.contains("CUDA events")),
+        "{:?}",
+        p.comments
+    );
     let a = p.get("a").unwrap();
     assert_eq!(a.batch_sizes, vec![1, 2, 4]);
     assert!(a.gflops.is_some());
