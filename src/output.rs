@@ -95,7 +95,55 @@ pub fn json_doc(
             v
         })
         .collect();
-    json!({ "scenario": scenario.name, "seed": scenario.seed, "results": results })
+    let mut doc = json!({ "scenario": scenario.name, "seed": scenario.seed, "results": results });
+    if let Some(c) = comparison(results_of(&results)) {
+        doc["comparison"] = c;
+    }
+    doc
+}
+
+fn results_of(v: &[Value]) -> (Option<&Value>, Option<&Value>) {
+    let get = |n: &str| v.iter().find(|r| r["policy"] == n);
+    (get("inferfair"), get("clockwork"))
+}
+
+/// `a / b`, when `b` is positive.
+fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0 && a.is_finite() && b.is_finite()).then(|| a / b)
+}
+
+/// The JSON `comparison` of InferFair with Clockwork (when both ran): each
+/// ratio is InferFair's value over Clockwork's (null when Clockwork's is 0
+/// or the metric is missing).
+fn comparison((inf, cw): (Option<&Value>, Option<&Value>)) -> Option<Value> {
+    let (inf, cw) = (inf?, cw?);
+    let r = |k: &str| {
+        let (a, b) = (inf["overall"][k].as_f64(), cw["overall"][k].as_f64());
+        a.zip(b).and_then(|(a, b)| ratio(a, b))
+    };
+    Some(json!({
+        "policy": "inferfair",
+        "baseline": "clockwork",
+        "goodput_ratio": r("goodput_rps"),
+        "isolation_gap_ratio": r("isolation_gap"),
+        "stp_ratio": r("stp"),
+    }))
+}
+
+/// Policy `na`'s non-negative value `a` against `nb`'s `b`, in words: how
+/// many times smaller or larger, equal, or which one alone is above 0.
+pub fn compare_words(a: f64, b: f64, na: &str, nb: &str) -> String {
+    if a == b {
+        "equal".into()
+    } else if a == 0.0 {
+        format!("only {nb}'s is above 0")
+    } else if b == 0.0 {
+        format!("only {na}'s is above 0")
+    } else if a < b {
+        format!("{:.2}x smaller", b / a)
+    } else {
+        format!("{:.2}x larger", a / b)
+    }
 }
 
 fn opt(v: Option<f64>) -> String {
@@ -154,7 +202,8 @@ pub fn per_gpu_rows(r: &RunResult, out: &mut String) {
     }
 }
 
-/// Writes `summary.json`, `per_model.csv`, `per_gpu.csv` and the resolved `scenario.toml` to `dir`.
+/// Writes `summary.json`, `per_model.csv`, `per_gpu.csv` and the resolved
+/// `scenario.toml` (with the files it names in `inputs/`: `resolved`) to `dir`.
 pub fn write_results(
     dir: &Path,
     scenario: &inferfair_sim::Scenario,
@@ -177,17 +226,12 @@ pub fn write_results(
         per_gpu_rows(r, &mut csv);
     }
     write_atomic(&dir.join("per_gpu.csv"), csv.as_bytes())?;
-    let mut file = scenario.file.clone();
-    for r in results {
-        file.policy.insert(r.policy.clone(), r.params.clone());
-    }
-    let toml = format!(
-        "# Resolved scenario: every default filled in; written by inferfair {}\n{}",
-        env!("CARGO_PKG_VERSION"),
-        toml::to_string(&file)?
-    );
-    write_atomic(&dir.join("scenario.toml"), toml.as_bytes())
+    crate::resolved::write(dir, &scenario.file, results)
 }
+
+/// Header of `requests.csv`: one row per request, in the order requests
+/// ended (columns and order: docs/cli.md).
+pub const REQUESTS_HEADER: &str = "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome,in_window,pool";
 
 /// Streams `requests.csv` during a run (renamed into place by `finish`).
 pub struct RequestLog {
@@ -195,6 +239,8 @@ pub struct RequestLog {
     names: Vec<String>,
     /// The pool of each GPU.
     pools: Vec<String>,
+    /// The measured window: requests arriving in [from, to) count in the results.
+    window: (Nanos, Nanos),
     error: Option<std::io::Error>,
 }
 
@@ -203,10 +249,7 @@ impl RequestLog {
     pub fn create(dir: &Path, scenario: &inferfair_sim::Scenario) -> Result<Self> {
         ensure_dir(dir)?;
         let mut file = AtomicFile::create(&dir.join("requests.csv"))?;
-        writeln!(
-            file.writer(),
-            "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome,pool"
-        )?;
+        writeln!(file.writer(), "{REQUESTS_HEADER}")?;
         Ok(RequestLog {
             file,
             names: scenario.models.iter().map(|m| m.name.clone()).collect(),
@@ -217,6 +260,7 @@ impl RequestLog {
                         .clone()
                 })
                 .collect(),
+            window: (scenario.warmup, scenario.duration),
             error: None,
         })
     }
@@ -238,9 +282,11 @@ impl Observer for RequestLog {
         let start = e.start.map(|s| s.to_string()).unwrap_or_default();
         let gpu = e.gpu.map(|g| g.to_string()).unwrap_or_default();
         let pool = e.gpu.map_or("", |g| self.pools[g].as_str());
+        let a = e.req.arrival;
+        let in_window = a >= self.window.0 && a < self.window.1;
         if let Err(err) = writeln!(
             self.file.writer(),
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{in_window},{}",
             e.req.id,
             self.names[e.req.model],
             e.req.arrival,
@@ -282,6 +328,9 @@ impl Observer for Observers<'_> {
     }
 }
 
+/// Terminal width that tables fit (`Table::render_fit`).
+pub const WIDTH: usize = 100;
+
 /// A plain text table with aligned columns.
 pub struct Table {
     header: Vec<String>,
@@ -295,6 +344,63 @@ impl Table {
             header: header.iter().map(|s| s.to_string()).collect(),
             rows: vec![],
         }
+    }
+
+    /// Renders within `max` characters a line: the first `keys` columns,
+    /// then as many of the column groups (consecutive columns that belong
+    /// together, `groups` giving their sizes) as fit; the groups that do not
+    /// fit go to further tables, each repeating the key columns, separated
+    /// by a blank line. A single group wider than `max` gets a table of its own.
+    pub fn render_fit(&self, max: usize, keys: usize, groups: &[usize]) -> String {
+        let widths = self.widths();
+        let width_of = |cols: &[usize]| -> usize {
+            cols.iter().map(|&c| widths[c]).sum::<usize>() + 2 * cols.len().saturating_sub(1)
+        };
+        let key_cols: Vec<usize> = (0..keys).collect();
+        let mut blocks: Vec<Vec<usize>> = Vec::new();
+        let mut cur = key_cols.clone();
+        let mut next = keys;
+        for &g in groups {
+            let cols: Vec<usize> = (next..next + g).collect();
+            next += g;
+            let mut with = cur.clone();
+            with.extend(&cols);
+            if width_of(&with) > max && cur.len() > keys {
+                blocks.push(std::mem::replace(&mut cur, key_cols.clone()));
+                cur.extend(&cols);
+            } else {
+                cur = with;
+            }
+        }
+        if cur.len() > keys || blocks.is_empty() {
+            blocks.push(cur);
+        }
+        let parts: Vec<String> = blocks.iter().map(|b| self.render_cols(b)).collect();
+        parts.join("\n")
+    }
+
+    fn widths(&self) -> Vec<usize> {
+        let mut w = vec![0; self.header.len()];
+        for r in std::iter::once(&self.header).chain(&self.rows) {
+            for (i, c) in r.iter().enumerate() {
+                w[i] = w[i].max(c.chars().count());
+            }
+        }
+        w
+    }
+
+    /// Renders the columns `cols` only.
+    fn render_cols(&self, cols: &[usize]) -> String {
+        let pick = |r: &Vec<String>| -> Vec<String> {
+            cols.iter()
+                .map(|&c| r.get(c).cloned().unwrap_or_default())
+                .collect()
+        };
+        Table {
+            header: pick(&self.header),
+            rows: self.rows.iter().map(pick).collect(),
+        }
+        .render()
     }
 
     /// Adds a row.
@@ -343,10 +449,10 @@ pub fn pct(v: Option<f64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The cluster in a few words: `4 GPUs`, or `2 v100 + 1 h100 GPUs`.
+/// The cluster in a few words: `1 GPU`, `4 GPUs`, or `2 v100 + 1 h100 GPUs`.
 pub fn gpus_label(c: &inferfair_sim::cluster::Cluster) -> String {
     if c.is_uniform() {
-        format!("{} GPUs", c.gpus)
+        format!("{} GPU{}", c.gpus, if c.gpus == 1 { "" } else { "s" })
     } else {
         let parts: Vec<String> = c
             .pools
@@ -387,7 +493,8 @@ fn concurrency_note(scenario: &inferfair_sim::Scenario, results: &[RunResult]) -
     )
 }
 
-/// The tables people read: overall per policy, ratios, and per model.
+/// The tables people read: overall per policy, ratios, and per model, each
+/// within `WIDTH` characters a line (split into two tables when wider).
 pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) -> String {
     let mut s = format!(
         "scenario {}  seed {}  {}  {} models  measured {:.1} s\n\n",
@@ -436,20 +543,19 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         }
         t.row(row);
     }
-    s.push_str(&t.render());
+    s.push_str(&t.render_fit(WIDTH, 1, if iso { &[6, 5] } else { &[6] }));
     s.push_str(&concurrency_note(scenario, results));
     let get = |n: &str| results.iter().find(|r| r.policy == n);
     if let (Some(inf), Some(cw)) = (get("inferfair"), get("clockwork")) {
         s.push('\n');
         if let (Some(a), Some(b)) = (&inf.overall.isolation, &cw.overall.isolation) {
-            let ratio = if a.isolation_gap > 0.0 {
-                format!("{:.2}x", b.isolation_gap / a.isolation_gap)
-            } else {
-                "inf".into()
-            };
             s.push_str(&format!(
-                "inferfair vs clockwork: isolation gap {:.3} vs {:.3} ({ratio} smaller), STP {:.2} vs {:.2}\n",
-                a.isolation_gap, b.isolation_gap, a.stp, b.stp
+                "inferfair vs clockwork: isolation gap {:.3} vs {:.3} ({}), STP {:.2} vs {:.2}\n",
+                a.isolation_gap,
+                b.isolation_gap,
+                compare_words(a.isolation_gap, b.isolation_gap, "inferfair", "clockwork"),
+                a.stp,
+                b.stp
             ));
         }
         let gain = if cw.overall.goodput_rps > 0.0 {
@@ -496,7 +602,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             t.row(row);
         }
         if i >= 40 && scenario.models.len() > 50 {
-            s.push_str(&t.render());
+            s.push_str(&t.render_fit(WIDTH, 2, if iso { &[6, 4] } else { &[6, 3] }));
             s.push_str(&format!(
                 "... and {} more models (see per_model.csv with --out, or --format json)\n",
                 scenario.models.len() - i - 1
@@ -504,6 +610,6 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             return s;
         }
     }
-    s.push_str(&t.render());
+    s.push_str(&t.render_fit(WIDTH, 2, if iso { &[6, 4] } else { &[6, 3] }));
     s
 }

@@ -91,6 +91,7 @@ fn same_seed_gives_byte_identical_files_whatever_the_thread_count() {
     assert_eq!(
         fa.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
         vec![
+            "inputs/toy.csv",
             "per_gpu.csv",
             "per_model.csv",
             "requests.csv",
@@ -132,7 +133,7 @@ fn same_seed_gives_byte_identical_files_whatever_the_thread_count() {
     );
     let reqs = String::from_utf8(std::fs::read(a.join("requests.csv")).unwrap()).unwrap();
     assert!(reqs.starts_with(
-        "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome,pool\n"
+        "request_id,model,arrival_ns,deadline_ns,start_ns,finish_ns,gpu,batch_size,outcome,in_window,pool\n"
     ));
     for d in [a, b, c, d] {
         std::fs::remove_dir_all(d).ok();
@@ -216,12 +217,6 @@ fn bad_input_gives_a_clear_error_naming_the_place() {
             None,
             vec![],
             "cluster.gpus",
-        ),
-        (
-            GOOD.to_string(),
-            None,
-            vec!["--policy", "lottery"],
-            "unknown policy `lottery`",
         ),
         (
             format!("{GOOD}[policy.lottery]\nx = 1\n"),

@@ -46,7 +46,7 @@ fn legend_entries(fig: &Figure) -> Vec<LegendEntry> {
         match p {
             Panel::Lines(l) => {
                 for s in &l.series {
-                    if !s.label.is_empty() {
+                    if !s.label.is_empty() && !s.unlisted {
                         add(LegendEntry {
                             label: s.label.clone(),
                             color: s.color,
@@ -422,16 +422,21 @@ fn line_panel<DB: DrawingBackend>(
         let c = m.color.map(color).unwrap_or(GREY);
         dashed(&mut chart, vec![(x0, m.at), (x1, m.at)], c, m.dotted, z)?;
         if let Some(t) = &m.label {
+            // A dotted level (a threshold) is labelled below its left end,
+            // a dashed one (a reference) above its right end.
+            let (at, off, pos) = if m.dotted {
+                (x0, (z.px(4.0), z.px(3.0)), Pos::new(HPos::Left, VPos::Top))
+            } else {
+                (
+                    x1,
+                    (-z.px(4.0), -z.px(4.0)),
+                    Pos::new(HPos::Right, VPos::Bottom),
+                )
+            };
             chart
                 .draw_series(std::iter::once(
-                    EmptyElement::at((x1, m.at))
-                        + Text::new(
-                            t.clone(),
-                            (-z.px(4.0), -z.px(4.0)),
-                            z.font(14.0)
-                                .color(&c)
-                                .pos(Pos::new(HPos::Right, VPos::Bottom)),
-                        ),
+                    EmptyElement::at((at, m.at))
+                        + Text::new(t.clone(), off, z.font(14.0).color(&c).pos(pos)),
                 ))
                 .map_err(err)?;
         }
@@ -484,17 +489,31 @@ fn line_panel<DB: DrawingBackend>(
         if s.markers || pts.len() == 1 {
             data_markers(&mut chart, &pts, s.color, z)?;
         }
-        // Point labels: the first place around the point (right or left of
-        // it, above or below, then further away) where the label stays in the
-        // plot and overlaps neither a label already drawn nor another point.
+        // Point labels: points of the series that (nearly) coincide share one
+        // label ("0.5, 1"); each label goes to the first place around its
+        // point (right or left of it, above or below, then further away)
+        // where it stays in the plot and overlaps neither a label already
+        // drawn nor another point.
+        let mut groups: Vec<((i32, i32), Vec<String>)> = Vec::new();
         for q in s.points.iter().filter(|q| q.label.is_some()) {
+            let at = chart.backend_coord(&(q.x, q.y));
             let text = q.label.clone().unwrap_or_default();
+            let near = z.px(10.0);
+            match groups
+                .iter_mut()
+                .find(|g| (g.0.0 - at.0).abs() <= near && (g.0.1 - at.1).abs() <= near)
+            {
+                Some(g) => g.1.push(text),
+                None => groups.push((at, vec![text])),
+            }
+        }
+        for (at, texts) in groups {
+            let text = texts.join(", ");
             let font = z.font(14.0);
             let (w, h) = font
                 .box_size(&text)
                 .map(|(w, h)| (w as i32, h as i32))
                 .unwrap_or((20, 14));
-            let at = chart.backend_coord(&(q.x, q.y));
             let (gap, step) = (z.px(7.0), z.px(16.0));
             let mut best = None;
             'search: for k in 0..4 {
@@ -533,9 +552,11 @@ fn line_panel<DB: DrawingBackend>(
                 .map_err(err)?;
         }
     }
+    // Marks at the same x are drawn side by side, a few pixels apart, each
+    // over the full height, so that all of them show.
+    let x_per_px = (x1 - x0) / (area.2 - area.0).max(1) as f64;
     for (k, m) in p.vlines.iter().enumerate() {
         let c = m.color.map(color).unwrap_or(GREY);
-        // Marks at the same x share the height, one stretch each, so that all show.
         let same: Vec<usize> = (0..p.vlines.len())
             .filter(|&j| p.vlines[j].at == m.at)
             .collect();
@@ -543,12 +564,12 @@ fn line_panel<DB: DrawingBackend>(
             same.iter().position(|&j| j == k).unwrap_or(0) as f64,
             same.len() as f64,
         );
-        let (a, b) = (y0 + (y1 - y0) * i / n, y0 + (y1 - y0) * (i + 1.0) / n);
-        dashed(&mut chart, vec![(m.at, a), (m.at, b)], c, m.dotted, z)?;
+        let x = m.at + (i - (n - 1.0) / 2.0) * z.px(5.0) as f64 * x_per_px;
+        dashed(&mut chart, vec![(x, y0), (x, y1)], c, m.dotted, z)?;
         if let Some(t) = &m.label {
             chart
                 .draw_series(std::iter::once(
-                    EmptyElement::at((m.at, y1))
+                    EmptyElement::at((x, y1))
                         + Text::new(
                             t.clone(),
                             (z.px(4.0), z.px(4.0)),

@@ -99,6 +99,8 @@ pub struct Series {
     pub markers: bool,
     /// Dashed line.
     pub dashed: bool,
+    /// Left out of the legend (e.g. a reference drawn beside a listed series).
+    pub unlisted: bool,
 }
 
 /// A point of a series, with an optional confidence band and label.
@@ -238,6 +240,7 @@ mod tests {
             line: true,
             markers: true,
             dashed: false,
+            unlisted: false,
         };
         Figure {
             title: Some("Sample".into()),

@@ -33,36 +33,40 @@ pub struct Validation {
 }
 
 /// Runs the simulator, then the replay on `backend`, for every policy of
-/// `policies` on `scenario` (identical requests); `progress` is told what runs.
+/// `policies` on `scenario` (identical requests). `progress` is told what
+/// runs and how far it is: `(what, fraction of it done)`, with fraction 0
+/// when a run starts; the simulator (`"simulator"`) comes first, then the
+/// real-time runs in order.
 pub fn validate(
     scenario: &Scenario,
     policies: &[String],
     backend: &dyn Backend,
     real_alone: bool,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(&str, f64),
 ) -> Result<Validation> {
     for p in policies {
         inferfair_sim::policy::build(p, scenario)?;
     }
-    progress("simulator");
+    progress("simulator", 0.0);
     let sim = run::compare(scenario, policies)?;
     let mut real = Vec::new();
+    let mut timed = |what: &str, s: &Scenario, p: &str| -> Result<Replayed> {
+        progress(what, 0.0);
+        let mut policy = inferfair_sim::policy::build(p, s)?;
+        let mut tick = |f: f64| progress(what, f);
+        let opts = ReplayOptions {
+            progress: Some(&mut tick),
+            ..Default::default()
+        };
+        replay(s, policy.as_mut(), backend, opts)
+    };
     for (p, s) in policies.iter().zip(&sim) {
-        progress(p);
-        let mut policy = inferfair_sim::policy::build(p, scenario)?;
-        let mut r = replay(scenario, policy.as_mut(), backend, ReplayOptions::default())?;
+        let mut r = timed(p, scenario, p)?;
         let alone: Vec<f64> = if real_alone {
             let mut v = Vec::new();
             for i in 0..scenario.models.len() {
-                progress(&format!("{p} alone: {}", scenario.models[i].name));
-                let only = scenario.only(i);
-                let mut policy = inferfair_sim::policy::build(p, &only)?;
-                v.push(
-                    replay(&only, policy.as_mut(), backend, ReplayOptions::default())?
-                        .result
-                        .models[0]
-                        .goodput_rps,
-                );
+                let what = format!("{p} alone: {}", scenario.models[i].name);
+                v.push(timed(&what, &scenario.only(i), p)?.result.models[0].goodput_rps);
             }
             v
         } else {
@@ -115,8 +119,8 @@ pub struct Row {
     pub real: Point,
 }
 
-/// The `model` of per-policy overall rows.
-pub const ALL: &str = "(all)";
+/// The `model` of per-policy overall rows: `*`, as in a sweep's `results.csv`.
+pub const ALL: &str = "*";
 
 fn pct(sim: f64, real: f64) -> Option<f64> {
     (real > 0.0).then(|| (sim - real) / real * 100.0)

@@ -23,6 +23,7 @@ pub mod rng;
 pub mod run;
 pub mod scenario;
 pub mod serve;
+pub mod set;
 pub mod state;
 pub mod time;
 pub mod trace;

@@ -35,6 +35,8 @@ pub struct ModelCounters {
     pub gpu_ns: u64,
     /// Good requests per timeline bin (when a timeline is asked for), by arrival time.
     pub timeline: Vec<u32>,
+    /// Requests that arrived per timeline bin (whatever their outcome).
+    pub offered_timeline: Vec<u32>,
 }
 
 /// All counters of a run.
@@ -122,12 +124,18 @@ impl Metrics {
             m.latency.record(e.finish - e.req.arrival);
             m.coldstarts += e.coldstart as u64;
         }
-        if let (Outcome::Good, Some(bin)) = (e.outcome, self.timeline_bin) {
+        if let Some(bin) = self.timeline_bin {
             let i = ((e.req.arrival - self.from) / bin) as usize;
-            if m.timeline.len() <= i {
-                m.timeline.resize(i + 1, 0);
+            let count = |t: &mut Vec<u32>| {
+                if t.len() <= i {
+                    t.resize(i + 1, 0);
+                }
+                t[i] += 1;
+            };
+            count(&mut m.offered_timeline);
+            if e.outcome == Outcome::Good {
+                count(&mut m.timeline);
             }
-            m.timeline[i] += 1;
         }
     }
 

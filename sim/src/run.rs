@@ -39,6 +39,9 @@ pub struct RunResult {
     /// Per-model good requests per timeline bin, when asked for.
     #[serde(skip)]
     pub timeline: Vec<Vec<u32>>,
+    /// Per-model arrivals per timeline bin, when asked for.
+    #[serde(skip)]
+    pub offered_timeline: Vec<Vec<u32>>,
 }
 
 /// Options of a run.
@@ -110,6 +113,11 @@ impl RunResult {
             wall_s,
             params,
             latency: metrics.models.iter().map(|m| m.latency.clone()).collect(),
+            offered_timeline: metrics
+                .models
+                .iter()
+                .map(|m| m.offered_timeline.clone())
+                .collect(),
             timeline: metrics.models.into_iter().map(|m| m.timeline).collect(),
         }
     }

@@ -23,9 +23,6 @@ pub use crate::cluster::WEIGHTS_FRACTION;
 fn one() -> f64 {
     1.0
 }
-fn is_one(v: &f64) -> bool {
-    *v == 1.0
-}
 fn default_seed() -> u64 {
     1
 }
@@ -34,12 +31,6 @@ fn default_memory() -> f64 {
 }
 fn default_count() -> u32 {
     1
-}
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-fn is_count_one(v: &u32) -> bool {
-    *v == 1
 }
 
 /// A scenario file as written.
@@ -65,13 +56,13 @@ pub struct ScenarioFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<PathBuf>,
     /// Multiplies every arrival rate.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one")]
     pub rate_scale: f64,
     /// Multiplies every inter-arrival CV.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one")]
     pub cv_scale: f64,
     /// Multiplies every SLO.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[serde(default = "one")]
     pub slo_scale: f64,
     /// The GPUs.
     pub cluster: ClusterSpec,
@@ -98,7 +89,7 @@ pub struct ClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights_memory_gib: Option<f64>,
     /// Coefficient of variation of execution times (0: every batch takes exactly its profiled time).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default)]
     pub exec_cv: f64,
     /// Start with models already loaded: GPU g takes the models in order,
     /// starting at model g*n/gpus and wrapping, each one that still fits
@@ -127,7 +118,7 @@ pub struct ModelEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// Number of copies, each with its own arrival stream.
-    #[serde(default = "default_count", skip_serializing_if = "is_count_one")]
+    #[serde(default = "default_count")]
     pub count: u32,
     /// Copies' rates follow a Zipf law with this exponent, normalized so that
     /// the mean rate over the copies is the configured one (default 0: equal).
@@ -173,7 +164,9 @@ pub struct ModelSpec {
 /// A validated, resolved scenario.
 #[derive(Clone, Debug)]
 pub struct Scenario {
-    /// The file with every default filled in and paths made absolute: written beside results.
+    /// The file with every default filled in and paths made absolute
+    /// (derived defaults too: `drain_s`, `cluster.weights_memory_gib`, the
+    /// models' `exec_cv`, an azure arrival's `assign` and `drop_idle`).
     pub file: ScenarioFile,
     /// Name.
     pub name: String,
@@ -336,7 +329,10 @@ impl Scenario {
                 (None, Some(f)) => {
                     pos(&format!("{place}.slo_factor"), f)? * crate::time::ms(mp.min_exec_ns())
                 }
-                (None, None) => DEFAULT_SLO_MS,
+                (None, None) => {
+                    entry.slo_ms = Some(DEFAULT_SLO_MS);
+                    DEFAULT_SLO_MS
+                }
             };
             let slo = from_ms(slo_ms * file.slo_scale);
             if slo < mp.min_exec_ns() {
@@ -358,7 +354,8 @@ impl Scenario {
                     "must be a non-negative number",
                 ));
             }
-            let alpha = entry.zipf_alpha.unwrap_or(0.0);
+            entry.exec_cv = Some(exec_cv);
+            let alpha = *entry.zipf_alpha.get_or_insert(0.0);
             if !(alpha >= 0.0 && alpha.is_finite()) {
                 return Err(Error::invalid(
                     at(&format!("{place}.zipf_alpha")),
@@ -368,7 +365,10 @@ impl Scenario {
             let n = entry.count as usize;
             let weights: Vec<f64> = (1..=n).map(|i| (i as f64).powf(-alpha)).collect();
             let wsum: f64 = weights.iter().sum();
-            let base_name = entry.name.clone().unwrap_or_else(|| entry.model.clone());
+            let base_name = entry
+                .name
+                .get_or_insert_with(|| entry.model.clone())
+                .clone();
             if let ArrivalSpec::Trace { path, .. } = &mut entry.arrival {
                 *path = absolute(&base.join(&*path));
             }
@@ -407,6 +407,7 @@ impl Scenario {
                     entry: ei,
                 });
             }
+            entry.arrival.fill_defaults();
         }
 
         for (name, table) in &file.policy {
@@ -439,6 +440,7 @@ impl Scenario {
             }
             None => max_slo,
         };
+        file.drain_s = Some(crate::time::secs(drain));
         Ok(Scenario {
             name: file.name.clone(),
             seed: file.seed,
@@ -466,6 +468,14 @@ impl Scenario {
         s
     }
 
+    /// About how many requests a run simulates (to weigh progress bars).
+    pub fn expected_requests(&self) -> f64 {
+        self.models
+            .iter()
+            .map(|m| m.arrival.expected_requests(self.duration))
+            .sum()
+    }
+
     /// Length of the measured window.
     pub fn window(&self) -> Nanos {
         self.duration - self.warmup
@@ -476,7 +486,8 @@ impl Scenario {
         self.models.iter().position(|m| m.name == name)
     }
 
-    /// The resolved scenario as TOML (every default filled in, paths absolute).
+    /// The resolved scenario as TOML (every default filled in, paths absolute;
+    /// `inferfair`'s result folders write a portable copy instead).
     pub fn to_toml(&self) -> String {
         toml::to_string(&self.file).expect("a scenario serializes")
     }

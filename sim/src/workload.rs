@@ -301,6 +301,51 @@ pub enum Arrival {
     },
 }
 
+impl Arrival {
+    /// About how many requests arrive before `end`: what progress bars
+    /// weigh runs by (closed loops count one request per think time and
+    /// client, Azure counts every minute of the slice).
+    pub fn expected_requests(&self, end: Nanos) -> f64 {
+        let span = |start: Nanos, stop: Nanos| stop.min(end).saturating_sub(start) as f64;
+        match self {
+            Arrival::Renewal {
+                mean_gap_ns,
+                start,
+                stop,
+                ..
+            } => span(*start, *stop) / mean_gap_ns,
+            Arrival::OnOff {
+                mean_gap_ns,
+                on_ns,
+                off_ns,
+                start,
+                stop,
+                ..
+            } => span(*start, *stop) / mean_gap_ns * on_ns / (on_ns + off_ns),
+            Arrival::Piecewise {
+                times,
+                mean_gaps_ns,
+                ..
+            } => (0..times.len())
+                .map(|i| {
+                    let to = times.get(i + 1).copied().unwrap_or(Nanos::MAX);
+                    span(times[i], to) / mean_gaps_ns[i]
+                })
+                .sum(),
+            Arrival::Closed { clients, think_ns } => {
+                *clients as f64 * end as f64 / (*think_ns).max(crate::time::NS_PER_MS) as f64
+            }
+            Arrival::Trace { entries } => entries.partition_point(|e| e.t < end) as f64,
+            Arrival::Binned {
+                table,
+                row,
+                per_count,
+                ..
+            } => table.row(*row).iter().map(|&c| c as f64).sum::<f64>() * per_count,
+        }
+    }
+}
+
 fn positive(place: &str, field: &str, v: f64) -> Result<f64> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
@@ -541,6 +586,55 @@ impl ArrivalSpec {
                 replay.arrival(&table, row, scales.rate * rate_factor)
             }
         })
+    }
+
+    /// Writes out the defaults of its optional keys (for the resolved
+    /// scenario file); keys whose default is "none" (`stop_s`, `end_min`,
+    /// `total_rps`, a trace's `model`) stay absent.
+    pub fn fill_defaults(&mut self) {
+        match self {
+            ArrivalSpec::Deterministic { start_s, .. }
+            | ArrivalSpec::Poisson { start_s, .. }
+            | ArrivalSpec::Gamma { start_s, .. } => {
+                start_s.get_or_insert(0.0);
+            }
+            ArrivalSpec::Onoff { cv, start_s, .. } => {
+                cv.get_or_insert(1.0);
+                start_s.get_or_insert(0.0);
+            }
+            ArrivalSpec::Piecewise { cv, .. } => {
+                cv.get_or_insert(1.0);
+            }
+            ArrivalSpec::Closed { .. } | ArrivalSpec::Trace { .. } => {}
+            ArrivalSpec::Azure { .. } => {
+                let key = self.azure_key().expect("an azure process");
+                let ArrivalSpec::Azure {
+                    mapping,
+                    assign,
+                    drop_idle,
+                    start_min,
+                    interval_min,
+                    cv,
+                    rate_scale,
+                    time_scale,
+                    total_rps,
+                    ..
+                } = self
+                else {
+                    unreachable!()
+                };
+                mapping.get_or_insert(crate::trace::mapping::Style::Clockwork);
+                assign.get_or_insert(key.mapping.assign);
+                drop_idle.get_or_insert(key.mapping.drop_idle);
+                start_min.get_or_insert(0);
+                interval_min.get_or_insert(1);
+                cv.get_or_insert(1.0);
+                time_scale.get_or_insert(1.0);
+                if total_rps.is_none() {
+                    rate_scale.get_or_insert(1.0);
+                }
+            }
+        }
     }
 
     /// The long-run mean request rate of an open-loop process (None for closed loop and traces).

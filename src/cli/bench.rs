@@ -2,19 +2,21 @@
 //! simulated requests and events per second of wall time (one core).
 
 use super::load_scenario;
-use super::output::Table;
+use super::output::{Table, WIDTH};
+use crate::progress::Progress;
 use anyhow::{Context, Result};
 use clap::Args;
 use inferfair_sim::run::{self, RunOptions};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `bench`.
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Scenario files to time (default: every .toml in scenarios/bench/).
     scenarios: Vec<PathBuf>,
-    /// Policies to time each scenario with, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "fifo")]
+    /// Policies to time each scenario with, comma-separated (any case).
+    #[arg(long, value_delimiter = ',', default_value = "fifo", value_parser = super::policy_parser(), ignore_case = true)]
     policies: Vec<String>,
     /// Repetitions; the best is reported.
     #[arg(long, default_value_t = 1)]
@@ -52,12 +54,23 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         "requests/s",
         "x real time",
     ]);
-    for f in &files {
-        let s = load_scenario(f, &Default::default())?;
+    let scenarios = files
+        .iter()
+        .map(|f| load_scenario(f, &Default::default()))
+        .collect::<Result<Vec<_>>>()?;
+    let repeat = a.repeat.max(1) as usize;
+    let runs = scenarios.len() * a.policies.len() * repeat;
+    // Weighed by the requests each run simulates.
+    let total: f64 = scenarios.iter().map(|s| s.expected_requests()).sum::<f64>()
+        * (a.policies.len() * repeat) as f64;
+    let progress = Progress::new("bench: runs", total, runs, Duration::ZERO);
+    for s in &scenarios {
         for p in &a.policies {
             let mut best: Option<inferfair_sim::RunResult> = None;
-            for _ in 0..a.repeat.max(1) {
-                let r = run::simulate(&s, p, RunOptions::default())?;
+            for _ in 0..repeat {
+                progress.stage(&format!("{} / {p}", s.name));
+                let r = run::simulate(s, p, RunOptions::default())?;
+                progress.advance(s.expected_requests(), true);
                 if best.as_ref().is_none_or(|b| r.wall_s < b.wall_s) {
                     best = Some(r);
                 }
@@ -77,10 +90,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 format!("{:.2}M", r.requests as f64 / r.wall_s / 1e6),
                 format!("{:.0}", sim_s / r.wall_s),
             ]);
-            eprint!(".");
         }
     }
-    eprintln!();
-    print!("{}", t.render());
+    drop(progress);
+    print!("{}", t.render_fit(WIDTH, 2, &[3, 3, 3]));
     Ok(())
 }

@@ -1,11 +1,12 @@
-//! Command-line parsing (clap) and dispatch to the commands.
+//! Command-line parsing (clap) and dispatch to the commands, and what the
+//! commands share: scenario overrides (`--set`, seed and scales), policy
+//! names, the output format. The conventions are documented in `docs/cli.md`.
 
 mod bench;
 mod clockwork_log;
 mod figures;
 use inferfair::output;
 mod profile;
-mod progress;
 mod replay;
 mod simulate;
 mod sweep;
@@ -13,6 +14,8 @@ mod trace;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use inferfair_sim::scenario::ScenarioFile;
+use inferfair_sim::set::Set;
 
 /// Find out, before you deploy, which scheduling policy keeps every model's
 /// users well served when many DNN models share GPUs.
@@ -23,7 +26,7 @@ pub struct Cli {
     command: Command,
 }
 
-/// Output format on stdout.
+/// Output format on stdout (`--format`, the same on every command: docs/cli.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     /// Aligned tables for people.
@@ -71,21 +74,103 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// Overrides of a scenario's seed and scaling knobs from the command line.
+/// The policy names `--policy` and `--policies` accept: the registry's,
+/// in any case (`InferFair` is `inferfair`); clap suggests the nearest name
+/// for a typo and names the flag.
+pub fn policy_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(inferfair_sim::policy::NAMES)
+        .map(|name: String| name.to_lowercase())
+}
+
+/// A flag's value that must be a positive, finite number.
+pub fn positive(s: &str) -> std::result::Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("must be a positive number, found {v}")),
+        Err(_) => Err(format!("expected a number, found `{s}`")),
+    }
+}
+
+pub(crate) fn parse_set(s: &str) -> std::result::Result<Set, String> {
+    let mut set: Set = s.parse()?;
+    // Paths given on the command line are taken from the current folder.
+    let is_path = matches!(
+        set.path.last().map(String::as_str),
+        Some("profile" | "path" | "next_days")
+    );
+    if is_path && let Some(v) = &mut set.value {
+        let abs = |p: &str| -> toml::Value {
+            std::path::absolute(p)
+                .map(|a| toml::Value::String(a.display().to_string()))
+                .unwrap_or_else(|_| toml::Value::String(p.to_string()))
+        };
+        match v {
+            toml::Value::String(p) => *v = abs(p),
+            toml::Value::Array(items) => {
+                for it in items.iter_mut() {
+                    if let toml::Value::String(p) = it {
+                        *it = abs(p);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(set)
+}
+
+/// Changes to a scenario from the command line: `--set KEY=VALUE`, then the
+/// seed and scaling flags (which win over a `--set` of the same key).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Overrides {
+    /// Set a key of the scenario file before it is checked, e.g. `cluster.gpus=2`,
+    /// `models.0.slo_ms=50`, `policy.inferfair.fairness=0.5` (repeatable; an
+    /// empty VALUE removes the key; keys: docs/scenarios.md).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub sets: Vec<Set>,
     /// Seed of every random stream (default: the scenario's).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Multiply every arrival rate (the scenario's rate_scale).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub rate_scale: Option<f64>,
     /// Multiply every inter-arrival CV (the scenario's cv_scale).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub cv_scale: Option<f64>,
     /// Multiply every SLO (the scenario's slo_scale).
-    #[arg(long)]
+    #[arg(long, value_parser = positive)]
     pub slo_scale: Option<f64>,
+}
+
+impl Overrides {
+    /// Applies the changes to a scenario file as written.
+    pub fn apply(&self, file: &ScenarioFile) -> Result<ScenarioFile> {
+        let mut f = file.with_sets(&self.sets)?;
+        if let Some(s) = self.seed {
+            f.seed = s;
+        }
+        if let Some(x) = self.rate_scale {
+            f.rate_scale = x;
+        }
+        if let Some(x) = self.cv_scale {
+            f.cv_scale = x;
+        }
+        if let Some(x) = self.slo_scale {
+            f.slo_scale = x;
+        }
+        Ok(f)
+    }
+
+    /// How errors in the resolved scenario name its source.
+    fn label(&self, path: &std::path::Path) -> String {
+        if self.sets.is_empty() {
+            path.display().to_string()
+        } else {
+            let sets: Vec<String> = self.sets.iter().map(|s| format!("--set {s}")).collect();
+            format!("{} with {}", path.display(), sets.join(" "))
+        }
+    }
 }
 
 /// Loads a scenario with the command line's overrides applied.
@@ -93,25 +178,37 @@ pub fn load_scenario(path: &std::path::Path, o: &Overrides) -> Result<inferfair_
     load_scenario_with(path, o, |_| {})
 }
 
-/// Loads a scenario with the command line's overrides and `edit` applied.
+/// Loads a scenario with the command line's overrides and then `edit` applied.
 pub fn load_scenario_with(
     path: &std::path::Path,
     o: &Overrides,
-    edit: impl FnOnce(&mut inferfair_sim::scenario::ScenarioFile),
+    edit: impl FnOnce(&mut ScenarioFile),
 ) -> Result<inferfair_sim::Scenario> {
-    Ok(inferfair_sim::Scenario::load_with(path, |f| {
-        edit(f);
-        if let Some(s) = o.seed {
-            f.seed = s;
+    let file = ScenarioFile::load(path)?;
+    let mut file = o.apply(&file)?;
+    edit(&mut file);
+    let no_slo: Vec<String> = file
+        .models
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| m.slo_ms.is_none() && m.slo_factor.is_none())
+        .map(|(i, m)| format!("models[{i}] ({})", m.name.as_deref().unwrap_or(&m.model)))
+        .collect();
+    if !no_slo.is_empty() {
+        let more = no_slo.len().saturating_sub(3);
+        let mut which = no_slo[..no_slo.len().min(3)].join(", ");
+        if more > 0 {
+            which.push_str(&format!(" and {more} more"));
         }
-        if let Some(x) = o.rate_scale {
-            f.rate_scale = x;
-        }
-        if let Some(x) = o.cv_scale {
-            f.cv_scale = x;
-        }
-        if let Some(x) = o.slo_scale {
-            f.slo_scale = x;
-        }
-    })?)
+        eprintln!(
+            "inferfair: note: {which} give no slo_ms or slo_factor: their SLO is {} ms (Clockwork's default)",
+            inferfair_sim::scenario::DEFAULT_SLO_MS
+        );
+    }
+    let base = path.parent().unwrap_or(std::path::Path::new("."));
+    Ok(inferfair_sim::Scenario::resolve(
+        file,
+        base,
+        &o.label(path),
+    )?)
 }

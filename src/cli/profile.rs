@@ -24,8 +24,10 @@ pub enum ProfileCommand {
 /// Arguments of `profile measure`.
 #[derive(Args, Debug)]
 pub struct MeasureArgs {
-    /// Where to run: `cuda` (a GPU) or `cpu` (reproduces the source profile; for testing).
-    #[arg(long, default_value = "cuda", value_parser = PossibleValuesParser::new(inferfair_replay::backend::NAMES))]
+    /// Where to run: `cuda` (a GPU; needs a build with `--features cuda`) or
+    /// `cpu` (timed waits of the source profile's durations: it reproduces
+    /// that profile, a test of the measuring path, not a measurement).
+    #[arg(long, default_value = "cpu", value_parser = PossibleValuesParser::new(inferfair_replay::backend::NAMES))]
     backend: String,
     /// The CUDA device.
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -98,9 +100,27 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
     } else {
         None
     };
-    let comments = vec![
-        format!("inferfair execution profile: measured on {device}, {}", measure::today()),
-        format!(
+    let mut comments = vec![format!(
+        "inferfair execution profile: measured on {device}, {}",
+        measure::today()
+    )];
+    if a.backend == "cpu" {
+        eprintln!(
+            "note: the cpu backend waits for the source profile's durations: it reproduces {}, it does not measure hardware (use --backend cuda on a GPU)",
+            a.profile.display()
+        );
+        comments.push(format!(
+            "measured by `inferfair profile measure --backend cpu`: no GPU was used; each batch and load was a timed wait of \
+             its duration in {} on a CPU thread, so exec_us (the median of {} waits after {} warm-up waits), exec_p99_us and \
+             load_us (the median of {} waits) are that profile's times plus the host's timer noise (a test of the measuring \
+             path); device_exec_us is empty",
+            a.profile.display(),
+            opts.reps.max(1),
+            opts.warmup,
+            opts.load_reps.max(1)
+        ));
+    } else {
+        comments.push(format!(
             "measured by `inferfair profile measure --backend {}`: exec_us is the median of {} runs after {} warm-up runs \
              (host view, issue to completion), exec_p99_us their 99th percentile, device_exec_us the median device time (CUDA events); \
              load_us the median of {} loads (allocation and host-to-device copy from pinned memory)",
@@ -108,18 +128,17 @@ fn measure_cmd(a: MeasureArgs) -> Result<()> {
             opts.reps.max(1),
             opts.warmup,
             opts.load_reps.max(1)
-        ),
-        format!(
+        ));
+        comments.push(format!(
             "kernels: per model {} fp32 GEMM layers and memory-bound kernels sized from the weights and gflops of {} (replay/src/sizing.rs)",
             sizing::LAYERS,
             a.profile.display()
-        ),
-        "units: exec_us and load_us in microseconds, weights_mib in MiB, gflops per sample (10^9 floating-point operations)".into(),
-    ];
-    let mut comments = comments;
+        ));
+    }
+    comments.push("units: exec_us and load_us in microseconds, weights_mib in MiB, gflops per sample (10^9 floating-point operations)".into());
     if a.util {
         comments.push(
-            "util: two copies of each batch run at once in a loop on two streams; util = their slowdown / 2 \
+            "util: two copies of each batch run at once in a loop on two runners; util = their slowdown / 2 \
              (the utilization model without contention: s = max(1, 2 util)); 0.500 means at most 0.5"
                 .into(),
         );

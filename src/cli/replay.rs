@@ -3,10 +3,10 @@
 //! policy and model). Method and files: `docs/validation.md`.
 
 use super::output::{
-    RequestLog, Table, ensure_dir, fmt, json_doc, render_tables, write_atomic, write_results,
+    RequestLog, Table, WIDTH, ensure_dir, fmt, json_doc, render_tables, write_atomic, write_results,
 };
-use super::progress::Progress;
 use super::{Format, Overrides};
+use crate::progress::Progress;
 use anyhow::Result;
 use clap::Args;
 use clap::builder::PossibleValuesParser;
@@ -18,6 +18,7 @@ use inferfair_sim::engine::Observer;
 use inferfair_sim::time::ms;
 use serde_json::json;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// What both commands take to pick the scenario and the backend.
 #[derive(Args, Debug)]
@@ -62,8 +63,8 @@ impl Common {
 pub struct ReplayArgs {
     #[command(flatten)]
     common: Common,
-    /// Scheduling policy.
-    #[arg(long, default_value = "fifo")]
+    /// Scheduling policy (any case).
+    #[arg(long, default_value = "fifo", value_parser = super::policy_parser(), ignore_case = true)]
     policy: String,
     /// Write summary.json, per_model.csv, scenario.toml, batches.csv and loads.csv here.
     #[arg(long)]
@@ -84,8 +85,8 @@ pub struct ReplayArgs {
 pub struct ValidateArgs {
     #[command(flatten)]
     common: Common,
-    /// Policies, comma-separated (default: every implemented policy).
-    #[arg(long, value_delimiter = ',')]
+    /// Policies, comma-separated, any case (default: every implemented policy).
+    #[arg(long, value_delimiter = ',', value_parser = super::policy_parser(), ignore_case = true)]
     policies: Vec<String>,
     /// Write validation.csv, validation.json, validation.txt, and the runs' files under sim/ and replay/.
     #[arg(long)]
@@ -103,31 +104,41 @@ fn names(s: &Scenario) -> Vec<String> {
     s.models.iter().map(|m| m.name.clone()).collect()
 }
 
-/// The replay's timing fidelity, in words.
-fn timing_line(r: &Replayed) -> String {
-    let late = |q: f64| {
-        r.lateness
-            .quantile(q)
-            .map(|v| format!("{:.3}", ms(v)))
-            .unwrap_or_else(|| "-".into())
-    };
-    let batches = match records::duration_error(&r.batches) {
-        Some(e) => format!(
-            "{} batches, measured vs profiled duration: median {:+.2}%, mean |error| {:.2}%, p99 |error| {:.2}%, issue delay median {:.3} ms",
-            e.count,
-            e.median_pct,
-            e.mean_abs_pct,
-            e.p99_abs_pct,
-            ms(e.median_issue_ns)
-        ),
-        None => "no batches".into(),
-    };
+/// The replay's timing fidelity, one table row per replay: how far measured
+/// batch durations were from the profile's, and how late the driver
+/// released inputs (arrivals and timers).
+fn timing_table(replays: &[&Replayed]) -> String {
+    let mut t = Table::new(&[
+        "policy",
+        "batches",
+        "dur. err p50",
+        "mean |err|",
+        "p99 |err|",
+        "issue ms",
+        "late p50",
+        "p99",
+        "max",
+    ]);
+    for r in replays {
+        let late = |q: f64| fmt(r.lateness.quantile(q).map(ms), 3);
+        let mut row = vec![r.result.policy.clone()];
+        match records::duration_error(&r.batches) {
+            Some(e) => row.extend([
+                e.count.to_string(),
+                format!("{:+.2}%", e.median_pct),
+                format!("{:.2}%", e.mean_abs_pct),
+                format!("{:.2}%", e.p99_abs_pct),
+                format!("{:.3}", ms(e.median_issue_ns)),
+            ]),
+            None => row.extend(["0".into(), "-".into(), "-".into(), "-".into(), "-".into()]),
+        }
+        row.extend([late(0.5), late(0.99), late(1.0)]);
+        t.row(row);
+    }
     format!(
-        "{}: {batches}; inputs released late by p50 {} ms, p99 {} ms, max {} ms",
-        r.result.policy,
-        late(0.5),
-        late(0.99),
-        late(1.0)
+        "replay timing: batch durations measured against profiled (error in %), the driver's\n\
+         median delay in issuing a batch (ms), and how late it released inputs (ms):\n{}",
+        t.render_fit(WIDTH, 1, &[1, 3, 1, 3])
     )
 }
 
@@ -174,8 +185,13 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
         backend.describe(),
         inferfair_sim::time::secs(scenario.duration + scenario.drain)
     );
-    let mut progress = Progress::new(format!("{} / {} (real time)", scenario.name, a.policy));
-    let mut tick = |f: f64| progress.update(f);
+    let progress = Progress::new(
+        format!("{} / {} (real time)", scenario.name, a.policy),
+        1.0,
+        0,
+        Duration::ZERO,
+    );
+    let mut tick = |f: f64| progress.set(f);
     let opts = ReplayOptions {
         observer: log.as_mut().map(|l| l as &mut dyn Observer),
         progress: Some(&mut tick),
@@ -198,7 +214,8 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
     match a.format {
         Format::Table => {
             print!("{}", render_tables(&scenario, &results));
-            println!("\nreplay on {}: {}", backend.describe(), timing_line(&r));
+            println!("\nreplay on {}", backend.describe());
+            print!("{}", timing_table(&[&r]));
         }
         Format::Json => {
             let mut doc = json_doc(&scenario, &results, true);
@@ -223,28 +240,35 @@ fn att(v: Option<f64>) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// The table of a validation.
+/// The tables of a validation, each within `WIDTH` characters a line.
 fn render_validation(
     scenario: &Scenario,
     device: &str,
     rows: &[Row],
     s: &Summary,
-    timing: &[String],
+    timing: &str,
 ) -> String {
     let mut out = format!(
-        "validation of {} (seed {}): simulator vs real-time replay on {}\n\n",
+        "validation of {} (seed {}): simulator (sim) against real-time replay (real)\non {}\n\
+         (errors of sim against real; model * is the policy's overall row; every column is in validation.csv)\n\n",
         scenario.name, scenario.seed, device
     );
     let mut t = Table::new(&[
         "policy",
         "model",
-        "att sim",
-        "att real",
+        "att. sim",
+        "real",
         "diff pts",
         "goodput sim",
         "real",
         "err",
-        "mean sim",
+        "iso gap sim",
+        "real",
+    ]);
+    let mut l = Table::new(&[
+        "policy",
+        "model",
+        "mean ms sim",
         "real",
         "err",
         "p50 sim",
@@ -253,8 +277,6 @@ fn render_validation(
         "p99 sim",
         "real",
         "err",
-        "iso gap sim",
-        "real",
     ]);
     for r in rows {
         t.row(vec![
@@ -266,6 +288,12 @@ fn render_validation(
             format!("{:.1}", r.sim.goodput_rps),
             format!("{:.1}", r.real.goodput_rps),
             pc(r.goodput_err_pct()),
+            fmt(r.sim.isolation_gap, 3),
+            fmt(r.real.isolation_gap, 3),
+        ]);
+        l.row(vec![
+            r.policy.clone(),
+            r.model.clone(),
             fmt(r.sim.mean_ms, 2),
             fmt(r.real.mean_ms, 2),
             pc(r.mean_err_pct()),
@@ -275,16 +303,16 @@ fn render_validation(
             fmt(r.sim.p99_ms, 2),
             fmt(r.real.p99_ms, 2),
             pc(r.p99_err_pct()),
-            fmt(r.sim.isolation_gap, 3),
-            fmt(r.real.isolation_gap, 3),
         ]);
     }
-    out.push_str(&t.render());
+    out.push_str(&t.render_fit(WIDTH, 2, &[3, 3, 2]));
+    out.push_str("\nlatency\n");
+    out.push_str(&l.render_fit(WIDTH, 2, &[3, 3, 3]));
     out.push_str(&format!(
-        "\nagreement: SLO attainment |sim - real| mean {:.2}, worst {:.2} points over the policies; \
-         per model mean {:.2}, worst {:.2} points\n\
-         MAPE (per model): goodput {:.2}%, mean latency {:.2}%, p50 latency {:.2}%, p99 latency {:.2}%, \
-         all (goodput, p50, p99) {:.2}%",
+        "\nagreement: SLO attainment |sim - real| mean {:.2}, worst {:.2} points over the policies;\n\
+         \x20 per model mean {:.2}, worst {:.2} points\n\
+         MAPE per model: goodput {:.2}%, mean latency {:.2}%, p50 {:.2}%, p99 {:.2}%;\n\
+         \x20 all (goodput, p50, p99) {:.2}%\n",
         s.attainment_mean_pts,
         s.attainment_max_pts,
         s.model_attainment_mean_pts,
@@ -296,12 +324,10 @@ fn render_validation(
         s.mape
     ));
     if let Some(g) = s.isolation_gap_max_diff {
-        out.push_str(&format!("; isolation gap worst |sim - real| {g:.3}"));
+        out.push_str(&format!("isolation gap: worst |sim - real| {g:.3}\n"));
     }
-    out.push_str("\n\nreplay timing:\n");
-    for l in timing {
-        out.push_str(&format!("  {l}\n"));
-    }
+    out.push('\n');
+    out.push_str(timing);
     out
 }
 
@@ -330,18 +356,40 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
             1
         };
     eprintln!(
-        "validating {} on {device}: {} policies, {runs} real-time runs of up to {per_run:.1} s each",
+        "validating {} on {device}:\n  {} policies, {runs} real-time runs of up to {per_run:.1} s each",
         scenario.name,
         policies.len()
     );
+    // Real-time runs all take about per_run seconds; the simulator's time is not counted.
+    let progress = Progress::new(
+        format!("validate {}: runs", scenario.name),
+        runs as f64,
+        runs,
+        Duration::ZERO,
+    );
+    let mut started = 0usize;
+    let mut last = String::new();
     let v = validate::validate(
         &scenario,
         &policies,
         backend.as_ref(),
         a.real_alone,
-        &mut |what| eprintln!("  {what}"),
+        &mut |what, f| {
+            if what != last {
+                last = what.to_string();
+                if what != "simulator" {
+                    started += 1;
+                    progress.advance(0.0, true);
+                }
+                progress.stage(what);
+            }
+            if started > 0 {
+                progress.set(started as f64 - 1.0 + f);
+            }
+        },
     )?;
-    let timing: Vec<String> = v.real.iter().map(timing_line).collect();
+    drop(progress);
+    let timing = timing_table(&v.real.iter().collect::<Vec<_>>());
     let text = render_validation(&scenario, &device, &v.rows, &v.summary, &timing);
     let s = &v.summary;
     let doc = json!({

@@ -2,8 +2,8 @@
 
 use super::clockwork_log::ClockworkLog;
 use super::output::{Observers, RequestLog, json_doc, render_tables, write_results};
-use super::progress::Progress;
 use super::{Format, Overrides, load_scenario};
+use crate::progress::Progress;
 use anyhow::Result;
 use clap::Args;
 use inferfair::trace_events::{DEFAULT_MAX_EVENTS, TraceEvents, TraceOptions};
@@ -16,8 +16,8 @@ use std::path::PathBuf;
 pub struct SimulateArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Scheduling policy: fifo, clockwork or inferfair.
-    #[arg(long, default_value = "fifo")]
+    /// Scheduling policy (any case).
+    #[arg(long, default_value = "fifo", value_parser = super::policy_parser(), ignore_case = true)]
     policy: String,
     #[command(flatten)]
     overrides: Overrides,
@@ -54,11 +54,13 @@ pub struct SimulateArgs {
 pub struct CompareArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Policies to compare, comma-separated.
+    /// Policies to compare, comma-separated (any case).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fifo,clockwork,inferfair"
+        default_value = "fifo,clockwork,inferfair",
+        value_parser = super::policy_parser(),
+        ignore_case = true
     )]
     policies: Vec<String>,
     #[command(flatten)]
@@ -118,8 +120,13 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         observers.0.push(t);
     }
     let observing = !observers.0.is_empty();
-    let mut progress = Progress::new(format!("{} / {}", scenario.name, a.policy));
-    let mut tick = |f: f64| progress.update(f);
+    let progress = Progress::new(
+        format!("{} / {}", scenario.name, a.policy),
+        1.0,
+        0,
+        std::time::Duration::from_secs(1),
+    );
+    let mut tick = |f: f64| progress.set(f);
     let opts = RunOptions {
         observer: observing.then_some(&mut observers as &mut dyn Observer),
         progress: Some(&mut tick),

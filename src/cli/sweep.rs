@@ -35,6 +35,10 @@ pub struct SweepArgs {
     /// List the points and whether each is done; run nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Set a key of the base scenario before the grid applies, as `simulate
+    /// --set` does (repeatable; every shard must be given the same).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::parse_set)]
+    sets: Vec<inferfair_sim::set::Set>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,7 +74,8 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
     let (Some(file), Some(out)) = (a.file, a.out) else {
         unreachable!("clap requires FILE and --out")
     };
-    let spec = SweepSpec::load(&file)?;
+    let mut spec = SweepSpec::load(&file)?;
+    spec.base = spec.base.with_sets(&a.sets)?;
     let sweep = Sweep::new(spec, &ContentHashes::default())?;
     let grid = sweep.grid_file();
     let points_dir = out.join("points");

@@ -167,9 +167,9 @@ struct ConvertArgs {
     /// Output canonical trace (gzip if it ends in .gz).
     #[arg(long)]
     out: PathBuf,
-    /// Input format.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    format: InputFormat,
+    /// Input format (`--format` is an older name of it).
+    #[arg(long = "input-format", alias = "format", value_enum, default_value_t = InputFormat::Auto)]
+    input_format: InputFormat,
     #[command(flatten, next_help_heading = "Mapping and arrivals")]
     map: MapArgs,
 }
@@ -180,9 +180,9 @@ struct StatsArgs {
     /// A canonical trace, MAF1 day files (in day order) or a MAF2 file; plain or gzip.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Input format.
-    #[arg(long, value_enum, default_value_t = InputFormat::Auto)]
-    format: InputFormat,
+    /// Input format (default: decided from the header).
+    #[arg(long = "input-format", value_enum)]
+    input_format: Option<InputFormat>,
     /// Bin of the rate over time for peak-to-mean (seconds; rounded to whole minutes for MAF1).
     #[arg(long, default_value_t = 60.0, value_name = "S")]
     bin_s: f64,
@@ -192,9 +192,51 @@ struct StatsArgs {
     /// Rows of the histogram of the rate over time (0: none).
     #[arg(long, default_value_t = 24)]
     rows: usize,
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Output format on stdout (older spellings still accepted: `--json`,
+    /// and an input format given to `--format`).
+    #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
+    format: StatsFormat,
+    /// `--format json` (an older spelling).
+    #[arg(long, hide = true)]
     json: bool,
+}
+
+/// `trace stats --format`: the output format, or (an older use of the
+/// flag, kept for scripts) the input format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StatsFormat {
+    /// Aligned text for people.
+    Table,
+    /// One JSON document.
+    Json,
+    #[value(hide = true)]
+    Auto,
+    #[value(hide = true)]
+    Canonical,
+    #[value(hide = true)]
+    Maf1,
+    #[value(hide = true)]
+    Maf2,
+}
+
+impl StatsArgs {
+    /// (input format, JSON output) from the flags and their older spellings.
+    fn formats(&self) -> Result<(InputFormat, bool)> {
+        let old_input = match self.format {
+            StatsFormat::Table | StatsFormat::Json => None,
+            StatsFormat::Auto => Some(InputFormat::Auto),
+            StatsFormat::Canonical => Some(InputFormat::Canonical),
+            StatsFormat::Maf1 => Some(InputFormat::Maf1),
+            StatsFormat::Maf2 => Some(InputFormat::Maf2),
+        };
+        let input = match (self.input_format, old_input) {
+            (Some(_), Some(_)) => {
+                bail!("--format: give the input format with --input-format only")
+            }
+            (a, b) => a.or(b).unwrap_or(InputFormat::Auto),
+        };
+        Ok((input, self.json || self.format == StatsFormat::Json))
+    }
 }
 
 /// Arguments of `trace slice`.
@@ -513,7 +555,7 @@ fn format_of(inputs: &[PathBuf], f: InputFormat) -> Result<InputFormat> {
 }
 
 fn convert(a: ConvertArgs) -> Result<()> {
-    match format_of(&a.inputs, a.format)? {
+    match format_of(&a.inputs, a.input_format)? {
         InputFormat::Maf1 => {
             let mut days = maf1::Days::new(a.inputs.clone())?;
             replay_counts(&mut days, &a.map, &a.out)
@@ -571,7 +613,8 @@ fn stats_cmd(a: StatsArgs) -> Result<()> {
     if !(a.bin_s.is_finite() && a.bin_s > 0.0) {
         bail!("--bin-s must be a positive number, found {}", a.bin_s);
     }
-    let summary = match format_of(&a.inputs, a.format)? {
+    let (input, json) = a.formats()?;
+    let summary = match format_of(&a.inputs, input)? {
         InputFormat::Canonical => {
             let t = trace::Trace::load(&a.inputs[0])?;
             let times: Vec<(String, Vec<Nanos>)> = t
@@ -608,7 +651,7 @@ fn stats_cmd(a: StatsArgs) -> Result<()> {
         }
         InputFormat::Auto => unreachable!("resolved"),
     };
-    if a.json {
+    if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
         print!("{}", summary.render(50));

@@ -28,9 +28,11 @@ pub struct Data<'a> {
 }
 
 /// Colours of policies, the same in every figure: inferfair, clockwork and
-/// fifo have fixed colours; other labels (variants) take the next ones in
-/// order of appearance. Models (bars, timelines) take colours in order of
-/// appearance in the figure, so a model has one colour in all its panels.
+/// fifo have fixed colours; other labels (variants) take colours of
+/// `VARIANTS` in order of appearance, none close to a policy's. Models (bars,
+/// timelines) take colours of their own palette (`palette::model`) in order
+/// of appearance in the figure, so a model has one colour in all its panels
+/// and never a policy's.
 #[derive(Default)]
 pub struct Colors {
     variants: BTreeMap<String, usize>,
@@ -47,15 +49,26 @@ impl Colors {
             return i;
         }
         let n = self.variants.len();
-        *self.variants.entry(label.to_string()).or_insert(3 + n)
+        *self
+            .variants
+            .entry(label.to_string())
+            .or_insert(VARIANTS[n % VARIANTS.len()])
     }
 
     /// The colour of a model instance.
     pub fn of_model(&mut self, name: &str) -> usize {
         let n = self.models.len();
-        *self.models.entry(name.to_string()).or_insert(n)
+        *self
+            .models
+            .entry(name.to_string())
+            .or_insert(inferfair_plot::palette::model(n))
     }
 }
+
+/// Colours of policy variants (indices of `palette::COLORS`): reddish
+/// purple, orange, near black, wine, olive, indigo (sky blue, next to
+/// InferFair's blue, and the greens are left out).
+const VARIANTS: [usize; 6] = [3, 4, 6, 8, 10, 11];
 
 fn same(a: &toml::Value, b: &toml::Value) -> bool {
     match (value_f64(a), value_f64(b)) {
@@ -170,6 +183,29 @@ impl Data<'_> {
         })
     }
 
+    /// A panel's note with the scenario's name in front, unless its title
+    /// already names it: every panel says what it ran.
+    fn with_scenario(&self, title: &Option<String>, note: Option<String>) -> Option<String> {
+        let name = &self.sweep.spec.base.name;
+        if title.as_ref().is_some_and(|t| t.contains(name.as_str())) {
+            return note;
+        }
+        Some(match note {
+            Some(n) => format!("{name}; {n}"),
+            None => name.clone(),
+        })
+    }
+
+    /// The default value of a policy parameter axis (`policy.NAME.KEY`):
+    /// what the policy reports with no `[policy.NAME]` table.
+    fn param_default(&self, axis: &str) -> Option<f64> {
+        let (policy, key) = axis.strip_prefix("policy.")?.split_once('.')?;
+        let mut s = self.sweep.points.first()?.scenario.clone();
+        s.file.policy.remove(policy);
+        let params = inferfair_sim::policy::build(policy, &s).ok()?.params();
+        value_f64(params.get(key)?)
+    }
+
     fn read_point(&self, id: &str) -> Result<point::PointFile> {
         point::read(&point::path(self.points_dir, id))
     }
@@ -268,8 +304,31 @@ fn lines(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pa
                 line: true,
                 markers: true,
                 dashed: false,
+                unlisted: false,
             });
         }
+    }
+    // The level the marks are about, and a parameter's default value.
+    let mut hlines = Vec::new();
+    if let Some(t) = p.mark {
+        hlines.push(Mark {
+            at: scale(t, pct),
+            color: None,
+            dotted: true,
+            label: Some(if pct {
+                format!("{}%", t * 100.0)
+            } else {
+                format!("{t}")
+            }),
+        });
+    }
+    if let Some(v) = d.param_default(xname) {
+        marks.push(Mark {
+            at: v,
+            color: None,
+            dotted: false,
+            label: Some("default".into()),
+        });
     }
     // Policies without the x axis (a parameter of another policy): a dashed level.
     let xs = series.iter().flat_map(|s| s.points.iter().map(|q| q.x));
@@ -285,6 +344,7 @@ fn lines(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pa
                 line: true,
                 markers: false,
                 dashed: true,
+                unlisted: false,
             });
         }
     }
@@ -299,8 +359,8 @@ fn lines(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pa
         x_range: range(p.x_range),
         y_range: range(p.y_range),
         vlines: marks,
-        hlines: vec![],
-        note: d.fixed_note(&pins, &[xi]),
+        hlines,
+        note: d.with_scenario(&p.title, d.fixed_note(&pins, &[xi])),
     }))
 }
 
@@ -371,7 +431,7 @@ fn bars(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pan
         groups,
         bars,
         y_range: range(p.y_range),
-        note: d.fixed_note(&pins, &[]),
+        note: d.with_scenario(&p.title, d.fixed_note(&pins, &[])),
         hlines: if yname == "normalized_goodput" {
             vec![Mark {
                 at: 1.0,
@@ -500,6 +560,7 @@ fn cdf(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pane
             line: true,
             markers: false,
             dashed: false,
+            unlisted: false,
         });
     }
     let slo_mark = slo.map(|s| Mark {
@@ -514,6 +575,7 @@ fn cdf(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Pane
         (Some(m), None) => Some(format!("model {m}")),
         (None, n) => n,
     };
+    let note = d.with_scenario(&p.title, note);
     Ok(Panel::Lines(LinePanel {
         title: p.title.clone(),
         x_label: p.x_label.clone().unwrap_or_else(|| "Latency (ms)".into()),
@@ -566,23 +628,36 @@ fn timeline(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
                     .collect()
             })
             .unwrap_or_default();
-        let series = t
-            .goodput_rps
+        let at = |g: &[f64]| -> Vec<Point> {
+            g.iter()
+                .enumerate()
+                .map(|(k, &y)| Point::new(t.start_s + (k as f64 + 0.5) * t.bin_s, y))
+                .collect()
+        };
+        // Offered load first, dashed and unlabelled: it shows where goodput falls short of it.
+        let mut series: Vec<Series> = t
+            .offered_rps
             .iter()
             .zip(&names)
             .map(|(g, name)| Series {
-                label: name.clone(),
+                label: format!("{name} offered"),
                 color: colors.of_model(name),
-                points: g
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &y)| Point::new(t.start_s + (k as f64 + 0.5) * t.bin_s, y))
-                    .collect(),
+                points: at(g),
                 line: true,
                 markers: false,
-                dashed: false,
+                dashed: true,
+                unlisted: true,
             })
             .collect();
+        series.extend(t.goodput_rps.iter().zip(&names).map(|(g, name)| Series {
+            label: name.clone(),
+            color: colors.of_model(name),
+            points: at(g),
+            line: true,
+            markers: false,
+            dashed: false,
+            unlisted: false,
+        }));
         let title = match &p.title {
             Some(t) => format!("{t}: {label}"),
             None => label.clone(),
@@ -591,6 +666,11 @@ fn timeline(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         if let Some(n) = d.fixed_note(&pins, &[]) {
             note = format!("{n}; {note}");
         }
+        let offered = !t.offered_rps.is_empty();
+        if offered {
+            note.push_str("; dashed: offered");
+        }
+        let note = d.with_scenario(&p.title, Some(note)).unwrap_or_default();
         out.push(Panel::Lines(LinePanel {
             title: Some(title),
             x_label: p.x_label.clone().unwrap_or_else(|| "Time (s)".into()),
@@ -611,6 +691,26 @@ fn timeline(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
             "{place}.policy: no policy `{}` in the sweep",
             p.policy.clone().unwrap_or_default()
         );
+    }
+    // One y scale for every policy's panel, so that they compare at a glance.
+    if p.y_range.is_none() {
+        let top = out
+            .iter()
+            .flat_map(|panel| match panel {
+                Panel::Lines(l) => l
+                    .series
+                    .iter()
+                    .flat_map(|s| s.points.iter().map(|q| q.y))
+                    .collect(),
+                Panel::Bars(_) => Vec::new(),
+            })
+            .filter(|y| y.is_finite())
+            .fold(0.0f64, f64::max);
+        for panel in &mut out {
+            if let Panel::Lines(l) = panel {
+                l.y_range = Some((0.0, if top > 0.0 { top * 1.06 } else { 1.0 }));
+            }
+        }
     }
     Ok(out)
 }
@@ -634,6 +734,8 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         bail!("{place}: no results at the pinned axes");
     }
     d.check_single(&sel, &[ki], place)?;
+    let default = d.param_default(knob);
+    let stp = metric_index("stp");
     let mut series = Vec::new();
     for v in &d.sweep.spec.policies {
         let mut pts: Vec<(Option<f64>, String, f64, f64)> = sel
@@ -642,12 +744,17 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
             .filter_map(|g| {
                 let k = d.point_axes(g)[ki].clone();
                 let (x, y) = (g.stats[xm]?, g.stats[ym]?);
-                Some((
-                    k.as_ref().and_then(value_f64),
-                    k.as_ref().map(fmt_value).unwrap_or_default(),
-                    scale(x.mean, xp),
-                    scale(y.mean, yp),
-                ))
+                let kv = k.as_ref().and_then(value_f64);
+                let mut label = k.as_ref().map(fmt_value).unwrap_or_default();
+                if kv.is_some() && kv == default {
+                    label.push_str(" (default)");
+                }
+                // A policy that serves no model has no gap: say so, lest 0 read as isolation.
+                let starved = stp.and_then(|i| g.stats[i]).is_some_and(|s| s.mean < 0.01);
+                if starved {
+                    label = "every model starved".into();
+                }
+                Some((kv, label, scale(x.mean, xp), scale(y.mean, yp)))
             })
             .collect();
         if pts.is_empty() {
@@ -669,13 +776,14 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
             points: pts
                 .into_iter()
                 .map(|(_, k, x, y)| Point {
-                    label: traced.then_some(k),
+                    label: (traced || k == "every model starved").then_some(k),
                     ..Point::new(x, y)
                 })
                 .collect(),
             line: traced,
             markers: true,
             dashed: false,
+            unlisted: false,
         });
     }
 
@@ -694,6 +802,6 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         y_range: range(p.y_range),
         vlines: vec![],
         hlines: vec![],
-        note: d.fixed_note(&pins, &[ki]),
+        note: d.with_scenario(&p.title, d.fixed_note(&pins, &[ki])),
     }))
 }

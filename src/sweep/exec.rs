@@ -1,21 +1,21 @@
 //! Running points in parallel (rayon), each into its own result file
 //! `<id>.json`, written atomically; a point whose file exists is skipped, so
-//! an interrupted sweep resumes where it stopped. Progress goes to stderr: a
-//! bar with an ETA on a terminal, a line every 10% otherwise (batch logs).
+//! an interrupted sweep resumes where it stopped. Heavy points (by the
+//! requests they simulate) start first, and progress is weighed by them
+//! (`crate::progress`): a bar with an ETA on a terminal, a line every 10%
+//! otherwise (batch logs).
 //! A point that fails (or a policy that panics) does not stop the others; the
 //! failures are reported at the end.
 
 use super::point::{self, Point};
 use crate::output::{ensure_dir, write_atomic};
+use crate::progress::Progress;
 use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use std::collections::BTreeSet;
-use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
 /// How to run.
 #[derive(Clone, Debug, Default)]
@@ -57,70 +57,11 @@ pub fn missing<'a>(points: &[&'a Point], dir: &Path, fresh: bool) -> (Vec<&'a Po
     (todo, cached)
 }
 
-struct Progress {
-    bar: Option<ProgressBar>,
-    total: usize,
-    done: AtomicUsize,
-    started: Instant,
-    next_line: Mutex<usize>,
-    label: String,
-}
-
-impl Progress {
-    fn new(label: &str, total: usize) -> Self {
-        let bar = (std::io::stderr().is_terminal() && total > 0).then(|| {
-            let b = ProgressBar::new(total as u64);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "{msg} [{bar:40}] {pos}/{len} points, {elapsed} elapsed, eta {eta}",
-                )
-                .expect("a valid template")
-                .progress_chars("=> "),
-            );
-            b.set_message(label.to_string());
-            b
-        });
-        Progress {
-            bar,
-            total,
-            done: AtomicUsize::new(0),
-            started: Instant::now(),
-            next_line: Mutex::new(1),
-            label: label.to_string(),
-        }
-    }
-
-    fn tick(&self) {
-        let done = self.done.fetch_add(1, Ordering::SeqCst) + 1;
-        if let Some(b) = &self.bar {
-            b.inc(1);
-            return;
-        }
-        let mut next = self.next_line.lock().expect("not poisoned");
-        // A line at every tenth of the way, once the run has taken a few seconds.
-        let slow = self.started.elapsed().as_secs_f64() > 3.0;
-        if done * 10 >= *next * self.total && (slow || done == self.total) {
-            while done * 10 >= *next * self.total && *next <= 10 {
-                *next += 1;
-            }
-            let el = self.started.elapsed().as_secs_f64();
-            let eta = el / done as f64 * (self.total - done) as f64;
-            eprintln!(
-                "{}: {done}/{} points ({:.0}%), {el:.0} s elapsed, eta {eta:.0} s",
-                self.label,
-                self.total,
-                100.0 * done as f64 / self.total as f64
-            );
-        }
-    }
-}
-
-impl Drop for Progress {
-    fn drop(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-    }
+/// The work a point costs, for progress: the requests it simulates, twice
+/// with its isolation runs (every model alone again).
+pub fn weight(p: &Point) -> f64 {
+    let runs = if p.run.isolation { 2.0 } else { 1.0 };
+    p.scenario.expected_requests().max(1.0) * runs
 }
 
 fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
@@ -147,10 +88,21 @@ pub fn run(points: &[&Point], dir: &Path, opts: &ExecOptions) -> Result<Report> 
             ran: 0,
         });
     }
-    let progress = Progress::new(&opts.label, todo.len());
+    // Heaviest first: the last points to finish are light ones, so threads
+    // finish together (the files do not depend on the order).
+    let weights: Vec<f64> = todo.iter().map(|p| weight(p)).collect();
+    let mut order: Vec<usize> = (0..todo.len()).collect();
+    order.sort_by(|&a, &b| weights[b].total_cmp(&weights[a]).then(a.cmp(&b)));
+    let todo: Vec<&Point> = order.iter().map(|&i| todo[i]).collect();
+    let progress = Progress::new(
+        format!("{}: points", opts.label),
+        weights.iter().sum(),
+        todo.len(),
+        Duration::from_secs(2),
+    );
     let failures = Mutex::new(Vec::new());
     let work = || {
-        todo.par_iter().for_each(|p| {
+        todo.iter().par_bridge().for_each(|p| {
             let outcome =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| -> Result<()> {
                     let file = p.run()?;
@@ -169,7 +121,7 @@ pub fn run(points: &[&Point], dir: &Path, opts: &ExecOptions) -> Result<Report> 
                     p.id, p.label, p.scenario.seed
                 ));
             }
-            progress.tick();
+            progress.advance(weight(p), true);
         })
     };
     match opts.jobs {

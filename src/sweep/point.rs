@@ -206,6 +206,9 @@ pub struct Timeline {
     pub bin_s: f64,
     /// Per model instance, per bin: good requests per second, by arrival time.
     pub goodput_rps: Vec<Vec<f64>>,
+    /// Per model instance, per bin: requests that arrived, per second.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offered_rps: Vec<Vec<f64>>,
 }
 
 /// The result file of a point: `points/<id>.json`.
@@ -273,18 +276,21 @@ impl Point {
         });
         let timeline = self.run.timeline_bin_s.map(|bin_s| {
             let bins = (inferfair_sim::time::secs(s.window()) / bin_s).ceil() as usize;
-            Timeline {
-                start_s: inferfair_sim::time::secs(s.warmup),
-                bin_s,
-                goodput_rps: r
-                    .timeline
+            let rates = |counts: &[Vec<u32>]| -> Vec<Vec<f64>> {
+                counts
                     .iter()
                     .map(|t| {
                         (0..bins)
                             .map(|i| t.get(i).copied().unwrap_or(0) as f64 / bin_s)
                             .collect()
                     })
-                    .collect(),
+                    .collect()
+            };
+            Timeline {
+                start_s: inferfair_sim::time::secs(s.warmup),
+                bin_s,
+                goodput_rps: rates(&r.timeline),
+                offered_rps: rates(&r.offered_timeline),
             }
         });
         Ok(PointFile {

@@ -233,7 +233,7 @@ fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
         "#,
     );
     let names: Vec<String> = policies().iter().map(|p| p.to_string()).collect();
-    let v = validate::validate(&s, &names, &Cpu, false, &mut |_| ()).unwrap();
+    let v = validate::validate(&s, &names, &Cpu, false, &mut |_, _| ()).unwrap();
     assert_eq!(v.rows.len(), names.len() * 3);
     for r in &v.rows {
         let what = format!("{} {}: {r:?}", r.policy, r.model);
@@ -302,6 +302,7 @@ fn replay_and_validate_write_their_files() {
         files,
         [
             "batches.csv",
+            "inputs",
             "loads.csv",
             "per_gpu.csv",
             "per_model.csv",
@@ -328,9 +329,12 @@ fn replay_and_validate_write_their_files() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("MAPE"), "{text}");
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "wider than 100: {line}");
+    }
     let csv = std::fs::read_to_string(v.join("validation.csv")).unwrap();
     assert!(csv.starts_with(validate::CSV_HEADER));
-    assert!(csv.contains("\nfifo,(all),") && csv.contains("\nfifo,a,"));
+    assert!(csv.contains("\nfifo,*,") && csv.contains("\nfifo,a,"));
     for f in [
         "validation.json",
         "validation.txt",
@@ -417,6 +421,13 @@ fn profile_measure_on_the_cpu_backend_reproduces_the_profile() {
     let p = inferfair_sim::profile::Profile::load(&out).unwrap();
     assert!(
         p.comments[0].starts_with("inferfair execution profile: measured on cpu"),
+        "{:?}",
+        p.comments
+    );
+    // The cpu backend's header says what it did: no GPU, the source's times.
+    assert!(
+        p.comments.iter().any(|c| c.contains("no GPU was used"))
+            && !p.comments.iter().any(|c| c.contains("CUDA events")),
         "{:?}",
         p.comments
     );

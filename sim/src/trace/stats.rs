@@ -30,6 +30,8 @@ pub struct Summary {
     pub format: String,
     /// Requests (invocations).
     pub requests: u64,
+    /// What a group is: `model` (canonical traces) or `function` (MAF).
+    pub group_kind: String,
     /// Models (canonical) or functions (MAF).
     pub groups: usize,
     /// Of those, the ones without any request.
@@ -202,6 +204,7 @@ pub fn from_times(
     Summary {
         format: format.into(),
         requests: n,
+        group_kind: kind_of(format).into(),
         groups: groups.len(),
         idle_groups: groups.iter().filter(|g| g.1.is_empty()).count(),
         start_s: first as f64 / 1e9,
@@ -275,6 +278,7 @@ pub fn from_maf1(
     Ok(Summary {
         format: "maf1".into(),
         requests: n,
+        group_kind: kind_of("maf1").into(),
         groups: n_functions,
         idle_groups: totals.iter().filter(|&&t| t == 0).count(),
         start_s: 0.0,
@@ -290,6 +294,15 @@ pub fn from_maf1(
         triggers: triggers.into_iter().map(|(k, (f, i))| (k, f, i)).collect(),
         histogram,
     })
+}
+
+/// The kind of group of a trace format: models for canonical traces, functions for MAF.
+fn kind_of(format: &str) -> &'static str {
+    if format == "canonical" {
+        "model"
+    } else {
+        "function"
+    }
 }
 
 fn hms(s: f64) -> String {
