@@ -1,8 +1,15 @@
-//! The `inferfair` library behind the command line: result files
+//! The `inferfair` library behind the command line: the command line
+//! itself (`cli`: a program that registers its own policies with
+//! `inferfair_sim::policy::register` and then calls `cli::main` gets every
+//! command with them, see `examples/custom_policy.rs`), result files
 //! (`output`), parameter sweeps (`sweep`), paper-style figures
 //! (`figures`) and GPU timelines for Perfetto (`trace_events`). The simulator itself is the `inferfair-sim` crate; charts are
 //! drawn by `inferfair-plot`.
 
+// The command line's modules name this crate `inferfair`, as the binary did.
+extern crate self as inferfair;
+
+pub mod cli;
 pub mod figures;
 pub mod output;
 pub mod sweep;

@@ -1,4 +1,7 @@
-//! Command-line parsing (clap) and dispatch to the commands.
+//! Command-line parsing (clap) and dispatch to the commands. [`main`] is
+//! the whole program: the `inferfair` binary calls it, and so can a program
+//! that first registers policies of its own
+//! (`inferfair_sim::policy::register`).
 
 mod bench;
 mod clockwork_log;
@@ -55,9 +58,35 @@ enum Command {
     Figures(figures::FiguresArgs),
 }
 
+/// The `inferfair` program: parses the command line, runs the command, and
+/// turns an error into a message on stderr and a failure exit code.
+pub fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("inferfair: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    dispatch(Cli::parse())
+}
+
+/// Runs the command line `args` (the first is the program's name), e.g.
+/// `["inferfair", "compare", "s.toml", "--policies", "fifo,mine"]`; a
+/// malformed one (or `--help`) is an error holding clap's message.
+pub fn run_from<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    dispatch(Cli::try_parse_from(args)?)
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::simulate(a),
         Command::Compare(a) => simulate::compare(a),

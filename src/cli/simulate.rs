@@ -16,7 +16,8 @@ use std::path::PathBuf;
 pub struct SimulateArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Scheduling policy: fifo, clockwork or inferfair.
+    /// Scheduling policy: fifo, clockwork, inferfair, edf, fair, shepherd (or
+    /// one a program registered; docs/policies.md).
     #[arg(long, default_value = "fifo")]
     policy: String,
     #[command(flatten)]
@@ -54,7 +55,7 @@ pub struct SimulateArgs {
 pub struct CompareArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Policies to compare, comma-separated.
+    /// Policies to compare, comma-separated; `all` for every policy.
     #[arg(
         long,
         value_delimiter = ',',
@@ -192,7 +193,15 @@ fn trace_options(a: &SimulateArgs) -> Result<TraceOptions> {
 /// Runs `compare`.
 pub fn compare(a: CompareArgs) -> Result<()> {
     let scenario = load_scenario(&a.scenario, &a.overrides)?;
-    let results = run::compare(&scenario, &a.policies)?;
+    let policies: Vec<String> = if a.policies.iter().any(|p| p == "all") {
+        inferfair_sim::policy::names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        a.policies.clone()
+    };
+    let results = run::compare(&scenario, &policies)?;
     if let Some(dir) = &a.out {
         write_results(dir, &scenario, &results)?;
     }
