@@ -556,3 +556,46 @@ fn a_preempted_batch_leaves_the_others_to_run_faster() {
     assert!((r.gpus[0].utilization - 0.22).abs() < 1e-12);
     assert!((r.gpus[0].wasted - 0.04).abs() < 1e-12);
 }
+
+#[test]
+fn compare_all_runs_every_policy_and_the_table_shows_preemptions() {
+    let dir = crate::common::tmp("compare-all");
+    let path = dir.join("s.toml");
+    std::fs::write(&path, big_then_two_small("").to_toml()).unwrap();
+    let o = crate::common::bin()
+        .args([
+            "compare",
+            path.to_str().unwrap(),
+            "--policies",
+            "all",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: Vec<&str> = doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, inferfair_sim::policy::NAMES);
+    let shepherd = &doc["results"][5]["overall"];
+    assert_eq!(shepherd["preemptions"], 1);
+    let o = crate::common::bin()
+        .args([
+            "compare",
+            path.to_str().unwrap(),
+            "--policies",
+            "fifo,shepherd",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("preempted") && text.contains("wasted"),
+        "{text}"
+    );
+}

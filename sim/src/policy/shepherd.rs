@@ -114,22 +114,27 @@ impl Shepherd {
         self.cfg.max_batch.unwrap_or(u32::MAX)
     }
 
-    /// The best batch of pending requests on `gpu` starting at `start` of
-    /// each model `start` gives a time for.
+    /// The best batch of pending requests on `gpu`, among the models that
+    /// `start` gives a start time for and that have at least `min_n`
+    /// pending requests.
     fn best(
         &mut self,
         view: &View,
         gpu: GpuId,
+        min_n: usize,
         start: impl Fn(ModelId) -> Option<Nanos>,
     ) -> Option<Candidate> {
-        let mut best = None;
+        let mut best: Option<Candidate> = None;
         for i in 0..self.pending.backlog().len() {
             let m = self.pending.backlog()[i];
+            let left = self.pending.left(view, m);
+            if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
+                continue;
+            }
             let Some(t) = start(m) else { continue };
             let Some(first) = self.pending.get(view, m, 0) else {
                 continue;
             };
-            let left = self.pending.left(view, m);
             let n = common::fit(view, m, gpu, t, first.deadline, left, self.cap());
             let c = Candidate {
                 n,
@@ -150,14 +155,14 @@ impl Shepherd {
         let loaded = |m: ModelId| {
             (view.can_run(m, gpu) && g.is_resident(m)).then(|| g.expected_loaded_at(m, now))
         };
-        let here = self.best(view, gpu, loaded);
+        let here = self.best(view, gpu, 1, loaded);
         let elsewhere = if g.is_transferring() {
             None
         } else {
             let absent = |m: ModelId| {
                 (view.can_run(m, gpu) && !g.is_resident(m)).then(|| now + view.load_ns(m, gpu))
             };
-            self.best(view, gpu, absent)
+            self.best(view, gpu, here.map_or(1, |h| h.n + 1), absent)
         };
         let mut pick = here;
         if let Some(c) = elsewhere
@@ -181,8 +186,11 @@ impl Shepherd {
             return;
         };
         let now = view.now;
+        let need = self.cfg.preempt_factor * running.requests.len() as f64;
         let loaded = |m: ModelId| (view.can_run(m, gpu) && g.is_loaded(m)).then_some(now);
-        let other = self.best(view, gpu, |m| loaded(m).filter(|_| m != running.model));
+        let other = self.best(view, gpu, need.ceil() as usize, |m| {
+            loaded(m).filter(|_| m != running.model)
+        });
         // The running model's candidate: its pending requests and those of
         // the running batch (back in its queue once preempted), in deadline order.
         let mut own: Vec<(Nanos, RequestId, bool)> = running
@@ -205,7 +213,6 @@ impl Shepherd {
         let n_own = own.first().map_or(0, |f| {
             common::fit(view, m, gpu, now, f.0, own.len(), self.cap())
         });
-        let need = self.cfg.preempt_factor * running.requests.len() as f64;
         let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
         if let Some(n) = same {
             let taken = own[..n].iter().filter(|r| r.2).count();
