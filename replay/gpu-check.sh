@@ -3,7 +3,8 @@
 # 10 minutes: check that the inferfair binary runs there and finds CUDA,
 # measure a profile of the GPU (`profile measure`), then validate the
 # simulator against real-time replays on small heterogeneous scenarios for
-# every policy the binary implements; then concurrent execution: measure the
+# fifo, clockwork, inferfair and shepherd (whose preemptions exercise the
+# cuda backend's chunked batches); then concurrent execution: measure the
 # GPU's pairwise interference (`profile measure --pairs`) and validate two
 # batches at once (`scenarios/validate-concurrent.toml`, max_concurrent = 2).
 #
@@ -16,7 +17,8 @@
 #   INFERFAIR       the binary (default target/release/inferfair)
 #   SOURCE_PROFILE  the models to measure (default profiles/v100.csv)
 #   GPU             the CUDA device (default 0)
-#   POLICIES        comma-separated policies (default: every implemented one)
+#   POLICIES        comma-separated policies (default: fifo,clockwork,inferfair,shepherd;
+#                   all six policies take about twice as long as the time limits allow)
 #   RATE_SCALE      rate multiplier for the scenarios (default: the measured
 #                   GPU's speed-up over SOURCE_PROFILE on the scenario's models)
 # Results in OUTDIR: gpu-check.log, ldd.txt, nvidia-smi.txt, <gpu>.csv (the
@@ -27,6 +29,7 @@
 
 set -u -o pipefail
 OUT=${1:?usage: replay/gpu-check.sh OUTDIR}
+POLICIES=${POLICIES:-fifo,clockwork,inferfair,shepherd}
 cd "$(dirname "$0")/.." || exit 2
 mkdir -p "$OUT" || exit 2
 OUT=$(cd "$OUT" && pwd)

@@ -1,12 +1,14 @@
 //! The `inferfair` library behind the command line: the command line itself
-//! (`cli`, so that tests can parse command lines without running them),
-//! progress bars (`progress`), result files (`output`; the resolved scenario beside them:
-//! `resolved`), parameter sweeps (`sweep`), paper-style figures
-//! (`figures`) and GPU timelines for Perfetto (`trace_events`). The
-//! simulator itself is the `inferfair-sim` crate; charts are drawn by
-//! `inferfair-plot`.
+//! (`cli`, so that tests can parse command lines without running them, and
+//! so that a program that registers its own policies with
+//! `inferfair_sim::policy::register` and then calls `cli::main` gets every
+//! command with them, see `examples/custom_policy.rs`), progress bars
+//! (`progress`), result files (`output`; the resolved scenario beside them:
+//! `resolved`), parameter sweeps (`sweep`), paper-style figures (`figures`)
+//! and GPU timelines for Perfetto (`trace_events`). The simulator itself is
+//! the `inferfair-sim` crate; charts are drawn by `inferfair-plot`.
 
-// The command-line modules name this crate `inferfair::`, as the binary did.
+// The command line's modules name this crate `inferfair`, as the binary did.
 extern crate self as inferfair;
 
 pub mod cli;

@@ -1,14 +1,7 @@
-//! The `inferfair` command line. `main` only turns an error into an exit code;
-//! the commands live in the library's `cli` module.
+//! The `inferfair` command line: everything is in the library's `cli`
+//! module, so that a program with policies of its own can run the same
+//! command line (`examples/custom_policy.rs`).
 
-use std::process::ExitCode;
-
-fn main() -> ExitCode {
-    match inferfair::cli::run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("inferfair: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    inferfair::cli::main()
 }

@@ -151,14 +151,14 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// Header of `per_model.csv`.
-pub const PER_MODEL_HEADER: &str = "policy,model,profile_model,slo_ms,arrived,good,late,dropped,unfinished,offered_rps,goodput_rps,slo_attainment,normalized_goodput,alone_goodput_rps,latency_mean_ms,latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_p999_ms,mean_batch,gpu_share,coldstarts";
+pub const PER_MODEL_HEADER: &str = "policy,model,profile_model,slo_ms,arrived,good,late,dropped,unfinished,offered_rps,goodput_rps,slo_attainment,normalized_goodput,alone_goodput_rps,latency_mean_ms,latency_p50_ms,latency_p90_ms,latency_p99_ms,latency_p999_ms,mean_batch,gpu_share,coldstarts,preempted,wasted_share";
 
 /// Rows of `per_model.csv` for one result.
 pub fn per_model_rows(r: &RunResult, out: &mut String) {
     for m in &r.models {
         let l = &m.latency_ms;
         out.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             r.policy,
             m.model,
             m.profile_model,
@@ -180,24 +180,28 @@ pub fn per_model_rows(r: &RunResult, out: &mut String) {
             opt(l.p999),
             opt(m.mean_batch),
             m.gpu_share,
-            m.coldstarts
+            m.coldstarts,
+            m.preempted,
+            m.wasted_share
         ));
     }
 }
 
 /// The columns of `per_gpu.csv`.
-pub const PER_GPU_HEADER: &str = "policy,gpu,pool,utilization,concurrency";
+pub const PER_GPU_HEADER: &str = "policy,gpu,pool,utilization,concurrency,preemptions,wasted";
 
 /// One `per_gpu.csv` row per GPU of a result.
 pub fn per_gpu_rows(r: &RunResult, out: &mut String) {
     for g in &r.gpus {
         out.push_str(&format!(
-            "{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{}\n",
             r.policy,
             g.gpu,
             g.pool,
             g.utilization,
-            opt(g.concurrency)
+            opt(g.concurrency),
+            g.preemptions,
+            g.wasted
         ));
     }
 }
@@ -314,6 +318,11 @@ impl Observer for Observers<'_> {
         self.0
             .iter_mut()
             .for_each(|o| o.batch(gpu, b, start, finish));
+    }
+    fn preempted(&mut self, gpu: GpuId, b: &Batch, start: Nanos, now: Nanos) {
+        self.0
+            .iter_mut()
+            .for_each(|o| o.preempted(gpu, b, start, now));
     }
     fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
         self.0
@@ -505,6 +514,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         inferfair_sim::time::secs(scenario.window())
     );
     let iso = results.iter().any(|r| r.overall.isolation.is_some());
+    let preempts = results.iter().any(|r| r.overall.preemptions > 0);
     let mut cols = vec![
         "policy",
         "goodput r/s",
@@ -514,6 +524,9 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         "p99 ms",
         "GPU util",
     ];
+    if preempts {
+        cols.extend(["preempted", "wasted"]);
+    }
     if iso {
         cols.extend(["iso gap", "min N", "Jain", "disparity", "STP"]);
     }
@@ -529,6 +542,12 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             fmt(o.latency_ms.p99, 1),
             format!("{:.1}%", o.gpu_utilization * 100.0),
         ];
+        if preempts {
+            row.extend([
+                o.preemptions.to_string(),
+                format!("{:.1}%", o.gpu_wasted * 100.0),
+            ]);
+        }
         if iso {
             match &o.isolation {
                 Some(i) => row.extend([

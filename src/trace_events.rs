@@ -208,6 +208,22 @@ impl Observer for TraceEvents {
         self.emit(line);
     }
 
+    fn preempted(&mut self, gpu: GpuId, b: &Batch, start: Nanos, now: Nanos) {
+        if !self.in_window(start, now) {
+            return;
+        }
+        let name = json_str(&self.names[b.model]);
+        let line = format!(
+            "{{\"name\":{},\"cat\":\"preempted\",\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{gpu},\"tid\":0,\"args\":{{\"model\":{name},\"batch_size\":{},\"requests\":{}}}}}",
+            json_str(&format!("preempted {}", self.names[b.model])),
+            us(start),
+            us(now - start),
+            b.size,
+            b.requests.len()
+        );
+        self.emit(line);
+    }
+
     fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
         if !self.in_window(start, finish) {
             return;

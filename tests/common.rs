@@ -8,6 +8,42 @@ use inferfair_sim::state::{Batch, GpuId, ModelId, Outcome, RequestEnd};
 use inferfair_sim::time::Nanos;
 use std::path::{Path, PathBuf};
 
+/// A policy that does what it is told at given times (and nothing else).
+pub struct Script {
+    steps: Vec<(Nanos, Vec<inferfair_sim::policy::Action>)>,
+    next: usize,
+}
+
+impl Script {
+    /// Takes each step's actions at its time (steps in time order).
+    pub fn new(steps: Vec<(Nanos, Vec<inferfair_sim::policy::Action>)>) -> Self {
+        Script { steps, next: 0 }
+    }
+}
+
+impl inferfair_sim::policy::Policy for Script {
+    fn name(&self) -> &'static str {
+        "script"
+    }
+    fn params(&self) -> toml::Table {
+        toml::Table::new()
+    }
+    fn decide(
+        &mut self,
+        view: &inferfair_sim::policy::View,
+        out: &mut inferfair_sim::policy::Decision,
+    ) {
+        while let Some((t, actions)) = self.steps.get(self.next) {
+            if *t > view.now {
+                out.wake_at = Some(*t);
+                return;
+            }
+            out.actions.extend(actions.iter().cloned());
+            self.next += 1;
+        }
+    }
+}
+
 /// The folder of test data.
 pub fn data() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
@@ -29,6 +65,8 @@ pub struct Recorder {
     pub starts: Vec<(GpuId, u64, ModelId, u32, Nanos)>,
     /// The id of each of `batches`.
     pub batch_ids: Vec<u64>,
+    /// Every preempted batch: (gpu, batch id, model, start, preempted at).
+    pub preempted: Vec<(GpuId, u64, ModelId, Nanos, Nanos)>,
 }
 
 impl Observer for Recorder {
@@ -42,6 +80,9 @@ impl Observer for Recorder {
         self.batches
             .push((gpu, b.model, b.requests.len(), b.size, start, finish));
         self.batch_ids.push(b.id);
+    }
+    fn preempted(&mut self, gpu: GpuId, b: &Batch, start: Nanos, now: Nanos) {
+        self.preempted.push((gpu, b.id, b.model, start, now));
     }
     fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
         self.loads.push((gpu, model, start, finish));
@@ -99,11 +140,11 @@ pub fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-/// The implemented policies (the registry's names that accept default parameters).
+/// Every policy that can be built (built in or registered) and accepts
+/// default parameters: the shared invariant checks run on each.
 pub fn policies() -> Vec<&'static str> {
-    inferfair_sim::policy::NAMES
-        .iter()
-        .copied()
+    inferfair_sim::policy::names()
+        .into_iter()
         .filter(|n| inferfair_sim::policy::check_params(n, &Default::default()).is_ok())
         .collect()
 }
@@ -157,5 +198,41 @@ pub fn check_request_ends(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Reco
             m.model
         );
         assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
+    }
+    check_preemptions(s, r, rec);
+}
+
+/// What holds of preempted batches: each started (and was not reported as
+/// done), was preempted no earlier than its start, and is counted once in
+/// the metrics; its lost GPU time is part of the busy time.
+pub fn check_preemptions(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
+    for p in &rec.preempted {
+        assert!(
+            rec.starts
+                .iter()
+                .any(|st| st.1 == p.1 && st.0 == p.0 && st.4 == p.3),
+            "preempted batch {p:?} never started"
+        );
+        assert!(
+            !rec.batch_ids.contains(&p.1),
+            "batch {} both preempted and done",
+            p.1
+        );
+        assert!(p.4 >= p.3, "{p:?}");
+    }
+    let in_window = |t: Nanos| t >= s.warmup && t < s.duration;
+    let counted = rec.preempted.iter().filter(|p| in_window(p.3)).count() as u64;
+    assert_eq!(r.overall.preemptions, counted);
+    assert_eq!(r.gpus.iter().map(|g| g.preemptions).sum::<u64>(), counted);
+    assert_eq!(r.models.iter().map(|m| m.preempted).sum::<u64>(), counted);
+    for g in &r.gpus {
+        assert!(
+            g.wasted >= 0.0 && g.wasted <= g.utilization + 1e-12,
+            "{g:?}"
+        );
+        assert!(g.preemptions > 0 || g.wasted == 0.0, "{g:?}");
+    }
+    for m in &r.models {
+        assert!(m.wasted_share <= m.gpu_share + 1e-12, "{m:?}");
     }
 }

@@ -192,7 +192,8 @@ fn outputs_name_each_gpus_pool() {
     assert_eq!(pools, ["old", "new", "new"]);
     let per_gpu = std::fs::read_to_string(dir.join("out/per_gpu.csv")).unwrap();
     assert!(
-        per_gpu.starts_with("policy,gpu,pool,utilization,concurrency\nfifo,0,old,"),
+        per_gpu
+            .starts_with("policy,gpu,pool,utilization,concurrency,preemptions,wasted\nfifo,0,old,"),
         "{per_gpu}"
     );
     let reqs = std::fs::read_to_string(dir.join("out/requests.csv")).unwrap();

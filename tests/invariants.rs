@@ -82,6 +82,12 @@ pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Record
             .iter()
             .filter(|b| b.0 == g)
             .map(|b| (b.4, b.5))
+            .chain(
+                rec.preempted
+                    .iter()
+                    .filter(|p| p.0 == g)
+                    .map(|p| (p.3, p.4)),
+            )
             .collect();
         spans.sort();
         for w in spans.windows(2) {

@@ -1,5 +1,6 @@
 //! All integration tests, in one binary (see `Cargo.toml`: `autotests = false`).
 
+mod baselines;
 mod cli;
 mod clockwork;
 mod common;

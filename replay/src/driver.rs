@@ -6,11 +6,16 @@
 //! the policy is consulted through the same trait; the core's commands run
 //! on a backend, one worker thread per batch a GPU may run at once and one
 //! per GPU for weight transfers; completions come back over a channel with
-//! their measured start and finish. Between inputs the driver sleeps until shortly before
+//! their measured start and finish. A batch the policy preempts is cancelled on
+//! its backend (its runner stops: the cpu backend's wait ends at once, the
+//! cuda backend stops after the chunk of layers in flight) and what its
+//! runner reports is discarded: the serving core has already put its
+//! requests back in their queue and counted its GPU time, up to the
+//! preemption, as wasted. Between inputs the driver sleeps until shortly before
 //! its next deadline (or until a completion arrives) and spins only the rest
 //! of the way.
 
-use crate::backend::{Backend, ExecJob, Slots, Span};
+use crate::backend::{Backend, Cancel, ExecJob, Slots, Span};
 use crate::clock::{Clock, SPIN_NS};
 use anyhow::{Context, Result, anyhow, bail};
 use inferfair_sim::RunResult;
@@ -82,6 +87,9 @@ pub struct Replayed {
     pub result: RunResult,
     /// Every batch that finished within the run, in order of completion.
     pub batches: Vec<BatchRecord>,
+    /// Every batch that was preempted (its span: as its runner reported it
+    /// after it stopped), in order of preemption.
+    pub preempted: Vec<BatchRecord>,
     /// Every transfer that finished within the run.
     pub loads: Vec<LoadRecord>,
     /// How late the driver released timed inputs (arrivals, sends, timers)
@@ -177,7 +185,9 @@ pub fn replay(
     let out = std::thread::scope(|scope| -> Result<_> {
         let mut exec_tx: Vec<Sender<Job>> = Vec::new();
         let mut copy_tx: Vec<Sender<Job>> = Vec::new();
+        let mut cancel: Vec<Arc<dyn Cancel>> = Vec::new();
         for (g, gpu) in gpus.into_iter().enumerate() {
+            cancel.push(gpu.cancel.clone());
             let (tx, rx) = mpsc::channel::<Job>();
             exec_tx.push(tx);
             // The GPU's runners take its batches from one queue: the core
@@ -239,7 +249,10 @@ pub fn replay(
             noise: ExecNoise::new(scenario),
             exec_tx,
             copy_tx,
+            cancel,
             running: vec![Vec::new(); scenario.cluster.gpus],
+            aborted: Vec::new(),
+            preempted: Vec::new(),
             loading: vec![None; scenario.cluster.gpus],
             inflight: 0,
             batches: Vec::new(),
@@ -259,11 +272,15 @@ pub fn replay(
             loads,
             lateness,
             events,
+            mut preempted,
+            aborted,
             ..
         } = d;
-        r.map(|stop| (stop, batches, loads, lateness, events))
+        // Preempted batches whose runner had not reported when the run ended.
+        preempted.extend(aborted);
+        r.map(|stop| (stop, batches, preempted, loads, lateness, events))
     })?;
-    let (stop, batches, loads, lateness, events) = out;
+    let (stop, batches, preempted, loads, lateness, events) = out;
     let (metrics, requests) = server.finish(stop);
     if let Some(p) = progress.as_mut() {
         p(1.0);
@@ -281,6 +298,7 @@ pub fn replay(
     Ok(Replayed {
         result,
         batches,
+        preempted,
         loads,
         lateness,
     })
@@ -309,8 +327,14 @@ struct Driver<'a> {
     noise: ExecNoise,
     exec_tx: Vec<Sender<Job>>,
     copy_tx: Vec<Sender<Job>>,
+    /// Per GPU: stops its preempted batches.
+    cancel: Vec<Arc<dyn Cancel>>,
     /// The batches running on each GPU (without their spans yet).
     running: Vec<Vec<BatchRecord>>,
+    /// Preempted batches whose runner has not reported yet.
+    aborted: Vec<BatchRecord>,
+    /// Preempted batches, with the span their runner reported.
+    preempted: Vec<BatchRecord>,
     loading: Vec<Option<LoadRecord>>,
     inflight: usize,
     batches: Vec<BatchRecord>,
@@ -460,6 +484,14 @@ impl Driver<'_> {
         self.events += 1;
         match *d {
             Done::Batch(g, batch, span) => {
+                if let Some(i) = self.aborted.iter().position(|r| r.batch == batch) {
+                    // Preempted: the core no longer knows it.
+                    let mut rec = self.aborted.remove(i);
+                    rec.span = span;
+                    self.preempted.push(rec);
+                    self.inflight -= 1;
+                    return Ok(());
+                }
                 let i = self.running[g]
                     .iter()
                     .position(|r| r.batch == batch)
@@ -546,6 +578,14 @@ impl Driver<'_> {
                             target: expected_ns,
                         },
                     )?;
+                }
+                Command::Abort { gpu, batch } => {
+                    let i = self.running[gpu]
+                        .iter()
+                        .position(|r| r.batch == batch)
+                        .expect("a preempted batch was running");
+                    self.aborted.push(self.running[gpu].remove(i));
+                    self.cancel[gpu].cancel(batch);
                 }
                 Command::Evict { gpu, model } => {
                     Self::send(&self.copy_tx[gpu], gpu, Job::Evict { model })?

@@ -9,6 +9,11 @@
 //! other running batches ([`crate::interference::Fluid`]): their end events
 //! are pushed again at the new times, and an end event that no longer
 //! matches its batch's scheduled end is skipped when it comes.
+//!
+//! A preempted batch's end event is skipped too: with several batches at
+//! once it left the fluid model (the others are re-timed); one at a time,
+//! its id waits in a short list until its end event comes (nothing else
+//! changes, so runs without preemption keep their exact event order).
 
 use crate::event::EventQueue;
 use crate::interference::{Fluid, Interference};
@@ -68,6 +73,8 @@ struct ExecTimer {
     interference: Arc<Interference>,
     /// The scheduled end of each running batch (only when `k > 1`).
     ends: Vec<(BatchId, Nanos)>,
+    /// Preempted batches whose end event is still pending (only when `k == 1`).
+    aborted: Vec<BatchId>,
 }
 
 impl ExecTimer {
@@ -82,9 +89,29 @@ impl ExecTimer {
         std::mem::swap(&mut self.ends, &mut ends);
     }
 
-    /// Whether an end event of `id` at `t` is the batch's scheduled end.
-    fn is_due(&self, id: BatchId, t: Nanos) -> bool {
-        self.k == 1 || self.ends.contains(&(id, t))
+    /// Whether an end event of `id` at `t` is the batch's scheduled end
+    /// (an end of a preempted batch is taken off the list and skipped).
+    fn is_due(&mut self, id: BatchId, t: Nanos) -> bool {
+        if self.k > 1 {
+            return self.ends.contains(&(id, t));
+        }
+        match self.aborted.iter().position(|&a| a == id) {
+            Some(i) => {
+                self.aborted.swap_remove(i);
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Batch `id` was preempted at `now`.
+    fn abort(&mut self, gpu: GpuId, id: BatchId, now: Nanos, events: &mut EventQueue<Event>) {
+        if self.k == 1 {
+            self.aborted.push(id);
+        } else {
+            self.fluid.finish(now, id, &self.interference);
+            self.reschedule(gpu, events);
+        }
     }
 }
 
@@ -110,6 +137,7 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                         fluid: Fluid::default(),
                         interference: pool.interference.clone(),
                         ends: Vec::new(),
+                        aborted: Vec::new(),
                     }
                 })
                 .collect(),
@@ -177,7 +205,7 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         }
     }
 
-    /// Handles one event; false for a stale batch end (nothing happened).
+    /// Handles one event; false for a stale batch end (re-timed or preempted: nothing happened).
     fn handle(&mut self, ev: Event) -> bool {
         let now = self.now;
         if let Event::BatchDone(g, id) = ev
@@ -271,6 +299,10 @@ impl Timing for Sink<'_> {
     fn transfer(&mut self, gpu: GpuId, _model: ModelId, expected_ns: Nanos) {
         self.events
             .push(self.now + expected_ns, Event::TransferDone(gpu));
+    }
+    #[inline]
+    fn abort(&mut self, gpu: GpuId, batch: BatchId) {
+        self.timers[gpu].abort(gpu, batch, self.now, self.events);
     }
     #[inline]
     fn evict(&mut self, _gpu: GpuId, _model: ModelId) {}

@@ -31,8 +31,12 @@ pub struct ModelCounters {
     pub batches: u64,
     /// Requests in those batches.
     pub batched: u64,
-    /// GPU time spent on this model within the window.
+    /// GPU time spent on this model within the window (preempted work included).
     pub gpu_ns: u64,
+    /// Batches of it preempted (started in the window).
+    pub preempted: u64,
+    /// GPU time of its preempted batches within the window (lost work).
+    pub wasted_ns: u64,
     /// Good requests per timeline bin (when a timeline is asked for), by arrival time.
     pub timeline: Vec<u32>,
     /// Requests that arrived per timeline bin (whatever their outcome).
@@ -52,6 +56,11 @@ pub struct Metrics {
     /// than the busy time when batches run at once); counted with the busy
     /// time, when a busy period ends.
     pub gpu_batch_ns: Vec<Nanos>,
+    /// GPU time per GPU within the window spent on batches that were
+    /// preempted (lost work; part of the busy time).
+    pub gpu_wasted_ns: Vec<Nanos>,
+    /// Batches preempted per GPU (started in the window).
+    pub gpu_preemptions: Vec<u64>,
     /// Per GPU: the current busy period (batches running, first start, last
     /// end, and its batches' time within the window).
     busy: Vec<Busy>,
@@ -87,6 +96,8 @@ impl Metrics {
             models: vec![ModelCounters::default(); s.models.len()],
             gpu_busy_ns: vec![0; s.cluster.gpus],
             gpu_batch_ns: vec![0; s.cluster.gpus],
+            gpu_wasted_ns: vec![0; s.cluster.gpus],
+            gpu_preemptions: vec![0; s.cluster.gpus],
             busy: vec![IDLE; s.cluster.gpus],
             timeline_bin,
         }
@@ -139,8 +150,9 @@ impl Metrics {
         }
     }
 
-    /// A batch of `n` requests of `model` ran on `gpu` from `start` to `finish`.
-    pub fn batch(&mut self, gpu: usize, model: usize, n: usize, start: Nanos, finish: Nanos) {
+    /// A batch ran on `gpu` from `start` to `finish` (completed or
+    /// preempted): the busy time. Returns its time within the window.
+    fn ran(&mut self, gpu: usize, start: Nanos, finish: Nanos) -> Nanos {
         let busy = overlap(start, finish, self.from, self.to);
         // The GPU is busy from the first start to the last end of batches
         // that overlap; a period is counted when its last batch ends.
@@ -154,6 +166,26 @@ impl Metrics {
             self.gpu_batch_ns[gpu] += b.batch_ns;
             *b = IDLE;
         }
+        busy
+    }
+
+    /// A batch of `model` that started on `gpu` at `start` was preempted at
+    /// `now`: the GPU was busy, and the work is lost.
+    pub fn preempted(&mut self, gpu: usize, model: usize, start: Nanos, now: Nanos) {
+        let busy = self.ran(gpu, start, now);
+        self.gpu_wasted_ns[gpu] += busy;
+        let m = &mut self.models[model];
+        m.gpu_ns += busy;
+        m.wasted_ns += busy;
+        if start >= self.from && start < self.to {
+            m.preempted += 1;
+            self.gpu_preemptions[gpu] += 1;
+        }
+    }
+
+    /// A batch of `n` requests of `model` ran on `gpu` from `start` to `finish`.
+    pub fn batch(&mut self, gpu: usize, model: usize, n: usize, start: Nanos, finish: Nanos) {
+        let busy = self.ran(gpu, start, finish);
         let m = &mut self.models[model];
         m.gpu_ns += busy;
         if start >= self.from && start < self.to {
@@ -178,6 +210,7 @@ impl Metrics {
                 all.dropped += c.dropped;
                 all.unfinished += c.unfinished;
                 all.coldstarts += c.coldstarts;
+                all.preempted += c.preempted;
                 all.latency.merge(&c.latency);
                 ModelSummary {
                     model: spec.name.clone(),
@@ -197,6 +230,8 @@ impl Metrics {
                     mean_batch: ratio(c.batched, c.batches),
                     gpu_share: c.gpu_ns as f64 / cluster_ns,
                     coldstarts: c.coldstarts,
+                    preempted: c.preempted,
+                    wasted_share: c.wasted_ns as f64 / cluster_ns,
                 }
             })
             .collect();
@@ -210,6 +245,8 @@ impl Metrics {
                 utilization: b as f64 / (self.to - self.from) as f64,
                 concurrency: ratio(self.gpu_batch_ns[gpu], b),
                 max_concurrent: s.cluster.pools[s.cluster.pool_of(gpu)].max_concurrent,
+                preemptions: self.gpu_preemptions[gpu],
+                wasted: self.gpu_wasted_ns[gpu] as f64 / (self.to - self.from) as f64,
             })
             .collect();
         let overall = Overall {
@@ -227,6 +264,8 @@ impl Metrics {
                 self.gpu_busy_ns.iter().sum(),
             ),
             coldstarts: all.coldstarts,
+            preemptions: all.preempted,
+            gpu_wasted: gpus.iter().map(|g| g.wasted).sum::<f64>() / gpus.len() as f64,
             isolation: None,
         };
         (overall, models, gpus)
@@ -299,10 +338,14 @@ pub struct ModelSummary {
     pub latency_ms: LatencyMs,
     /// Mean number of requests per batch.
     pub mean_batch: Option<f64>,
-    /// Fraction of the cluster's GPU time spent on it.
+    /// Fraction of the cluster's GPU time spent on it (preempted work included).
     pub gpu_share: f64,
     /// Completed requests that waited for a model load.
     pub coldstarts: u64,
+    /// Batches of it that were preempted (their work lost; 0 unless the policy preempts).
+    pub preempted: u64,
+    /// Fraction of the cluster's GPU time spent on its preempted batches (part of `gpu_share`).
+    pub wasted_share: f64,
 }
 
 /// Results over all models.
@@ -331,6 +374,11 @@ pub struct Overall {
     pub gpu_concurrency: Option<f64>,
     /// Completed requests that waited for a model load.
     pub coldstarts: u64,
+    /// Batches preempted (0 unless the policy preempts).
+    pub preemptions: u64,
+    /// Mean fraction of GPU time spent on batches that were preempted (lost
+    /// work; part of `gpu_utilization`).
+    pub gpu_wasted: f64,
     /// Isolation metrics (with isolation runs).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<Isolation>,
@@ -349,4 +397,8 @@ pub struct GpuSummary {
     pub concurrency: Option<f64>,
     /// The most batches that could run at once (its pool's, or less if the policy runs fewer).
     pub max_concurrent: u32,
+    /// Batches preempted on it.
+    pub preemptions: u64,
+    /// Fraction of the window spent on batches that were preempted (part of `utilization`).
+    pub wasted: f64,
 }

@@ -33,6 +33,10 @@ pub trait Observer {
     fn batch_start(&mut self, _gpu: GpuId, _batch: &Batch, _now: Nanos) {}
     /// A batch ran on `gpu` from `start` to `finish`.
     fn batch(&mut self, _gpu: GpuId, _batch: &Batch, _start: Nanos, _finish: Nanos) {}
+    /// A running batch of `gpu`, started at `start`, was preempted at `now`
+    /// (its work is lost; its requests are pending again). It reports no
+    /// [`Observer::batch`].
+    fn preempted(&mut self, _gpu: GpuId, _batch: &Batch, _start: Nanos, _now: Nanos) {}
     /// A model was loaded on `gpu` from `start` to `finish`.
     fn load(&mut self, _gpu: GpuId, _model: ModelId, _start: Nanos, _finish: Nanos) {}
     /// A model was evicted from `gpu` at `now`.
@@ -70,6 +74,14 @@ pub enum Command {
         /// Its profiled load time.
         expected_ns: Nanos,
     },
+    /// The running batch `batch` of `gpu` was preempted now: stop it
+    /// (or stop waiting for it) and never report it done.
+    Abort {
+        /// The GPU.
+        gpu: GpuId,
+        /// The batch.
+        batch: BatchId,
+    },
     /// A model's weights were evicted from `gpu` (free its memory).
     Evict {
         /// The GPU.
@@ -105,6 +117,8 @@ pub trait Timing {
     fn exec(&mut self, gpu: GpuId, batch: &Batch);
     /// See [`Command::Transfer`].
     fn transfer(&mut self, gpu: GpuId, model: ModelId, expected_ns: Nanos);
+    /// See [`Command::Abort`].
+    fn abort(&mut self, gpu: GpuId, batch: BatchId);
     /// See [`Command::Evict`].
     fn evict(&mut self, gpu: GpuId, model: ModelId);
     /// See [`Command::GpuReady`].
@@ -133,6 +147,9 @@ impl Timing for Vec<Command> {
             model,
             expected_ns,
         });
+    }
+    fn abort(&mut self, gpu: GpuId, batch: BatchId) {
+        self.push(Command::Abort { gpu, batch });
     }
     fn evict(&mut self, gpu: GpuId, model: ModelId) {
         self.push(Command::Evict { gpu, model });
@@ -373,9 +390,29 @@ impl<'p, 'o> Server<'p, 'o> {
         }
     }
 
+    /// Applies a policy's `Action::Preempt`.
+    fn preempt(&mut self, now: Nanos, gpu: GpuId, batch: BatchId, out: &mut impl Timing) {
+        let (b, started) = self.state.preempt(gpu, batch, now);
+        if let Some(start) = started {
+            out.abort(gpu, batch);
+            self.metrics.preempted(gpu, b.model, start, now);
+            if let Some(o) = self.observer.as_mut() {
+                o.preempted(gpu, &b, start, now);
+            }
+        }
+        if let Some(o) = self.observer.as_mut() {
+            o.queue(now, b.model, self.state.models[b.model].queue.len());
+        }
+        self.try_start(gpu, now, out);
+    }
+
     fn apply_decision(&mut self, now: Nanos, out: &mut impl Timing) {
         let mut actions = std::mem::take(&mut self.decision.actions);
         for a in actions.drain(..) {
+            if let Action::Preempt { gpu, batch } = a {
+                self.preempt(now, gpu, batch, out);
+                continue;
+            }
             let touched = match &a {
                 Action::Dispatch(d) => Some(d.model),
                 Action::Drop { model, .. } => Some(*model),
@@ -386,7 +423,7 @@ impl<'p, 'o> Server<'p, 'o> {
                     }
                     None
                 }
-                Action::Load { .. } => None,
+                Action::Load { .. } | Action::Preempt { .. } => None,
             };
             match self.state.apply(now, a, &mut self.ends) {
                 Effect::Exec(g) => self.try_start(g, now, out),

@@ -3,7 +3,8 @@
 //! of pending requests, per-GPU resident models, memory, queued batches and
 //! transfers. Every action is validated here with `assert!`: a GPU never runs
 //! more batches at once than its pool allows (one, unless `max_concurrent`
-//! says more), a batch never mixes models, a request ends exactly once, a
+//! says more), a batch never mixes models, a request ends exactly once (a
+//! preempted batch's requests go back to their queue and end later), a
 //! model runs only where it is loaded, memory is never overcommitted.
 
 use crate::cluster::PoolId;
@@ -554,6 +555,10 @@ impl State {
                 });
                 Effect::Transfer(gpu)
             }
+            Action::Preempt { gpu, batch } => {
+                self.preempt(gpu, batch, now);
+                Effect::Exec(gpu)
+            }
             Action::Evict { gpu, model } => {
                 let bytes = self.runnable(model, gpu, "evict").weights_bytes;
                 let g = &mut self.gpus[gpu];
@@ -687,6 +692,39 @@ impl State {
             });
         }
         b
+    }
+
+    /// Aborts batch `batch` of `gpu` at `now` (a policy's
+    /// [`Action::Preempt`]): a running batch stops and the GPU time it used
+    /// is lost; a waiting one never starts. Its requests go back to their
+    /// model's queue, in id order, with their arrival and deadline. Returns
+    /// the batch and when it had started (`None`: it was waiting).
+    pub fn preempt(&mut self, gpu: GpuId, batch: BatchId, now: Nanos) -> (Batch, Option<Nanos>) {
+        assert!(gpu < self.gpus.len(), "preempt: no gpu {gpu}");
+        let g = &mut self.gpus[gpu];
+        let i = g
+            .exec
+            .iter()
+            .position(|b| b.id == batch)
+            .unwrap_or_else(|| panic!("preempt: batch {batch} is not on gpu {gpu}"));
+        let b = g.exec.remove(i).expect("found");
+        let started = b.started_at;
+        if started.is_some() {
+            g.running -= 1;
+            if g.max_concurrent == 1 {
+                // The GPU is free from now: the next batch may start at once.
+                g.last_finish = now;
+            } else {
+                g.fluid.finish(now, batch, &g.interference);
+                g.retime();
+            }
+        }
+        let q = &mut self.models[b.model].queue;
+        for &req in &b.requests {
+            let pos = q.binary_search_by_key(&req.id, |r| r.id).unwrap_err();
+            q.insert(pos, req);
+        }
+        (b, started)
     }
 
     /// The running batch `batch` of `gpu` finished: it ran from `start` to

@@ -1,6 +1,9 @@
 //! Command-line parsing (clap) and dispatch to the commands, and what the
 //! commands share: scenario overrides (`--set`, seed and scales), policy
 //! names, the output format. The conventions are documented in `docs/cli.md`.
+//! [`main`] is the whole program: the `inferfair` binary calls it, and so can
+//! a program that first registers policies of its own
+//! (`inferfair_sim::policy::register`, `examples/custom_policy.rs`).
 
 mod bench;
 mod clockwork_log;
@@ -58,9 +61,35 @@ enum Command {
     Figures(figures::FiguresArgs),
 }
 
+/// The `inferfair` program: parses the command line, runs the command, and
+/// turns an error into a message on stderr and a failure exit code.
+pub fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("inferfair: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses the command line and runs the command.
 pub fn run() -> Result<()> {
-    let cli = Cli::parse();
+    dispatch(Cli::parse())
+}
+
+/// Runs the command line `args` (the first is the program's name), e.g.
+/// `["inferfair", "compare", "s.toml", "--policies", "fifo,mine"]`; a
+/// malformed one (or `--help`) is an error holding clap's message.
+pub fn run_from<I, T>(args: I) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    dispatch(Cli::try_parse_from(args)?)
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Simulate(a) => simulate::simulate(a),
         Command::Compare(a) => simulate::compare(a),
@@ -74,13 +103,25 @@ pub fn run() -> Result<()> {
     }
 }
 
-/// The policy names `--policy` and `--policies` accept: the registry's,
-/// in any case (`InferFair` is `inferfair`); clap suggests the nearest name
-/// for a typo and names the flag.
+/// The policy names `--policy` accepts: every built-in and registered
+/// policy, in any case (`InferFair` is `inferfair`); clap suggests the
+/// nearest name for a typo and names the flag.
 pub fn policy_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    names_parser(false)
+}
+
+/// The same for `--policies`, which also takes `all` (every policy).
+pub fn policies_parser() -> impl clap::builder::TypedValueParser<Value = String> {
+    names_parser(true)
+}
+
+fn names_parser(all: bool) -> impl clap::builder::TypedValueParser<Value = String> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(inferfair_sim::policy::NAMES)
-        .map(|name: String| name.to_lowercase())
+    let mut names = inferfair_sim::policy::names();
+    if all {
+        names.push("all");
+    }
+    clap::builder::PossibleValuesParser::new(names).map(|name: String| name.to_lowercase())
 }
 
 /// A flag's value that must be a positive, finite number.

@@ -335,8 +335,8 @@ fn render_validation(
 pub fn validate(a: ValidateArgs) -> Result<()> {
     let scenario = a.common.scenario()?;
     let policies: Vec<String> = if a.policies.is_empty() {
-        inferfair_sim::policy::NAMES
-            .iter()
+        inferfair_sim::policy::names()
+            .into_iter()
             .filter(|n| inferfair_sim::policy::build(n, &scenario).is_ok())
             .map(|n| n.to_string())
             .collect()

@@ -16,7 +16,8 @@ use std::path::PathBuf;
 pub struct SimulateArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Scheduling policy (any case).
+    /// Scheduling policy (any case): fifo, clockwork, inferfair, edf, fair,
+    /// shepherd, or one a program registered (docs/policies.md).
     #[arg(long, default_value = "fifo", value_parser = super::policy_parser(), ignore_case = true)]
     policy: String,
     #[command(flatten)]
@@ -54,12 +55,12 @@ pub struct SimulateArgs {
 pub struct CompareArgs {
     /// Scenario file (TOML).
     scenario: PathBuf,
-    /// Policies to compare, comma-separated (any case).
+    /// Policies to compare, comma-separated (any case); `all` for every policy.
     #[arg(
         long,
         value_delimiter = ',',
         default_value = "fifo,clockwork,inferfair",
-        value_parser = super::policy_parser(),
+        value_parser = super::policies_parser(),
         ignore_case = true
     )]
     policies: Vec<String>,
@@ -199,7 +200,15 @@ fn trace_options(a: &SimulateArgs) -> Result<TraceOptions> {
 /// Runs `compare`.
 pub fn compare(a: CompareArgs) -> Result<()> {
     let scenario = load_scenario(&a.scenario, &a.overrides)?;
-    let results = run::compare(&scenario, &a.policies)?;
+    let policies: Vec<String> = if a.policies.iter().any(|p| p == "all") {
+        inferfair_sim::policy::names()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        a.policies.clone()
+    };
+    let results = run::compare(&scenario, &policies)?;
     if let Some(dir) = &a.out {
         write_results(dir, &scenario, &results)?;
     }

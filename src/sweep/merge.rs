@@ -150,6 +150,12 @@ const METRICS: &[(&str, Src)] = &[
         "coldstarts",
         Src::Both("/overall/coldstarts", "/coldstarts"),
     ),
+    (
+        "preemptions",
+        Src::Both("/overall/preemptions", "/preempted"),
+    ),
+    ("gpu_wasted", Src::Overall("/overall/gpu_wasted")),
+    ("wasted_share", Src::Model("/wasted_share")),
 ];
 
 /// Names of the metric columns, in order.

@@ -5,7 +5,7 @@
 //! files, and the cuda backend's clear error where there is no GPU.
 //! Replays run one at a time (they take real time: about 2 s each).
 
-use crate::common::{Recorder, bin, check_request_ends, data, policies, scenario, tmp};
+use crate::common::{Recorder, Script, bin, check_request_ends, data, policies, scenario, tmp};
 use inferfair_replay::backend::cpu::Cpu;
 use inferfair_replay::validate;
 use inferfair_replay::{ReplayOptions, Replayed};
@@ -442,4 +442,65 @@ fn profile_measure_on_the_cpu_backend_reproduces_the_profile() {
         );
     }
     std::fs::remove_dir_all(d).ok();
+}
+
+/// One request of `a` (20 ms alone on `slow.csv`) and one of `b` at 0, on one
+/// GPU with `k` slots.
+fn one_each(k: u32) -> Scenario {
+    scenario(&format!(
+        "name = \"preempt\"\nduration_s = 0.2\nprofile = \"slow.csv\"\n[cluster]\npreload = true\nmax_concurrent = {k}\n\
+         [[models]]\nmodel = \"a\"\nslo_ms = 1000\narrival = {{ process = \"deterministic\", rate_rps = 1, stop_s = 0.001 }}\n\
+         [[models]]\nmodel = \"b\"\nslo_ms = 1000\narrival = {{ process = \"deterministic\", rate_rps = 1, stop_s = 0.001 }}\n"
+    ))
+}
+
+#[test]
+fn cpu_replay_stops_a_preempted_batch_and_discards_it() {
+    use inferfair_sim::policy::{Action, Dispatch};
+    let _one = serial();
+    const MS: u64 = 1_000_000;
+    for k in [1, 2] {
+        // a's batch 0 starts at 0 (20 ms); at 5 ms it is preempted and its
+        // request dispatched again (batch 1 or 2): it frees its runner at
+        // once, so the new batch starts at about 5 ms, not 20.
+        let s = one_each(k);
+        let run = |m: usize, id: u64| Action::Dispatch(Dispatch::new(0, m, vec![id]));
+        let mut first = vec![run(0, 0)];
+        if k == 2 {
+            first.push(run(1, 1));
+        }
+        let mut p = Script::new(vec![
+            (0, first),
+            (
+                5 * MS,
+                vec![Action::Preempt { gpu: 0, batch: 0 }, run(0, 0)],
+            ),
+        ]);
+        let mut rec = Recorder::default();
+        let opts = ReplayOptions {
+            observer: Some(&mut rec),
+            ..Default::default()
+        };
+        let r = inferfair_replay::replay(&s, &mut p, &Cpu, opts).unwrap();
+        rec.ends.sort_by_key(|e| e.req.id);
+        check_request_ends(&s, &r.result, &rec);
+        assert_eq!(r.preempted.len(), 1, "k = {k}");
+        let gone = r.preempted[0];
+        assert_eq!((gone.batch, gone.model), (0, 0));
+        assert!(
+            gone.span.finish - gone.span.start < 15 * MS,
+            "k = {k}: the cancelled wait stops early: {gone:?}"
+        );
+        let again = r.batches.iter().find(|b| b.model == 0).unwrap();
+        assert!(
+            again.batch > 0 && again.span.start < 15 * MS,
+            "k = {k}: {again:?}"
+        );
+        assert_eq!(rec.ends[0].outcome, inferfair_sim::state::Outcome::Good);
+        assert_eq!(r.result.overall.preemptions, 1);
+        assert!(r.result.gpus[0].wasted > 0.0);
+        if k == 2 {
+            assert!(rec.ends[1].outcome == inferfair_sim::state::Outcome::Good);
+        }
+    }
 }

@@ -9,13 +9,16 @@
 //! interference model gives ([`Fluid`]), so a start or an end on one runner
 //! moves the others' ends. This tests the concurrent driver, not the
 //! hardware: it can only agree with the simulator.
+//!
+//! A cancelled batch (the policy preempted it) stops waiting at once and
+//! frees its runner, as a preempted batch frees the GPU in the simulator.
 
-use super::{Backend, Copier, Exec, ExecJob, Gpu, Slots, Span};
+use super::{Backend, Cancel, Cancelled, Copier, Exec, ExecJob, Gpu, Slots, Span};
 use crate::clock::{Clock, SPIN_NS};
 use anyhow::Result;
 use inferfair_sim::interference::{Fluid, Interference};
 use inferfair_sim::profile::ModelProfile;
-use inferfair_sim::state::ModelId;
+use inferfair_sim::state::{BatchId, ModelId};
 use inferfair_sim::time::Nanos;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -36,9 +39,18 @@ fn wait(clock: &Clock, target_ns: Nanos) -> Span {
     }
 }
 
-impl Exec for Wait {
+/// The runner of a GPU that runs one batch at a time: a wait that a cancel ends.
+struct CancellableWait(Arc<Cancelled>);
+
+impl Exec for CancellableWait {
     fn run(&mut self, clock: &Clock, job: &ExecJob) -> Result<Span> {
-        Ok(wait(clock, job.target_ns))
+        let start = clock.now();
+        let (finish, _) = self.0.wait_until(clock, job.batch, start + job.target_ns);
+        Ok(Span {
+            start,
+            finish,
+            device_ns: None,
+        })
     }
 }
 
@@ -54,9 +66,27 @@ impl Copier for Wait {
 
 /// One emulated device shared by several runners.
 struct Shared {
-    fluid: Mutex<Fluid>,
+    fluid: Mutex<Device>,
     changed: Condvar,
     interference: Arc<Interference>,
+}
+
+/// The running batches of a shared device, and those cancelled.
+#[derive(Default)]
+struct Device {
+    fluid: Fluid,
+    cancelled: Vec<BatchId>,
+}
+
+impl Cancel for Shared {
+    fn cancel(&self, batch: BatchId) {
+        self.fluid
+            .lock()
+            .expect("device lock")
+            .cancelled
+            .push(batch);
+        self.changed.notify_all();
+    }
 }
 
 /// A runner of a shared device.
@@ -67,7 +97,7 @@ impl Exec for FluidWait {
         let dev = &self.0;
         let mut f = dev.fluid.lock().expect("device lock");
         let start = clock.now();
-        f.start(
+        f.fluid.start(
             start,
             job.batch,
             job.runner,
@@ -77,13 +107,18 @@ impl Exec for FluidWait {
         dev.changed.notify_all();
         loop {
             let end = f
+                .fluid
                 .ends()
                 .find(|e| e.0 == job.batch)
                 .map(|e| e.1)
                 .expect("running");
             let now = clock.now();
-            if now >= end {
-                f.finish(now, job.batch, &dev.interference);
+            let cancelled = f.cancelled.iter().position(|&b| b == job.batch);
+            if let Some(i) = cancelled {
+                f.cancelled.swap_remove(i);
+            }
+            if now >= end || cancelled.is_some() {
+                f.fluid.finish(now, job.batch, &dev.interference);
                 dev.changed.notify_all();
                 return Ok(Span {
                     start,
@@ -121,21 +156,27 @@ impl Backend for Cpu {
         _resident: &[ModelId],
         slots: &Slots,
     ) -> Result<Gpu> {
-        let execs: Vec<Box<dyn Exec>> = if slots.k <= 1 {
-            vec![Box::new(Wait)]
+        let (execs, cancel): (Vec<Box<dyn Exec>>, Arc<dyn Cancel>) = if slots.k <= 1 {
+            let cancelled = Arc::new(Cancelled::default());
+            (
+                vec![Box::new(CancellableWait(cancelled.clone()))],
+                cancelled,
+            )
         } else {
             let dev = Arc::new(Shared {
-                fluid: Mutex::new(Fluid::default()),
+                fluid: Mutex::new(Device::default()),
                 changed: Condvar::new(),
                 interference: slots.interference.clone(),
             });
-            (0..slots.k)
+            let execs = (0..slots.k)
                 .map(|_| Box::new(FluidWait(dev.clone())) as Box<dyn Exec>)
-                .collect()
+                .collect();
+            (execs, dev)
         };
         Ok(Gpu {
             execs,
             copier: Box::new(Wait),
+            cancel,
         })
     }
 }

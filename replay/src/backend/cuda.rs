@@ -10,7 +10,13 @@
 //!   and a memory-bound kernel over its output (`kernels.ptx`, generated from
 //!   `kernels.ll`, so no CUDA compiler is needed), then a synchronisation.
 //!   Its span is the host's view (issue to completion); CUDA events time it
-//!   on the device too.
+//!   on the device too. A batch longer than [`CHUNK_NS`] is queued in chunks
+//!   of layers of about that length, the next chunk queued before waiting
+//!   for the one before (so the device never idles between them); between
+//!   chunks the runner checks whether the batch was cancelled (preempted)
+//!   and, if so, stops queueing and returns once the chunk in flight is
+//!   done: kernels already queued cannot be recalled, so a preempted batch
+//!   keeps the device for at most about two chunks.
 //! - Loading allocates a device buffer of the model's weight bytes and copies
 //!   them from pinned host memory (one staging buffer per GPU, as large as
 //!   the largest model); evicting frees the buffer.
@@ -22,7 +28,7 @@
 //! missing, so [`Cuda::new`] checks for them first and fails with a clear
 //! error instead.
 
-use super::{Backend, Copier, Exec, ExecJob, Gpu, Slots, Span};
+use super::{Backend, Cancelled, Copier, Exec, ExecJob, Gpu, Slots, Span};
 use crate::clock::Clock;
 use crate::sizing::NetPlan;
 use anyhow::{Context, Result, anyhow, bail};
@@ -39,6 +45,10 @@ use std::sync::{Arc, Mutex};
 
 /// The memory-bound kernel `scale_relu(float *x, u64 n, float a, float c)`.
 const PTX: &str = include_str!("kernels.ptx");
+
+/// About how long a chunk of a batch's layers runs (by the profile): the
+/// granularity at which a preempted batch stops.
+pub const CHUNK_NS: Nanos = 1_000_000;
 
 /// The CUDA version the backend is built for (cudarc feature `cuda-13000`).
 const CUDA_BUILT: i32 = 13000;
@@ -132,6 +142,9 @@ struct CudaExec {
     a1: CudaSlice<f32>,
     ev0: CudaEvent,
     ev1: CudaEvent,
+    /// Chunk boundaries (two, used in turn).
+    marks: [CudaEvent; 2],
+    cancelled: Arc<Cancelled>,
 }
 
 struct CudaCopier {
@@ -159,6 +172,19 @@ impl CudaExec {
         size: u32,
         scratch: bool,
     ) -> Result<()> {
+        let layers = self.plans[model].layers;
+        self.enqueue_layers(w, model, size, scratch, 0..layers)
+    }
+
+    /// Queues layers `range` of the plan of a batch (see [`CudaExec::enqueue`]).
+    fn enqueue_layers(
+        &mut self,
+        w: &CudaSlice<f32>,
+        model: ModelId,
+        size: u32,
+        scratch: bool,
+        range: std::ops::Range<u64>,
+    ) -> Result<()> {
         let plan = &self.plans[model];
         let b = plan.batch(size);
         let n = (plan.dim * b.rows) as usize;
@@ -184,7 +210,7 @@ impl CudaExec {
             shared_mem_bytes: 0,
         };
         let (n64, a, c) = (n as u64, 0.5f32, 0.01f32);
-        for l in 0..plan.layers {
+        for l in range {
             let off = if scratch {
                 0
             } else {
@@ -217,9 +243,32 @@ impl Exec for CudaExec {
         let w = self.weights.lock().expect("weights lock")[model]
             .clone()
             .ok_or_else(|| anyhow!("model {model} runs but is not loaded"))?;
+        let layers = self.plans[model].layers;
+        // Layers per chunk: about CHUNK_NS of the batch's profiled time each.
+        let per = (layers * CHUNK_NS)
+            .div_ceil(job.target_ns.max(1))
+            .clamp(1, layers);
         let start = clock.now();
         self.ev0.record(&self.stream)?;
-        self.enqueue(&w, model, size, false)?;
+        let mut done = 0;
+        let mut k = 0;
+        while done < layers {
+            let next = (done + per).min(layers);
+            self.enqueue_layers(&w, model, size, false, done..next)?;
+            done = next;
+            if done < layers {
+                // Chunk k is queued: wait for the one before it, then stop
+                // here if the batch was cancelled meanwhile.
+                self.marks[k % 2].record(&self.stream)?;
+                if k > 0 {
+                    self.marks[(k - 1) % 2].synchronize()?;
+                }
+                k += 1;
+                if self.cancelled.take(job.batch) {
+                    break;
+                }
+            }
+        }
         self.ev1.record(&self.stream)?;
         self.stream.synchronize()?;
         let finish = clock.now();
@@ -321,6 +370,7 @@ impl Backend for Cuda {
         let max_weights = plans.iter().map(|p| p.weight_floats).max().unwrap_or(1) as usize;
         let max_layer = plans.iter().map(|p| p.dim * p.dim).max().unwrap_or(1) as usize;
         let weights: Weights = Arc::new(Mutex::new(vec![None; models.len()]));
+        let cancelled = Arc::new(Cancelled::default());
         let mut execs = Vec::new();
         for _ in 0..slots.k.max(1) {
             let stream = ctx.new_stream()?;
@@ -336,6 +386,8 @@ impl Backend for Cuda {
                 a1: stream.alloc_zeros::<f32>(act)?,
                 ev0: timing_event(&ctx)?,
                 ev1: timing_event(&ctx)?,
+                marks: [timing_event(&ctx)?, timing_event(&ctx)?],
+                cancelled: cancelled.clone(),
             });
         }
         // SAFETY: filled right below.
@@ -381,6 +433,7 @@ impl Backend for Cuda {
                 .map(|e| Box::new(e) as Box<dyn Exec>)
                 .collect(),
             copier: Box::new(copier),
+            cancel: cancelled,
         })
     }
 }

@@ -3,14 +3,18 @@
 //! its pool may run at once (`max_concurrent`), and one that copies and
 //! frees weights one at a time ([`Copier`]); the driver gives each its own
 //! thread. Every operation reports its measured [`Span`] on the run's
-//! [`Clock`].
+//! [`Clock`]. The driver stops a batch that the policy preempts through
+//! the GPU's [`Cancel`]: its runner returns early and the driver discards
+//! what it reports.
 //!
 //! - `cpu`: a timed wait of the given duration (the profiled one), on a
 //!   thread per batch runner: the driver, the policies in real time and the
 //!   output path, testable anywhere. Batches that run at once on one GPU
 //!   share it as the simulator's interference model says (it tests the
-//!   driver, not the hardware).
-//! - `cuda` (cargo feature `cuda`): real kernels on a real GPU, see `cuda.rs`.
+//!   driver, not the hardware). A cancelled wait returns at once.
+//! - `cuda` (cargo feature `cuda`): real kernels on a real GPU, see `cuda.rs`;
+//!   a batch runs in chunks of layers, so a cancelled one stops after the
+//!   chunk in flight.
 
 pub mod cpu;
 #[cfg(feature = "cuda")]
@@ -22,7 +26,7 @@ use inferfair_sim::interference::{Interference, Runner};
 use inferfair_sim::profile::ModelProfile;
 use inferfair_sim::state::{BatchId, ModelId};
 use inferfair_sim::time::Nanos;
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 
 /// When an operation ran, on the run's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,12 +80,76 @@ pub trait Copier: Send {
     fn evict(&mut self, model: ModelId) -> Result<()>;
 }
 
+/// Stops the batches of one GPU that the driver preempts.
+pub trait Cancel: Send + Sync {
+    /// Stops `batch` if it runs: its runner returns soon after, with its
+    /// span so far. A batch that has already ended is ignored.
+    fn cancel(&self, batch: BatchId);
+}
+
+/// The batches cancelled on one GPU, for runners that check them (and can
+/// wait on them).
+#[derive(Debug, Default)]
+pub struct Cancelled {
+    ids: Mutex<Vec<BatchId>>,
+    changed: Condvar,
+}
+
+impl Cancelled {
+    /// Whether `batch` was cancelled (taking it off the list).
+    pub fn take(&self, batch: BatchId) -> bool {
+        let mut ids = self.ids.lock().expect("cancel lock");
+        match ids.iter().position(|&b| b == batch) {
+            Some(i) => {
+                ids.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Waits until `deadline` or until `batch` is cancelled, sleeping until
+    /// shortly before the deadline and spinning the rest (as
+    /// [`Clock::wait_until`]); returns the time then and whether it was cancelled.
+    pub fn wait_until(&self, clock: &Clock, batch: BatchId, deadline: Nanos) -> (Nanos, bool) {
+        let mut ids = self.ids.lock().expect("cancel lock");
+        loop {
+            if let Some(i) = ids.iter().position(|&b| b == batch) {
+                ids.swap_remove(i);
+                return (clock.now(), true);
+            }
+            let now = clock.now();
+            if now >= deadline {
+                return (now, false);
+            }
+            let left = deadline - now;
+            if left > crate::clock::SPIN_NS {
+                let d = std::time::Duration::from_nanos(left - crate::clock::SPIN_NS);
+                ids = self.changed.wait_timeout(ids, d).expect("cancel lock").0;
+            } else {
+                drop(ids);
+                std::thread::yield_now();
+                ids = self.ids.lock().expect("cancel lock");
+            }
+        }
+    }
+}
+
+impl Cancel for Cancelled {
+    fn cancel(&self, batch: BatchId) {
+        self.ids.lock().expect("cancel lock").push(batch);
+        self.changed.notify_all();
+    }
+}
+
 /// One opened GPU.
 pub struct Gpu {
     /// Its batch runners, one per batch it may run at once.
     pub execs: Vec<Box<dyn Exec>>,
     /// Its weight copier.
     pub copier: Box<dyn Copier>,
+    /// Stops its preempted batches.
+    pub cancel: Arc<dyn Cancel>,
 }
 
 /// A way to run batches and transfers.

@@ -4,20 +4,32 @@
 //! GPU, drop requests, load or evict a model, and when to be called again.
 //! It never touches the clock, the queues or the metrics, and it does not
 //! assume simulated time: the same object drives the real-time replay.
+//!
+//! Policies are found by name ([`build`], [`check_params`], [`names`]): the
+//! built-in ones ([`NAMES`]) and those registered at run time by a program
+//! that defines its own ([`register`]; `docs/policies.md`,
+//! `examples/custom_policy.rs`).
 
 pub mod clockwork;
+pub mod common;
+mod edf;
+mod fair;
 mod fifo;
 pub mod inferfair;
+mod shepherd;
 
 pub use clockwork::Clockwork;
-pub use fifo::Fifo;
+pub use edf::{Edf, EdfConfig};
+pub use fair::{Fair, FairConfig};
+pub use fifo::{Fifo, FifoConfig};
 pub use inferfair::InferFair;
+pub use shepherd::{Shepherd, ShepherdConfig};
 
 use crate::cluster::PoolId;
 use crate::error::{Error, Result};
 use crate::profile::ModelProfile;
 use crate::scenario::Scenario;
-use crate::state::{Batch, GpuId, GpuState, ModelId, ModelState, Request, RequestId};
+use crate::state::{Batch, BatchId, GpuId, GpuState, ModelId, ModelState, Request, RequestId};
 use crate::time::Nanos;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -117,10 +129,13 @@ impl Dispatch {
     }
 }
 
-/// One action of a policy.
+/// One action of a policy. More kinds may be added: a policy outside this
+/// crate that matches on actions needs a `_` arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
-    /// Queue a batch on a GPU; GPUs run their batches one at a time, in order.
+    /// Queue a batch on a GPU; it starts, in dispatch order, once fewer than
+    /// the GPU's `max_concurrent` batches run there (one at a time by default).
     Dispatch(Dispatch),
     /// Drop pending requests (ids increasing): they end as dropped.
     Drop {
@@ -142,6 +157,17 @@ pub enum Action {
         gpu: GpuId,
         /// The model instance.
         model: ModelId,
+    },
+    /// Abort a batch dispatched to a GPU, running or waiting: its requests go
+    /// back to their model's queue (in id order, with their arrival and
+    /// deadline) and may be dispatched again, even in the same decision. The
+    /// GPU time a running batch used is lost (counted as wasted); its slot is
+    /// free at once.
+    Preempt {
+        /// The GPU.
+        gpu: GpuId,
+        /// The batch ([`Batch::id`], from `View::gpus[gpu].exec`).
+        batch: BatchId,
     },
 }
 
@@ -168,8 +194,11 @@ impl Decision {
     }
 }
 
-/// Something that happened, told to the policy before it next decides.
+/// Something that happened, told to the policy before it next decides (a
+/// policy is not told of its own actions). More kinds may be added: match
+/// with a `_` arm.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub enum Notice<'a> {
     /// A request arrived (it is already in its model's queue).
     Arrival(Request),
@@ -223,8 +252,75 @@ pub trait Policy: Send {
     }
 }
 
-/// Every policy name the project knows, implemented or planned.
-pub const NAMES: &[&str] = &["fifo", "clockwork", "inferfair"];
+/// The built-in policies, by name (see [`names`] for those registered too).
+pub const NAMES: &[&str] = &["fifo", "clockwork", "inferfair", "edf", "fair", "shepherd"];
+
+/// Builds a registered policy from a scenario and its `[policy.NAME]` table
+/// (every default filled in by the policy); an error is a message.
+type BuildFn = dyn Fn(&Scenario, &toml::Table) -> Result<Box<dyn Policy>, String> + Send + Sync;
+/// Checks a registered policy's `[policy.NAME]` table without a scenario.
+type CheckFn = dyn Fn(&toml::Table) -> Result<(), String> + Send + Sync;
+
+struct Registered {
+    name: &'static str,
+    check: Box<CheckFn>,
+    build: Box<BuildFn>,
+}
+
+static REGISTRY: std::sync::RwLock<Vec<Registered>> = std::sync::RwLock::new(Vec::new());
+
+fn registry() -> std::sync::RwLockReadGuard<'static, Vec<Registered>> {
+    REGISTRY.read().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers a policy defined outside this crate under `name`, so that
+/// everything that finds policies by name runs it: [`build`] (`simulate`,
+/// `compare`, isolation runs, sweeps, figures, the replay and the command
+/// line when the program calls `inferfair::cli::main`), [`check_params`]
+/// (scenario files) and [`names`]. Its parameters are the scenario's
+/// `[policy.NAME]` table parsed as `C` (unknown keys are errors when `C` has
+/// `#[serde(deny_unknown_fields)]`); `build` gets them with the scenario and
+/// may reject them with a message. Register before loading scenarios that
+/// have its table. Fails if the name is taken or not a plain name
+/// (lowercase letters, digits, `-`, `_`).
+pub fn register<C, F>(name: &'static str, build: F) -> Result<()>
+where
+    C: DeserializeOwned + 'static,
+    F: Fn(&Scenario, C) -> Result<Box<dyn Policy>, String> + Send + Sync + 'static,
+{
+    let place = format!("policy `{name}`");
+    let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_';
+    if name.is_empty() || !name.chars().all(plain) {
+        return Err(Error::invalid(
+            &place,
+            "a policy name is lowercase letters, digits, `-` and `_`",
+        ));
+    }
+    let mut reg = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    if NAMES.contains(&name) || reg.iter().any(|r| r.name == name) {
+        return Err(Error::invalid(
+            &place,
+            "a policy of that name exists already",
+        ));
+    }
+    reg.push(Registered {
+        name,
+        check: Box::new(|t| parse_params::<C>(t).map(|_| ())),
+        build: Box::new(move |s, t| build(s, parse_params::<C>(t)?)),
+    });
+    Ok(())
+}
+
+/// Every policy that can be built: the built-in ones ([`NAMES`]), then
+/// those registered, in registration order.
+pub fn names() -> Vec<&'static str> {
+    let reg = registry();
+    NAMES
+        .iter()
+        .copied()
+        .chain(reg.iter().map(|r| r.name))
+        .collect()
+}
 
 /// Parses a parameter table into a policy's configuration.
 pub fn parse_params<T: DeserializeOwned>(table: &toml::Table) -> Result<T, String> {
@@ -242,20 +338,22 @@ pub fn to_table<T: Serialize>(cfg: &T) -> toml::Table {
 }
 
 fn unknown(name: &str) -> String {
-    if NAMES.contains(&name) {
-        format!("policy `{name}` is not implemented yet (implemented: fifo, clockwork, inferfair)")
-    } else {
-        format!("unknown policy `{name}` (known: {})", NAMES.join(", "))
-    }
+    format!("unknown policy `{name}` (known: {})", names().join(", "))
 }
 
 /// Checks a `[policy.NAME]` table of a scenario.
 pub fn check_params(name: &str, table: &toml::Table) -> Result<(), String> {
     match name {
-        "fifo" => parse_params::<fifo::FifoConfig>(table).map(|_| ()),
+        "fifo" => parse_params::<FifoConfig>(table)?.validate(),
         "clockwork" => parse_params::<clockwork::ClockworkConfig>(table)?.validate(),
         "inferfair" => parse_params::<inferfair::InferFairConfig>(table)?.validate(),
-        _ => Err(unknown(name)),
+        "edf" => parse_params::<EdfConfig>(table)?.validate(),
+        "fair" => parse_params::<FairConfig>(table)?.validate(),
+        "shepherd" => parse_params::<ShepherdConfig>(table)?.validate(),
+        _ => match registry().iter().find(|r| r.name == name) {
+            Some(r) => (r.check)(table),
+            None => Err(unknown(name)),
+        },
     }
 }
 
@@ -264,10 +362,28 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
     let empty = toml::Table::new();
     let table = scenario.file.policy.get(name).unwrap_or(&empty);
     let place = format!("policy.{name}");
+    let invalid = |m: String| Error::invalid(&place, m);
     match name {
-        "fifo" => Ok(Box::new(Fifo::new(
-            parse_params(table).map_err(|m| Error::invalid(&place, m))?,
-        ))),
+        "fifo" => {
+            let cfg: FifoConfig = parse_params(table).map_err(invalid)?;
+            cfg.validate().map_err(invalid)?;
+            Ok(Box::new(Fifo::new(cfg)))
+        }
+        "edf" => {
+            let cfg: EdfConfig = parse_params(table).map_err(invalid)?;
+            cfg.validate().map_err(invalid)?;
+            Ok(Box::new(Edf::new(cfg)))
+        }
+        "fair" => {
+            let cfg: FairConfig = parse_params(table).map_err(invalid)?;
+            cfg.validate().map_err(invalid)?;
+            Ok(Box::new(Fair::new(cfg, scenario).map_err(invalid)?))
+        }
+        "shepherd" => {
+            let cfg: ShepherdConfig = parse_params(table).map_err(invalid)?;
+            cfg.validate().map_err(invalid)?;
+            Ok(Box::new(Shepherd::new(cfg)))
+        }
         "clockwork" => {
             let cfg: clockwork::ClockworkConfig =
                 parse_params(table).map_err(|m| Error::invalid(&place, m))?;
@@ -280,6 +396,9 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
             cfg.validate().map_err(|m| Error::invalid(&place, m))?;
             Ok(Box::new(InferFair::new(cfg)))
         }
-        _ => Err(Error::invalid("--policy", unknown(name))),
+        _ => match registry().iter().find(|r| r.name == name) {
+            Some(r) => (r.build)(scenario, table).map_err(invalid),
+            None => Err(Error::invalid("--policy", unknown(name))),
+        },
     }
 }

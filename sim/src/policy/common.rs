@@ -1,0 +1,328 @@
+//! Pieces the simple policies share (FIFO, EDF, fair queuing, Shepherd):
+//! preloading, loading on demand with LRU eviction, the "hopeless request"
+//! test, the largest batch that meets a deadline, queue drop modes, and a
+//! model's pending requests in deadline order as a policy takes them within
+//! one decision.
+
+use super::{Action, Decision, View};
+use crate::state::{GpuId, ModelId, Request};
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+
+/// Which pending requests a policy drops instead of running (`drop = ...`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DropMode {
+    /// Never: every request runs, however late.
+    #[default]
+    Never,
+    /// Those at or past their deadline (Triton's queue timeout, with the
+    /// request's SLO as the timeout).
+    Expired,
+    /// Those that cannot finish in time even if they started now alone, on
+    /// the fastest GPU that runs their model.
+    Hopeless,
+}
+
+impl DropMode {
+    /// Whether `r` is to be dropped at `now`.
+    pub fn drops(self, view: &View, r: &Request) -> bool {
+        match self {
+            DropMode::Never => false,
+            DropMode::Expired => view.now >= r.deadline,
+            DropMode::Hopeless => hopeless(view, r),
+        }
+    }
+}
+
+/// Whether `r` cannot finish by its deadline even if it started now, alone,
+/// on the fastest GPU that runs its model.
+pub fn hopeless(view: &View, r: &Request) -> bool {
+    view.now + view.models[r.model].fastest().min_exec_ns() > r.deadline
+}
+
+/// The largest number of requests, at most `avail` and `cap`, that a batch
+/// of `model` on `gpu` starting at `start` can hold and still end by
+/// `deadline` (0 if not even the smallest batch can).
+pub fn fit(
+    view: &View,
+    model: ModelId,
+    gpu: GpuId,
+    start: Nanos,
+    deadline: Nanos,
+    avail: usize,
+    cap: u32,
+) -> usize {
+    let Some(p) = view.profile(model, gpu) else {
+        return 0;
+    };
+    let mut best = 0;
+    for (&size, &exec) in p.batch_sizes.iter().zip(&p.exec_ns) {
+        if size <= cap.max(1) && start + exec <= deadline {
+            best = best.max(size as usize);
+        }
+    }
+    best.min(avail)
+}
+
+/// Loads every model on every GPU that runs it, where all of them fit.
+pub fn preload_all(view: &View, out: &mut Decision) {
+    for g in view.gpus {
+        let missing = view
+            .models
+            .iter()
+            .filter(|m| view.can_run(m.id, g.id) && !g.is_resident(m.id));
+        if missing
+            .clone()
+            .map(|m| view.weights_bytes(m.id, g.id))
+            .sum::<u64>()
+            <= g.free_bytes()
+        {
+            for m in missing {
+                out.actions.push(Action::Load {
+                    gpu: g.id,
+                    model: m.id,
+                });
+            }
+        }
+    }
+}
+
+/// Plans loading `model` (which `gpu` can run) on `gpu` now, evicting the
+/// least recently used loaded models with nothing queued there: pushes the
+/// evictions and the load, or nothing and `false` if it cannot fit now.
+/// Plan it only on a GPU that took no batch in the same decision (the view
+/// does not show batches dispatched in it).
+pub fn load_lru(view: &View, gpu: GpuId, model: ModelId, out: &mut Decision) -> bool {
+    let g = &view.gpus[gpu];
+    let need = view.weights_bytes(model, gpu);
+    let mut free_bytes = g.free_bytes();
+    let mut victims: Vec<ModelId> = g
+        .resident
+        .iter()
+        .copied()
+        .filter(|&v| g.is_loaded(v) && !g.has_work_for(v))
+        .collect();
+    victims.sort_by_key(|&v| (g.last_used[v], v));
+    let mut evict = Vec::new();
+    for v in victims {
+        if free_bytes >= need {
+            break;
+        }
+        free_bytes += view.weights_bytes(v, gpu);
+        evict.push(v);
+    }
+    if free_bytes < need {
+        return false;
+    }
+    for v in evict {
+        out.actions.push(Action::Evict { gpu, model: v });
+    }
+    out.actions.push(Action::Load { gpu, model });
+    true
+}
+
+/// Models' pending requests in deadline order (ties by id), as a policy
+/// takes them from the front within one decision: taken requests (to run or
+/// to drop) are skipped until the next decision. While a model's requests
+/// arrive in deadline order (one SLO per model, the usual case) its queue
+/// is already in that order; otherwise its queue is sorted when first used
+/// in a decision.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Per model: whether its requests arrived in deadline order.
+    ordered: Vec<bool>,
+    /// Per model: the deadline of its last arrival.
+    last: Vec<Nanos>,
+    /// Per model: requests taken in this decision.
+    taken: Vec<usize>,
+    /// Per model, when not `ordered`: queue indices in deadline order (this decision).
+    sorted: Vec<Option<Vec<u32>>>,
+    /// Models used in this decision, and whether each is among them.
+    touched: Vec<ModelId>,
+    used: Vec<bool>,
+    /// Models that may have pending requests, in the order they were listed.
+    backlog: Vec<ModelId>,
+    listed: Vec<bool>,
+}
+
+impl Pending {
+    fn size(&mut self, n: usize) {
+        if self.ordered.len() < n {
+            self.ordered.resize(n, true);
+            self.last.resize(n, 0);
+            self.taken.resize(n, 0);
+            self.sorted.resize(n, None);
+            self.used.resize(n, false);
+            self.listed.resize(n, false);
+        }
+    }
+
+    /// A request arrived (call from `Policy::notify`): lists its model;
+    /// returns whether the model was not listed (it became backlogged).
+    pub fn arrived(&mut self, view: &View, r: &Request) -> bool {
+        self.size(view.models.len());
+        if r.deadline < self.last[r.model] {
+            self.ordered[r.model] = false;
+        }
+        self.last[r.model] = self.last[r.model].max(r.deadline);
+        self.list(r.model)
+    }
+
+    /// Lists `m` among the models that may have pending requests (e.g. after
+    /// preempting one of its batches); returns whether it was not listed.
+    pub fn list(&mut self, m: ModelId) -> bool {
+        self.size(m + 1);
+        let new = !self.listed[m];
+        if new {
+            self.listed[m] = true;
+            self.backlog.push(m);
+        }
+        new
+    }
+
+    /// The listed models, in the order they were listed.
+    pub fn backlog(&self) -> &[ModelId] {
+        &self.backlog
+    }
+
+    /// Takes the models with nothing left (in this decision) off the list,
+    /// calling `gone` for each.
+    pub fn forget_empty(&mut self, view: &View, mut gone: impl FnMut(ModelId)) {
+        let mut backlog = std::mem::take(&mut self.backlog);
+        backlog.retain(|&m| {
+            let keep = self.left(view, m) > 0;
+            if !keep {
+                self.listed[m] = false;
+                gone(m);
+            }
+            keep
+        });
+        self.backlog = backlog;
+    }
+
+    /// Starts a decision: nothing is taken.
+    pub fn begin(&mut self, view: &View) {
+        self.size(view.models.len());
+        for m in self.touched.drain(..) {
+            self.taken[m] = 0;
+            self.sorted[m] = None;
+            self.used[m] = false;
+        }
+    }
+
+    fn touch(&mut self, view: &View, m: ModelId) {
+        if !self.used[m] {
+            self.used[m] = true;
+            self.touched.push(m);
+        }
+        if !self.ordered[m] && self.sorted[m].is_none() {
+            let q = &view.models[m].queue;
+            let mut idx: Vec<u32> = (0..q.len() as u32).collect();
+            idx.sort_by_key(|&i| (q[i as usize].deadline, q[i as usize].id));
+            self.sorted[m] = Some(idx);
+        }
+    }
+
+    /// Requests of `m` not taken yet.
+    pub fn left(&self, view: &View, m: ModelId) -> usize {
+        view.models[m].queue.len() - self.taken.get(m).copied().unwrap_or(0)
+    }
+
+    /// The `i`-th request of `m` not taken yet, in deadline order.
+    pub fn get<'v>(&mut self, view: &View<'v>, m: ModelId, i: usize) -> Option<&'v Request> {
+        self.touch(view, m);
+        let k = self.taken[m] + i;
+        let q = &view.models[m].queue;
+        match &self.sorted[m] {
+            Some(idx) => idx.get(k).map(|&j| &q[j as usize]),
+            None => q.get(k),
+        }
+    }
+
+    /// Takes the next `n` requests of `m` (in deadline order); returns their ids, increasing.
+    pub fn take(&mut self, view: &View, m: ModelId, n: usize) -> Vec<u64> {
+        let mut ids: Vec<u64> = (0..n)
+            .map(|i| self.get(view, m, i).expect("a pending request").id)
+            .collect();
+        self.taken[m] += n;
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Takes the requests of `m`, from the front, that `mode` drops, pushing
+    /// one `Drop` action for them; returns how many.
+    pub fn drop_front(
+        &mut self,
+        view: &View,
+        m: ModelId,
+        mode: DropMode,
+        out: &mut Decision,
+    ) -> usize {
+        if mode == DropMode::Never {
+            return 0;
+        }
+        let mut n = 0;
+        // Those that expire or are hopeless first are the earliest deadlines.
+        while let Some(r) = self.get(view, m, n) {
+            if !mode.drops(view, r) {
+                break;
+            }
+            n += 1;
+        }
+        if n > 0 {
+            let requests = self.take(view, m, n);
+            out.actions.push(Action::Drop { model: m, requests });
+        }
+        n
+    }
+}
+
+/// Whether some GPU with a slot left (`slots`) can run `model`.
+pub fn runnable_somewhere(view: &View, slots: &[usize], model: ModelId) -> bool {
+    view.gpus
+        .iter()
+        .any(|g| slots[g.id] > 0 && view.can_run(model, g.id))
+}
+
+/// Where the next batch of `model` runs, for a policy that fills the GPUs'
+/// free slots (`slots`: batches each GPU can still take in this decision):
+/// a GPU with a slot where the model is loaded or loading, else one where
+/// it can be loaded now (evicting least recently used idle models; the
+/// load is pushed to `out`). A GPU that loads takes nothing else in this
+/// decision, and one that took a batch in it loads nothing. Returns the GPU
+/// and when the batch can expect to start, or `None` if no GPU can take it.
+pub fn place(
+    view: &View,
+    slots: &mut [usize],
+    model: ModelId,
+    out: &mut Decision,
+) -> Option<(GpuId, Nanos)> {
+    loop {
+        let free = |g: GpuId| slots[g] > 0 && view.can_run(model, g);
+        let g = view
+            .gpus
+            .iter()
+            .find(|g| free(g.id) && g.is_resident(model))
+            .or_else(|| view.gpus.iter().find(|g| free(g.id)))?;
+        if g.is_resident(model) {
+            slots[g.id] -= 1;
+            return Some((g.id, g.expected_loaded_at(model, view.now)));
+        }
+        let quiet = slots[g.id] == g.free_slots();
+        if !quiet || !load_lru(view, g.id, model, out) {
+            slots[g.id] = 0;
+            continue;
+        }
+        slots[g.id] = 0;
+        // After the transfers queued there, then its own.
+        let mut t = view.now;
+        for tr in &g.transfers {
+            t = match tr.started_at {
+                Some(s) => (s + tr.expected_ns).max(t),
+                None => t + tr.expected_ns,
+            };
+        }
+        return Some((g.id, t + view.load_ns(model, g.id)));
+    }
+}

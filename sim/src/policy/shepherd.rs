@@ -1,0 +1,292 @@
+//! Shepherd's online scheduler, Flex (Zhang et al., NSDI'23, "SHEPHERD:
+//! Serving DNNs in the Wild"), on every GPU of the cluster; each GPU runs
+//! one batch at a time, as in the paper.
+//!
+//! - Requests that cannot finish in time even if started now (on the
+//!   fastest GPU that runs their model) are dropped.
+//! - An idle GPU runs the largest batch that meets its deadlines among the
+//!   models it can run: for each model, its pending requests in deadline
+//!   order, as many as still end by the earliest deadline among them (ties:
+//!   the earliest deadline, then the lower model id). A model that is not
+//!   loaded there may be chosen if it can be loaded now (least recently used
+//!   idle models evicted), the load time counted in its start.
+//! - A busy GPU's running batch is preempted when the largest batch that
+//!   meets its deadlines there now (among the models loaded there, the
+//!   running batch's own requests included when it is of the same model) is
+//!   at least `preempt_factor` times larger (requests); the new batch starts
+//!   at once. The preempted batch's GPU time is lost and its requests go
+//!   back to their queue.
+//!
+//! Simplified: Shepherd's periodic planner (Herd) that groups models and
+//! GPUs is not modelled (every GPU may serve every model it can run, with
+//! loading on demand), and preemption is checked at every decision.
+
+use super::common::{self, Pending};
+use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
+use crate::state::{GpuId, ModelId, Request, RequestId};
+use crate::time::Nanos;
+use serde::{Deserialize, Serialize};
+
+/// `[policy.shepherd]`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShepherdConfig {
+    /// Preempt a running batch for a candidate at least this many times
+    /// larger (requests; the paper's lambda, 2 or more). Above 1.
+    pub preempt_factor: f64,
+    /// Whether to preempt at all.
+    pub preempt: bool,
+    /// Largest batch to form (default: each model's largest batch size).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_batch: Option<u32>,
+}
+
+impl Default for ShepherdConfig {
+    fn default() -> Self {
+        ShepherdConfig {
+            preempt_factor: 2.0,
+            preempt: true,
+            max_batch: None,
+        }
+    }
+}
+
+impl ShepherdConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(self.preempt_factor.is_finite() && self.preempt_factor > 1.0) {
+            return Err(format!(
+                "preempt_factor: must be a number above 1 (a batch is preempted only for a larger one), found {}",
+                self.preempt_factor
+            ));
+        }
+        if self.max_batch == Some(0) {
+            return Err("max_batch: must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// The Shepherd (Flex) policy.
+#[derive(Debug, Default)]
+pub struct Shepherd {
+    cfg: ShepherdConfig,
+    pending: Pending,
+    /// Models whose batch was preempted in this decision (listed again after it).
+    preempted: Vec<ModelId>,
+}
+
+/// A batch a GPU could run: its requests, the first deadline, its model.
+#[derive(Clone, Copy, Debug)]
+struct Candidate {
+    n: usize,
+    deadline: Nanos,
+    model: ModelId,
+}
+
+impl Candidate {
+    /// Larger first, then the earliest deadline, then the lower model id.
+    fn better(&self, other: &Option<Candidate>) -> bool {
+        other.is_none_or(|o| {
+            (
+                self.n,
+                std::cmp::Reverse(self.deadline),
+                std::cmp::Reverse(self.model),
+            ) > (
+                o.n,
+                std::cmp::Reverse(o.deadline),
+                std::cmp::Reverse(o.model),
+            )
+        })
+    }
+}
+
+impl Shepherd {
+    /// A Shepherd policy.
+    pub fn new(cfg: ShepherdConfig) -> Self {
+        Shepherd {
+            cfg,
+            ..Default::default()
+        }
+    }
+
+    fn cap(&self) -> u32 {
+        self.cfg.max_batch.unwrap_or(u32::MAX)
+    }
+
+    /// The best batch of pending requests on `gpu`, among the models that
+    /// `start` gives a start time for and that have at least `min_n`
+    /// pending requests.
+    fn best(
+        &mut self,
+        view: &View,
+        gpu: GpuId,
+        min_n: usize,
+        start: impl Fn(ModelId) -> Option<Nanos>,
+    ) -> Option<Candidate> {
+        let mut best: Option<Candidate> = None;
+        for i in 0..self.pending.backlog().len() {
+            let m = self.pending.backlog()[i];
+            let left = self.pending.left(view, m);
+            if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
+                continue;
+            }
+            let Some(t) = start(m) else { continue };
+            let Some(first) = self.pending.get(view, m, 0) else {
+                continue;
+            };
+            let n = common::fit(view, m, gpu, t, first.deadline, left, self.cap());
+            let c = Candidate {
+                n,
+                deadline: first.deadline,
+                model: m,
+            };
+            if n > 0 && c.better(&best) {
+                best = Some(c);
+            }
+        }
+        best
+    }
+
+    /// An idle GPU takes the largest batch that meets its deadlines.
+    fn fill(&mut self, view: &View, gpu: GpuId, out: &mut Decision) {
+        let g = &view.gpus[gpu];
+        let now = view.now;
+        let loaded = |m: ModelId| {
+            (view.can_run(m, gpu) && g.is_resident(m)).then(|| g.expected_loaded_at(m, now))
+        };
+        let here = self.best(view, gpu, 1, loaded);
+        let elsewhere = if g.is_transferring() {
+            None
+        } else {
+            let absent = |m: ModelId| {
+                (view.can_run(m, gpu) && !g.is_resident(m)).then(|| now + view.load_ns(m, gpu))
+            };
+            self.best(view, gpu, here.map_or(1, |h| h.n + 1), absent)
+        };
+        let mut pick = here;
+        if let Some(c) = elsewhere
+            && c.n > here.map_or(0, |h| h.n)
+            && common::load_lru(view, gpu, c.model, out)
+        {
+            pick = Some(c);
+        }
+        if let Some(c) = pick {
+            let ids = self.pending.take(view, c.model, c.n);
+            out.actions
+                .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
+        }
+    }
+
+    /// A busy GPU's running batch gives way to a batch `preempt_factor` times
+    /// larger. The preempted requests are pending again from the next decision.
+    fn preempt(&mut self, view: &View, gpu: GpuId, out: &mut Decision) {
+        let g = &view.gpus[gpu];
+        let Some(running) = g.running_batches().next() else {
+            return;
+        };
+        let now = view.now;
+        let need = self.cfg.preempt_factor * running.requests.len() as f64;
+        let loaded = |m: ModelId| (view.can_run(m, gpu) && g.is_loaded(m)).then_some(now);
+        let other = self.best(view, gpu, need.ceil() as usize, |m| {
+            loaded(m).filter(|_| m != running.model)
+        });
+        // The running model's candidate: its pending requests and those of
+        // the running batch (back in its queue once preempted), in deadline order.
+        let mut own: Vec<(Nanos, RequestId, bool)> = running
+            .requests
+            .iter()
+            .filter(|r| !common::hopeless(view, r))
+            .map(|r| (r.deadline, r.id, false))
+            .collect();
+        let m = running.model;
+        let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
+        let mut i = 0;
+        while own.len() < running.requests.len() + cap {
+            let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
+                break;
+            };
+            own.push((r.deadline, r.id, true));
+            i += 1;
+        }
+        own.sort_unstable();
+        let n_own = own.first().map_or(0, |f| {
+            common::fit(view, m, gpu, now, f.0, own.len(), self.cap())
+        });
+        let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
+        if let Some(n) = same {
+            let taken = own[..n].iter().filter(|r| r.2).count();
+            self.pending.take(view, m, taken);
+            let mut ids: Vec<RequestId> = own[..n].iter().map(|r| r.1).collect();
+            ids.sort_unstable();
+            out.actions.push(Action::Preempt {
+                gpu,
+                batch: running.id,
+            });
+            out.actions
+                .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
+            self.preempted.push(m);
+        } else if let Some(c) = other
+            && c.n as f64 >= need
+        {
+            let ids = self.pending.take(view, c.model, c.n);
+            out.actions.push(Action::Preempt {
+                gpu,
+                batch: running.id,
+            });
+            out.actions
+                .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
+            self.preempted.push(m);
+        }
+    }
+}
+
+impl Policy for Shepherd {
+    fn name(&self) -> &'static str {
+        "shepherd"
+    }
+
+    fn params(&self) -> toml::Table {
+        to_table(&self.cfg)
+    }
+
+    /// One batch at a time on each GPU, as in the paper.
+    fn max_concurrent(&self) -> Option<u32> {
+        Some(1)
+    }
+
+    fn init(&mut self, view: &View, out: &mut Decision) {
+        common::preload_all(view, out);
+    }
+
+    fn notify(&mut self, view: &View, notice: &Notice) {
+        if let Notice::Arrival(r) = notice {
+            self.pending.arrived(view, r);
+        }
+    }
+
+    fn decide(&mut self, view: &View, out: &mut Decision) {
+        self.pending.begin(view);
+        for i in 0..self.pending.backlog().len() {
+            let m = self.pending.backlog()[i];
+            self.pending
+                .drop_front(view, m, common::DropMode::Hopeless, out);
+        }
+        for gpu in 0..view.gpus.len() {
+            if view.gpus[gpu].is_idle() {
+                self.fill(view, gpu, out);
+            }
+        }
+        if self.cfg.preempt {
+            for gpu in 0..view.gpus.len() {
+                if view.gpus[gpu].running() > 0 {
+                    self.preempt(view, gpu, out);
+                }
+            }
+        }
+        self.pending.forget_empty(view, |_| {});
+        for m in self.preempted.drain(..) {
+            self.pending.list(m);
+        }
+    }
+}
