@@ -15,6 +15,7 @@ pub mod event;
 pub mod hist;
 pub mod isolation;
 pub mod metrics;
+pub mod mix;
 pub mod policy;
 pub mod profile;
 pub mod rng;

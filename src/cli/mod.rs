@@ -3,6 +3,7 @@
 mod bench;
 mod clockwork_log;
 mod figures;
+mod mix;
 use inferfair::output;
 mod profile;
 mod progress;
@@ -53,6 +54,9 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the sweeps the figure specs need and draw the figures (PNG, SVG, CSV).
     Figures(figures::FiguresArgs),
+    /// Random heterogeneous model mixes: write one as a scenario.
+    #[command(subcommand)]
+    Mix(mix::MixCommand),
 }
 
 /// Parses the command line and runs the command.
@@ -68,6 +72,7 @@ pub fn run() -> Result<()> {
         Command::Profile(c) => profile::run(c),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Figures(a) => figures::figures(a),
+        Command::Mix(c) => mix::run(c),
     }
 }
 
@@ -86,6 +91,9 @@ pub struct Overrides {
     /// Multiply every SLO (the scenario's slo_scale).
     #[arg(long)]
     pub slo_scale: Option<f64>,
+    /// Number of GPUs (the scenario's cluster.gpus).
+    #[arg(long)]
+    pub gpus: Option<u32>,
 }
 
 /// Loads a scenario with the command line's overrides applied.
@@ -112,6 +120,9 @@ pub fn load_scenario_with(
         }
         if let Some(x) = o.slo_scale {
             f.slo_scale = x;
+        }
+        if let Some(g) = o.gpus {
+            f.cluster.gpus = g;
         }
     })?)
 }
