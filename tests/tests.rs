@@ -9,6 +9,7 @@ mod hand;
 mod inferfair;
 mod invariants;
 mod queueing;
+mod scale;
 mod sweeps;
 mod trace_events;
 mod traces;
