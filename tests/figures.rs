@@ -28,7 +28,10 @@ fn every_figure_kind_renders_a_png_and_an_svg() {
     assert!(s.failed.is_empty(), "{:?}", s.failed);
     let mut drawn = s.drawn.clone();
     drawn.sort();
-    assert_eq!(drawn, ["bars", "cdf", "lines", "timeline", "tradeoff"]);
+    assert_eq!(
+        drawn,
+        ["bars", "cdf", "lines", "ratio", "timeline", "tradeoff"]
+    );
     for name in &drawn {
         let png = std::fs::read(o.out.join(format!("{name}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png");

@@ -74,10 +74,10 @@ fn grid_expands_axes_then_policies_then_seeds_and_a_parameter_axis_only_where_it
     assert_eq!(got, want);
 
     // Each point's scenario carries its values; the variant keeps its own max_batch.
-    let f = point::scenario_file(&s, &pts[4]);
+    let f = point::scenario_file(&s, &pts[4]).unwrap();
     assert_eq!((f.rate_scale, f.seed), (0.5, 1));
     assert_eq!(f.policy["fifo"]["max_batch"].as_integer(), Some(4));
-    let f = point::scenario_file(&s, &pts[2]);
+    let f = point::scenario_file(&s, &pts[2]).unwrap();
     assert_eq!(f.policy["fifo"]["max_batch"].as_integer(), Some(1));
 
     // Ids: stable, distinct for distinct configurations, shared by equal ones.

@@ -13,6 +13,7 @@ mod hetero;
 mod inferfair;
 mod invariants;
 mod queueing;
+mod scale;
 mod sweeps;
 mod trace_events;
 mod traces;

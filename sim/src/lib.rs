@@ -17,6 +17,7 @@ pub mod hist;
 pub mod interference;
 pub mod isolation;
 pub mod metrics;
+pub mod mix;
 pub mod policy;
 pub mod profile;
 pub mod rng;

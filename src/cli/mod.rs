@@ -8,6 +8,7 @@
 mod bench;
 mod clockwork_log;
 mod figures;
+mod mix;
 use inferfair::output;
 mod profile;
 mod replay;
@@ -59,6 +60,9 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the sweeps the figure specs need and draw the figures (PNG, SVG, CSV).
     Figures(figures::FiguresArgs),
+    /// Random heterogeneous model mixes: write one as a scenario.
+    #[command(subcommand)]
+    Mix(mix::MixCommand),
 }
 
 /// The `inferfair` program: parses the command line, runs the command, and
@@ -100,6 +104,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Profile(c) => profile::run(c),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Figures(a) => figures::figures(a),
+        Command::Mix(c) => mix::run(c),
     }
 }
 
@@ -182,6 +187,9 @@ pub struct Overrides {
     /// Multiply every SLO (the scenario's slo_scale).
     #[arg(long, value_parser = positive)]
     pub slo_scale: Option<f64>,
+    /// Number of GPUs (the scenario's cluster.gpus; the one-pool form only).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub gpus: Option<u32>,
 }
 
 impl Overrides {
@@ -199,6 +207,14 @@ impl Overrides {
         }
         if let Some(x) = self.slo_scale {
             f.slo_scale = x;
+        }
+        if let Some(g) = self.gpus {
+            if !f.cluster.pools.is_empty() {
+                anyhow::bail!(
+                    "--gpus sets the number of GPUs of the one-pool form; this scenario has [[cluster.pools]]: use --set cluster.pools.N.count=..."
+                );
+            }
+            f.cluster.gpus = Some(g);
         }
         Ok(f)
     }

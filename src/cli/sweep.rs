@@ -45,6 +45,26 @@ pub struct SweepArgs {
 enum SweepCommand {
     /// Merge the folders of a sweep's shards into one.
     Merge(MergeArgs),
+    /// Compare two policies point by point (same mix, load, GPUs, seed):
+    /// per cell of the kept axes, how often A's isolation gap is smaller and
+    /// its STP at least B's, and the spread of the goodput ratio A / B.
+    Report(ReportArgs),
+}
+
+/// Arguments of `sweep report`.
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// A finished sweep folder (grid.json and points/).
+    dir: PathBuf,
+    /// The two policy labels A,B.
+    #[arg(long, value_delimiter = ',', default_value = "inferfair,clockwork")]
+    policies: Vec<String>,
+    /// The axes whose cells are reported (the others are summarized over).
+    #[arg(long, value_delimiter = ',', default_value = "gpus,rate_scale")]
+    by: Vec<String>,
+    /// Also write the table as CSV.
+    #[arg(long)]
+    csv: Option<PathBuf>,
 }
 
 /// Arguments of `sweep merge`.
@@ -60,6 +80,9 @@ struct MergeArgs {
 
 /// Runs `sweep`.
 pub fn sweep(a: SweepArgs) -> Result<()> {
+    if let Some(SweepCommand::Report(r)) = a.command {
+        return report(r);
+    }
     if let Some(SweepCommand::Merge(m)) = a.command {
         let r = shard::merge_dirs(&m.dirs, &m.out)?;
         eprintln!(
@@ -143,6 +166,85 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
             "{label}: done; {} points of the sweep are in other shards: merge the shard folders with `inferfair sweep merge DIR... --out DIR`",
             left.len()
         );
+    }
+    Ok(())
+}
+
+fn report(a: ReportArgs) -> Result<()> {
+    use inferfair::sweep::merge::GridFile;
+    use inferfair::sweep::paired;
+    let [pa, pb] = a.policies.as_slice() else {
+        anyhow::bail!("--policies: give two policy labels, e.g. inferfair,clockwork");
+    };
+    let grid = GridFile::read(&a.dir)?;
+    let results = Results::load(grid, &a.dir.join("points"))?;
+    let pairs = paired::pairs(&results, pa, pb, &a.by)?;
+    let cells = paired::summarize(&pairs);
+    let f3 = |x: f64| format!("{x:.3}");
+    let pct = |x: f64| format!("{:.0}%", 100.0 * x);
+    let mut header: Vec<String> = a.by.clone();
+    header.extend(
+        [
+            "mixes",
+            "gap smaller",
+            "gap not larger",
+            "STP at least",
+            "both",
+            "goodput ratio min",
+            "q1",
+            "median",
+            "q3",
+            "gap ratio median",
+            "STP ratio median",
+            "attainment A min",
+            "A median",
+            "attainment B min",
+            "B median",
+            "A >= 99%",
+            "A alone >= 99%",
+        ]
+        .map(String::from),
+    );
+    let rows: Vec<Vec<String>> = cells
+        .iter()
+        .map(|c| {
+            let mut r = c.cell.clone();
+            r.extend([
+                c.n.to_string(),
+                pct(c.gap_smaller),
+                pct(c.gap_not_larger),
+                pct(c.stp_not_smaller),
+                pct(c.both),
+                f3(c.goodput_ratio[0]),
+                f3(c.goodput_ratio[1]),
+                f3(c.goodput_ratio[2]),
+                f3(c.goodput_ratio[3]),
+                f3(c.gap_ratio[2]),
+                f3(c.stp_ratio[2]),
+                format!("{:.2}%", 100.0 * c.attainment_a[0]),
+                format!("{:.2}%", 100.0 * c.attainment_a[1]),
+                format!("{:.2}%", 100.0 * c.attainment_b[0]),
+                format!("{:.2}%", 100.0 * c.attainment_b[1]),
+                pct(c.a_99),
+                pct(c.alone_99),
+            ]);
+            r
+        })
+        .collect();
+    println!("A = {pa}, B = {pb}: {} pairs", pairs.len());
+    println!("| {} |", header.join(" | "));
+    println!("|{}", "---|".repeat(header.len()));
+    for r in &rows {
+        println!("| {} |", r.join(" | "));
+    }
+    if let Some(path) = &a.csv {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&header)?;
+        for r in &rows {
+            w.write_record(r)?;
+        }
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        inferfair::output::write_atomic(path, &bytes)?;
     }
     Ok(())
 }

@@ -240,6 +240,7 @@ pub fn panels(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Resu
         PanelKind::Cdf => cdf(d, p, place, colors).map(|x| vec![x]),
         PanelKind::Timeline => timeline(d, p, place, colors),
         PanelKind::Tradeoff => tradeoff(d, p, place, colors).map(|x| vec![x]),
+        PanelKind::Ratio => ratio(d, p, place, colors).map(|x| vec![x]),
     }
 }
 
@@ -803,5 +804,111 @@ fn tradeoff(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result
         vlines: vec![],
         hlines: vec![],
         note: d.with_scenario(&p.title, d.fixed_note(&pins, &[ki])),
+    }))
+}
+
+/// Ratio panels: the median over the other axes (e.g. `mix_seed`) of the
+/// ratio of metric `y` between two policies (`sweep::paired`), per value of
+/// `x` (groups) and of `series` (bars), with the quartiles as error bars.
+/// An infinite ratio (the second policy's value is 0) is drawn at the top of
+/// the panel's y range.
+fn ratio(d: &Data, p: &PanelSpec, place: &str, colors: &mut Colors) -> Result<Panel> {
+    use crate::sweep::paired;
+    let xname = p.x.as_deref().expect("checked when read");
+    let yname = p.y.as_deref().unwrap_or("isolation_gap");
+    d.metric(yname, &format!("{place}.y"))?;
+    let pols = p.policies.as_ref().expect("checked when read");
+    let pins = d.pins(&p.at, place)?;
+    let xi = d.axis(xname, &format!("{place}.x"))?;
+    let si = match &p.series {
+        Some(n) => Some(d.axis(n, &format!("{place}.series"))?),
+        None => None,
+    };
+    // Every pair, its cell the values of all axes; keep those at the pinned
+    // axes and key them by (x, series).
+    let all = paired::pairs(&d.results, &pols[0], &pols[1], &d.names())
+        .map_err(|e| anyhow!("{place}: {e}"))?;
+    let kept: Vec<paired::Pair> = all
+        .into_iter()
+        .filter(|q| pins.iter().all(|(i, v)| q.cell[*i] == fmt_value(v)))
+        .map(|q| paired::Pair {
+            alone_a: q.alone_a,
+            cell: vec![
+                q.cell[xi].clone(),
+                si.map(|i| q.cell[i].clone()).unwrap_or_default(),
+            ],
+            ..q
+        })
+        .collect();
+    if kept.is_empty() {
+        bail!(
+            "{place}: no pairs of {} and {} at the pinned axes",
+            pols[0],
+            pols[1]
+        );
+    }
+    let mut groups: Vec<String> = Vec::new();
+    let mut bars: Vec<String> = Vec::new();
+    for q in &kept {
+        if !groups.contains(&q.cell[0]) {
+            groups.push(q.cell[0].clone());
+        }
+        if !bars.contains(&q.cell[1]) {
+            bars.push(q.cell[1].clone());
+        }
+    }
+    let num = |s: &String| s.parse::<f64>().unwrap_or(f64::NAN);
+    groups.sort_by(|a, b| num(a).total_cmp(&num(b)));
+    bars.sort_by(|a, b| num(a).total_cmp(&num(b)));
+    let top = p.y_range.map(|r| r[1]);
+    let clip = |v: f64| match top {
+        Some(t) if v > t => t,
+        _ if v.is_infinite() => f64::MAX,
+        _ => v,
+    };
+    let series_name = p.series.as_deref().unwrap_or("");
+    let bar_series = bars
+        .iter()
+        .map(|b| BarSeries {
+            label: if series_name.is_empty() {
+                format!("{} / {}", pols[0], pols[1])
+            } else {
+                format!("{} = {b}", labels::short_axis(series_name))
+            },
+            color: colors.of_model(&format!("{series_name}={b}")),
+            values: groups
+                .iter()
+                .map(|g| {
+                    let cell: Vec<&paired::Pair> = kept
+                        .iter()
+                        .filter(|q| &q.cell[0] == g && &q.cell[1] == b)
+                        .collect();
+                    let s = paired::spread(&paired::ratios(&cell, yname))?;
+                    Some((clip(s[2]), Some((clip(s[1]), clip(s[3])))))
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Panel::Bars(BarPanel {
+        title: p.title.clone(),
+        x_label: p.x_label.clone().unwrap_or_else(|| labels::axis(xname)),
+        y_label: p.y_label.clone().unwrap_or_else(|| {
+            format!(
+                "{} / {}: {}",
+                pols[0],
+                pols[1],
+                labels::metric(yname, false)
+            )
+        }),
+        groups,
+        bars: bar_series,
+        y_range: range(p.y_range),
+        note: d.fixed_note(&pins, &[xi]),
+        hlines: vec![Mark {
+            at: 1.0,
+            color: None,
+            dotted: false,
+            label: Some("equal".into()),
+        }],
     }))
 }

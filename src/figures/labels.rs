@@ -8,6 +8,7 @@ pub fn axis(name: &str) -> String {
         "slo_scale" => "SLO scale (×)".into(),
         "gpus" => "Number of GPUs".into(),
         "models" => "Number of model instances".into(),
+        "mix_seed" => "Random mix (seed)".into(),
         "policy.inferfair.period_ms" => "InferFair period (ms)".into(),
         "policy.inferfair.fairness" => "InferFair fairness knob".into(),
         other => match other
@@ -20,6 +21,15 @@ pub fn axis(name: &str) -> String {
             },
             None => other.into(),
         },
+    }
+}
+
+/// A short name of a grid axis, for legends.
+pub fn short_axis(name: &str) -> &str {
+    match name {
+        "rate_scale" => "load",
+        "gpus" => "GPUs",
+        other => other,
     }
 }
 

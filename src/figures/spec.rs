@@ -15,7 +15,7 @@
 //! # sweeps.other = "sweeps/other.toml"             # ...or a sweep file
 //!
 //! [[panels]]
-//! type = "lines"            # lines | bars | cdf | timeline | tradeoff
+//! type = "lines"            # lines | bars | cdf | timeline | tradeoff | ratio
 //! sweep = "load"            # default: the only sweep
 //! x = "rate_scale"
 //! y = "goodput_rps"
@@ -42,6 +42,11 @@ pub enum PanelKind {
     /// One metric against another, traced by a knob axis (a line per policy
     /// that has the knob, a point for each policy that has not).
     Tradeoff,
+    /// The ratio of a metric between two policies, point by point (same
+    /// axes and seed), over the axes not drawn (e.g. random mixes): bars of
+    /// the median per value of `x`, one bar per value of `series`, with the
+    /// quartiles as error bars.
+    Ratio,
 }
 
 /// One `[[panels]]` entry.
@@ -79,6 +84,10 @@ pub struct PanelSpec {
     pub knob: Option<String>,
     /// Timeline: the policy label (default: one panel per policy).
     pub policy: Option<String>,
+    /// Ratio: the two policy labels, numerator first.
+    pub policies: Option<Vec<String>>,
+    /// Ratio: the axis with one bar per value in each group (optional).
+    pub series: Option<String>,
     /// Y range.
     pub y_range: Option<[f64; 2]>,
     /// X range.
@@ -172,6 +181,13 @@ impl FigureSpec {
             }
             if p.kind == PanelKind::Lines && p.x.is_none() {
                 bail!("{place}.x: a lines panel needs the axis on x, e.g. x = \"rate_scale\"");
+            }
+            if p.kind == PanelKind::Ratio
+                && (p.x.is_none() || p.policies.as_ref().is_none_or(|v| v.len() != 2))
+            {
+                bail!(
+                    "{place}: a ratio panel needs the axis of its groups and two policies, e.g. x = \"gpus\", policies = [\"inferfair\", \"clockwork\"]"
+                );
             }
             if p.kind == PanelKind::Tradeoff && p.knob.is_none() {
                 bail!(

@@ -31,7 +31,7 @@ pub fn expand(spec: &SweepSpec) -> Vec<GridPoint> {
                 AxisKind::Param { policy, key } => {
                     *policy == v.policy && !v.params.contains_key(key)
                 }
-                AxisKind::Scenario(_) => true,
+                AxisKind::Scenario(_) | AxisKind::MixSeed => true,
             };
             // An axis that does not apply is expanded once, at its first value.
             if (0..sizes.len()).any(|a| !applies(a) && idx[a] != 0) {

@@ -5,11 +5,13 @@
 //! those already done (`exec`); shards split the work across machines
 //! (`shard`); and the point files merge into `results.csv` and
 //! `results_ci.csv` with means and 95% confidence intervals over seeds
-//! (`merge`, `stats`). Documented in `docs/sweeps.md`.
+//! (`merge`, `stats`); `paired` compares two policies point by point
+//! (`inferfair sweep report`). Documented in `docs/sweeps.md`.
 
 pub mod exec;
 pub mod grid;
 pub mod merge;
+pub mod paired;
 pub mod point;
 pub mod shard;
 pub mod spec;
@@ -58,7 +60,7 @@ impl Sweep {
                 .spec
                 .axes
                 .iter()
-                .filter(|a| matches!(a.kind, spec::AxisKind::Param { .. }))
+                .filter(|a| a.is_extra())
                 .map(|a| a.name.clone())
                 .collect(),
             points: self
@@ -72,14 +74,14 @@ impl Sweep {
                             .axes
                             .iter()
                             .zip(&p.grid.coords)
-                            .filter(|(a, _)| matches!(a.kind, spec::AxisKind::Param { .. }))
+                            .filter(|(a, _)| a.is_extra())
                             .map(|(_, v)| v.clone()),
                     );
                     PointRef {
                         id: p.id.clone(),
                         scenario: p.scenario.name.clone(),
                         policy: p.label.clone(),
-                        seed: p.grid.seed,
+                        seed: p.scenario.seed,
                         axes,
                     }
                 })

@@ -22,7 +22,7 @@
 //! code are never mixed in). A point whose result file exists is never run
 //! again.
 
-use super::spec::{AxisKind, RunSpec, SweepSpec, fmt_value, value_f64};
+use super::spec::{AxisKind, MIX_SEED, RunSpec, SweepSpec, fmt_value, value_f64};
 use anyhow::{Context, Result, anyhow};
 use inferfair_sim::rng::{fnv1a, splitmix64};
 use inferfair_sim::scenario::{ModelEntry, ScenarioFile};
@@ -102,17 +102,48 @@ fn as_f64(v: &toml::Value) -> f64 {
     value_f64(v).expect("checked when the sweep was read")
 }
 
-/// The scenario file of a grid point (before resolution).
-pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> ScenarioFile {
+/// The scenario file of a grid point (before resolution): the base
+/// scenario, or in a sweep over random mixes the mix of the point's
+/// `mix_seed` drawn for its number of GPUs (and of models, if `models` is an
+/// axis), with the scenario seed mix_seed + the point's seed.
+pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> Result<ScenarioFile> {
     let var = &spec.policies[gp.variant];
-    let mut f = spec.base.clone();
+    let mut f = match &spec.mix {
+        None => spec.base.clone(),
+        Some(mix) => {
+            let axis = |name: &str| {
+                spec.axes
+                    .iter()
+                    .zip(&gp.coords)
+                    .find(|(a, _)| a.name == name)
+                    .and_then(|(_, v)| v.as_ref())
+                    .map(|v| as_f64(v) as u64)
+            };
+            let seed = axis(MIX_SEED).expect("checked: a mix sweep has a mix_seed axis");
+            let models = axis("models").map_or(mix.models, |k| (k as u32, k as u32));
+            let ms = inferfair_sim::mix::MixSpec {
+                seed,
+                models,
+                gpus: axis("gpus").map_or(spec.base.cluster.gpus.unwrap_or(1), |g| g as u32),
+                load: 1.0,
+                duration_s: spec.base.duration_s,
+                warmup_s: spec.base.warmup_s,
+            };
+            let mut f = inferfair_sim::mix::generate(&ms, &mix.profile, mix.profile_path.clone())
+                .map_err(|e| anyhow!("mix {seed}: {e}"))?;
+            f.seed = seed.wrapping_add(gp.seed);
+            f
+        }
+    };
     if let Some(d) = spec.duration_s {
         f.duration_s = d;
     }
     if let Some(w) = spec.warmup_s {
         f.warmup_s = w;
     }
-    f.seed = gp.seed;
+    if spec.mix.is_none() {
+        f.seed = gp.seed;
+    }
     let own = f.policy.remove(&var.policy).unwrap_or_default();
     f.policy.clear();
     let mut table = own;
@@ -126,8 +157,10 @@ pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> ScenarioFile {
             AxisKind::Scenario("cv_scale") => f.cv_scale = as_f64(value),
             AxisKind::Scenario("slo_scale") => f.slo_scale = as_f64(value),
             AxisKind::Scenario("gpus") => f.cluster.gpus = Some(as_f64(value) as u32),
+            AxisKind::Scenario("models") if spec.mix.is_some() => {}
             AxisKind::Scenario("models") => take_models(&mut f.models, as_f64(value) as u32),
             AxisKind::Scenario(other) => unreachable!("unknown scenario axis {other}"),
+            AxisKind::MixSeed => {}
             AxisKind::Param { key, .. } => {
                 table.insert(key.clone(), value.clone());
             }
@@ -136,7 +169,7 @@ pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> ScenarioFile {
     if !table.is_empty() {
         f.policy.insert(var.policy.clone(), table);
     }
-    f
+    Ok(f)
 }
 
 /// Describes a grid point for messages: `fifo, seed 1, rate_scale=0.5`.
@@ -155,7 +188,7 @@ pub fn describe(spec: &SweepSpec, gp: &GridPoint) -> String {
 pub fn resolve(spec: &SweepSpec, gp: &GridPoint, hashes: &ContentHashes) -> Result<Point> {
     let var = &spec.policies[gp.variant];
     let label = format!("{} (point {})", spec.source, describe(spec, gp));
-    let file = scenario_file(spec, gp);
+    let file = scenario_file(spec, gp).map_err(|e| anyhow!("{label}: {e}"))?;
     let scenario = Scenario::resolve(file, spec.scenario_dir(), &label)?;
     inferfair_sim::policy::build(&var.policy, &scenario).map_err(|e| anyhow!("{label}: {e}"))?;
 

@@ -15,22 +15,33 @@
 //! rate_scale = [0.5, 1.0, 1.5]
 //! "policy.fifo.max_batch" = [1, 4]
 //! ```
+//!
+//! Instead of `scenario`, a sweep over random mixes has a `[mix]` table
+//! (`profile`, `models` = K or "LO-HI") and a `mix_seed` axis: each point's
+//! scenario is the mix `inferfair mix gen` draws from that seed for the
+//! point's number of GPUs (`inferfair_sim::mix`).
 
 use anyhow::{Context, Result, anyhow, bail};
+use inferfair_sim::profile::Profile;
 use inferfair_sim::scenario::ScenarioFile;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The scenario axes, in the order the grid nests them (outermost first);
 /// policy parameter axes come after them, sorted by name.
 pub const SCENARIO_AXES: [&str; 5] = ["rate_scale", "cv_scale", "slo_scale", "gpus", "models"];
+
+/// The axis of random mixes: the seed each point's mix is drawn from.
+pub const MIX_SEED: &str = "mix_seed";
 
 /// A sweep as written (before its grid is checked).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SweepFile {
     name: Option<String>,
-    scenario: PathBuf,
+    scenario: Option<PathBuf>,
+    mix: Option<MixFile>,
     policies: Vec<toml::Value>,
     seeds: Option<Vec<u64>>,
     #[serde(default = "yes")]
@@ -46,6 +57,54 @@ struct SweepFile {
 
 fn yes() -> bool {
     true
+}
+
+/// `[mix]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MixFile {
+    profile: PathBuf,
+    #[serde(default)]
+    models: Option<toml::Value>,
+}
+
+/// The random mixes of a sweep over `mix_seed` (see `inferfair_sim::mix`).
+#[derive(Clone, Debug)]
+pub struct MixBase {
+    /// Number of models of each mix, or the range it is drawn from.
+    pub models: (u32, u32),
+    /// The profile file (absolute).
+    pub profile_path: PathBuf,
+    /// The profile.
+    pub profile: Arc<Profile>,
+}
+
+impl MixBase {
+    fn read(m: MixFile, base: &Path, place: &str) -> Result<MixBase> {
+        let models = match &m.models {
+            None => (4, 4),
+            Some(toml::Value::Integer(k)) if *k >= 1 => (*k as u32, *k as u32),
+            Some(toml::Value::String(s)) => match s.split_once('-') {
+                Some((a, b)) => match (a.trim().parse::<u32>(), b.trim().parse::<u32>()) {
+                    (Ok(a), Ok(b)) if a >= 1 && a <= b => (a, b),
+                    _ => {
+                        bail!("{place}.models: expected \"LO-HI\" with 1 <= LO <= HI, found {s:?}")
+                    }
+                },
+                None => bail!("{place}.models: expected a whole number or \"LO-HI\", found {s:?}"),
+            },
+            Some(v) => bail!("{place}.models: expected a whole number or \"LO-HI\", found {v}"),
+        };
+        let profile_path =
+            std::path::absolute(base.join(&m.profile)).unwrap_or_else(|_| base.join(&m.profile));
+        let profile =
+            Arc::new(Profile::load(&profile_path).map_err(|e| anyhow!("{place}.profile: {e}"))?);
+        Ok(MixBase {
+            models,
+            profile_path,
+            profile,
+        })
+    }
 }
 
 /// One policy of a sweep: a policy and its parameters, under a label (the
@@ -65,6 +124,8 @@ pub struct Variant {
 pub enum AxisKind {
     /// One of `SCENARIO_AXES`.
     Scenario(&'static str),
+    /// The seed of a random mix (sweeps with `[mix]`).
+    MixSeed,
     /// A parameter of one policy: `policy.NAME.KEY`.
     Param {
         /// Policy name.
@@ -83,6 +144,14 @@ pub struct Axis {
     pub kind: AxisKind,
     /// Its values, in order.
     pub values: Vec<toml::Value>,
+}
+
+impl Axis {
+    /// Whether it is a column after the five scenario axes (`mix_seed` or a
+    /// policy parameter): `GridFile::param_axes`.
+    pub fn is_extra(&self) -> bool {
+        !matches!(self.kind, AxisKind::Scenario(_))
+    }
 }
 
 /// Run options that change what a point computes (part of its id).
@@ -105,11 +174,13 @@ pub struct SweepSpec {
     pub source: String,
     /// The base scenario file.
     pub scenario_path: PathBuf,
-    /// The base scenario as written.
+    /// The base scenario as written (a mix sweep: the mix of seed 0 on one GPU).
     pub base: ScenarioFile,
+    /// Random mixes instead of a base scenario.
+    pub mix: Option<MixBase>,
     /// Policies, in order.
     pub policies: Vec<Variant>,
-    /// Seeds, in order.
+    /// Seeds, in order (a mix sweep: offsets added to the mix seed).
     pub seeds: Vec<u64>,
     /// What each point computes.
     pub run: RunSpec,
@@ -191,22 +262,44 @@ impl SweepSpec {
             .try_into()
             .map_err(|e: toml::de::Error| anyhow!("{source}: {}", e.message()))?;
         let at = |field: &str| format!("{source}: {field}");
-        let scenario_path = base.join(&f.scenario);
-        let text = std::fs::read_to_string(&scenario_path).with_context(|| {
-            format!(
-                "{}: cannot read scenario {}",
-                at("scenario"),
-                scenario_path.display()
-            )
-        })?;
-        let scen: ScenarioFile = toml::from_str(&text).map_err(|e| {
-            anyhow!(
-                "{}{}: {}",
-                scenario_path.display(),
-                toml_line(&text, &e),
-                e.message()
-            )
-        })?;
+        let (scenario_path, scen, mix) = match (&f.scenario, f.mix) {
+            (Some(sc), None) => {
+                let scenario_path = base.join(sc);
+                let text = std::fs::read_to_string(&scenario_path).with_context(|| {
+                    format!(
+                        "{}: cannot read scenario {}",
+                        at("scenario"),
+                        scenario_path.display()
+                    )
+                })?;
+                let scen: ScenarioFile = toml::from_str(&text).map_err(|e| {
+                    anyhow!(
+                        "{}{}: {}",
+                        scenario_path.display(),
+                        toml_line(&text, &e),
+                        e.message()
+                    )
+                })?;
+                (scenario_path, scen, None)
+            }
+            (None, Some(m)) => {
+                let mix = MixBase::read(m, base, &at("mix"))?;
+                let spec = inferfair_sim::mix::MixSpec {
+                    seed: 0,
+                    models: mix.models,
+                    gpus: 1,
+                    load: 1.0,
+                    duration_s: f.duration_s.unwrap_or(30.0),
+                    warmup_s: f.warmup_s.unwrap_or(5.0),
+                };
+                let scen =
+                    inferfair_sim::mix::generate(&spec, &mix.profile, mix.profile_path.clone())
+                        .map_err(|e| anyhow!("{}: {e}", at("mix")))?;
+                // Relative paths of a mix sweep start at the sweep file's folder.
+                (base.join("mix.toml"), scen, Some(mix))
+            }
+            _ => bail!("{source}: give either `scenario` (a scenario file) or a `[mix]` table"),
+        };
 
         if f.policies.is_empty() {
             bail!("{}: give at least one policy", at("policies"));
@@ -263,7 +356,8 @@ impl SweepSpec {
             policies.push(var);
         }
 
-        let seeds = f.seeds.unwrap_or_else(|| vec![scen.seed]);
+        let default_seed = if mix.is_some() { 0 } else { scen.seed };
+        let seeds = f.seeds.unwrap_or_else(|| vec![default_seed]);
         if seeds.is_empty() {
             bail!("{}: give at least one seed", at("seeds"));
         }
@@ -285,7 +379,9 @@ impl SweepSpec {
 
         let mut axes = Vec::new();
         let mut params = Vec::new();
-        for (key, value) in &f.grid {
+        let mut mix_axis = None;
+        let grid = expand_ranges(f.grid, &at("grid"))?;
+        for (key, value) in &grid {
             let place = at(&format!("grid.{key}"));
             let values = match value {
                 toml::Value::Array(a) => a.clone(),
@@ -299,7 +395,22 @@ impl SweepSpec {
                     bail!("{place}: value {} appears twice", fmt_value(v));
                 }
             }
-            if let Some(&axis) = SCENARIO_AXES.iter().find(|a| **a == key) {
+            if key == MIX_SEED {
+                if mix.is_none() {
+                    bail!("{place}: a `mix_seed` axis needs a `[mix]` table instead of `scenario`");
+                }
+                if let Some(v) = values
+                    .iter()
+                    .find(|v| !matches!(v, toml::Value::Integer(i) if *i >= 0))
+                {
+                    bail!("{place}: expected whole numbers >= 0, found {v}");
+                }
+                mix_axis = Some(Axis {
+                    name: key.clone(),
+                    kind: AxisKind::MixSeed,
+                    values,
+                });
+            } else if let Some(&axis) = SCENARIO_AXES.iter().find(|a| **a == key) {
                 for v in &values {
                     let ok = match axis {
                         "gpus" | "models" => matches!(v, toml::Value::Integer(i) if *i >= 1),
@@ -346,6 +457,14 @@ impl SweepSpec {
         }
         axes.sort_by_key(|a| SCENARIO_AXES.iter().position(|s| *s == a.name));
         params.sort_by(|a, b| a.name.cmp(&b.name));
+        match (&mix, mix_axis) {
+            (Some(_), Some(a)) => axes.push(a),
+            (Some(_), None) => bail!(
+                "{}: a sweep over random mixes needs a `mix_seed` axis, e.g. mix_seed = \"1-100\"",
+                at("grid")
+            ),
+            _ => {}
+        }
         axes.extend(params);
 
         Ok(SweepSpec {
@@ -353,6 +472,7 @@ impl SweepSpec {
             source: source.to_string(),
             scenario_path,
             base: scen,
+            mix,
             policies,
             seeds,
             run: RunSpec {
@@ -377,4 +497,23 @@ impl SweepSpec {
     pub fn scenario_dir(&self) -> &Path {
         self.scenario_path.parent().unwrap_or(Path::new("."))
     }
+}
+
+/// `mix_seed = "LO-HI"` in a grid is the list LO, LO+1, ..., HI.
+fn expand_ranges(mut grid: toml::Table, place: &str) -> Result<toml::Table> {
+    if let Some(toml::Value::String(s)) = grid.get(MIX_SEED) {
+        let bad =
+            || anyhow!("{place}.{MIX_SEED}: expected a list of seeds or \"LO-HI\", found {s:?}");
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let (a, b): (i64, i64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if a < 0 || b < a {
+            return Err(bad());
+        }
+        let list = (a..=b).map(toml::Value::Integer).collect();
+        grid.insert(MIX_SEED.into(), toml::Value::Array(list));
+    }
+    Ok(grid)
 }

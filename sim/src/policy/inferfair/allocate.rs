@@ -7,7 +7,12 @@
 //! - throughput-maximizing: the cheapest GPU time per request first;
 //! - the fairness knob blends the two (1 = equal degradation).
 //!
-//! Every model keeps at least its floor (a minimum share).
+//! Every model keeps at least its floor (a minimum share). With a
+//! `guarantee` g > 0, equal degradation does not take a model below g times
+//! its max-min fair share of GPU time (each model min(demand, λ), the level
+//! λ filling the capacity): a model whose whole demand is small next to its
+//! fair share is not degraded for the others' load, and the models that
+//! exceed their fair share share what is left at one fraction of their ETR.
 
 /// One model's input to the allocation.
 pub trait Demand {
@@ -28,6 +33,9 @@ pub struct Allocation {
     pub overloaded: bool,
     /// The equal fraction of ETR served under equal degradation (1 when not overloaded).
     pub fraction: f64,
+    /// Each model's intended fraction of its ETR (the fraction, or more for
+    /// a model held up by its guarantee; 1 when not overloaded).
+    pub targets: Vec<f64>,
 }
 
 /// Total demand at full ETR.
@@ -35,12 +43,42 @@ pub fn total_demand<D: Demand>(models: &[D]) -> f64 {
     models.iter().map(|m| m.need(m.etr()).max(m.floor())).sum()
 }
 
-/// Equal fraction of every ETR (water-filling by bisection on f).
-pub fn equal_fraction<D: Demand>(models: &[D], capacity: f64) -> (Vec<f64>, f64) {
+/// Max-min fair shares: each demand capped at one level λ, the levels
+/// filling `capacity` (every demand in full if they fit).
+pub fn max_min(demands: &[f64], capacity: f64) -> Vec<f64> {
+    let total: f64 = demands.iter().sum();
+    if total <= capacity {
+        return demands.to_vec();
+    }
+    let mut sorted: Vec<f64> = demands.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let (mut left, mut n) = (capacity, sorted.len());
+    let mut level = 0.0;
+    for d in sorted {
+        if d * n as f64 > left {
+            level = left / n as f64;
+            break;
+        }
+        left -= d;
+        n -= 1;
+        level = d;
+    }
+    demands.iter().map(|&d| d.min(level)).collect()
+}
+
+/// Equal fraction of every ETR (water-filling by bisection on f), no model
+/// below its `lower` fraction; returns the shares, f and each model's fraction.
+pub fn equal_fraction<D: Demand>(
+    models: &[D],
+    capacity: f64,
+    lower: &[f64],
+) -> (Vec<f64>, f64, Vec<f64>) {
+    let frac = |i: usize, f: f64| f.max(lower[i]).min(1.0);
     let at = |f: f64| -> f64 {
         models
             .iter()
-            .map(|m| m.need(f * m.etr()).max(m.floor()))
+            .enumerate()
+            .map(|(i, m)| m.need(frac(i, f) * m.etr()).max(m.floor()))
             .sum()
     };
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
@@ -56,11 +94,13 @@ pub fn equal_fraction<D: Demand>(models: &[D], capacity: f64) -> (Vec<f64>, f64)
             }
         }
     }
+    let fracs: Vec<f64> = (0..models.len()).map(|i| frac(i, lo)).collect();
     let shares = models
         .iter()
-        .map(|m| m.need(lo * m.etr()).max(m.floor()))
+        .zip(&fracs)
+        .map(|(m, &x)| m.need(x * m.etr()).max(m.floor()))
         .collect();
-    (shares, lo)
+    (shares, lo, fracs)
 }
 
 /// Cheapest GPU time per request first: full demand in order of cost until capacity runs out.
@@ -90,8 +130,15 @@ pub fn throughput_max<D: Demand>(models: &[D], capacity: f64) -> Vec<f64> {
     shares
 }
 
-/// Allocates `capacity` GPU s/s; `fairness` in [0, 1] blends throughput-maximizing (0) and equal degradation (1).
-pub fn allocate<D: Demand>(models: &[D], capacity: f64, fairness: f64) -> Allocation {
+/// Allocates `capacity` GPU s/s; `fairness` in [0, 1] blends throughput-maximizing
+/// (0) and equal degradation (1); `guarantee` in [0, 1] is the part of its
+/// max-min fair share that equal degradation leaves every model.
+pub fn allocate<D: Demand>(
+    models: &[D],
+    capacity: f64,
+    fairness: f64,
+    guarantee: f64,
+) -> Allocation {
     let demand = total_demand(models);
     if demand <= capacity {
         let shares = models
@@ -103,9 +150,16 @@ pub fn allocate<D: Demand>(models: &[D], capacity: f64, fairness: f64) -> Alloca
             shares,
             overloaded: false,
             fraction: 1.0,
+            targets: vec![1.0; models.len()],
         };
     }
-    let (eq, f) = equal_fraction(models, capacity);
+    let full: Vec<f64> = models.iter().map(|m| m.need(m.etr())).collect();
+    let lower: Vec<f64> = max_min(&full, capacity)
+        .iter()
+        .zip(&full)
+        .map(|(s, d)| if *d > 0.0 { guarantee * s / d } else { 0.0 })
+        .collect();
+    let (eq, f, targets) = equal_fraction(models, capacity, &lower);
     let tp = if fairness < 1.0 {
         throughput_max(models, capacity)
     } else {
@@ -120,6 +174,7 @@ pub fn allocate<D: Demand>(models: &[D], capacity: f64, fairness: f64) -> Alloca
         shares: share_surplus(shares, capacity),
         overloaded: true,
         fraction: f,
+        targets,
     }
 }
 
@@ -154,7 +209,7 @@ mod tests {
     #[test]
     fn fits_gives_demand_plus_proportional_surplus() {
         let m = [Lin(100.0, 0.002, 0.0), Lin(10.0, 0.02, 0.0)]; // 0.2 + 0.2
-        let a = allocate(&m, 1.0, 1.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0);
         assert!(!a.overloaded);
         assert_eq!(a.fraction, 1.0);
         assert!((a.shares[0] - 0.5).abs() < 1e-12 && (a.shares[1] - 0.5).abs() < 1e-12);
@@ -164,7 +219,7 @@ mod tests {
     fn overload_gives_equal_fractions() {
         // Demands 1.0 and 0.5 on capacity 1: f = 2/3, shares 2/3 and 1/3.
         let m = [Lin(500.0, 0.002, 0.0), Lin(50.0, 0.01, 0.0)];
-        let a = allocate(&m, 1.0, 1.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0);
         assert!(a.overloaded);
         assert!((a.fraction - 2.0 / 3.0).abs() < 1e-9);
         assert!((a.shares[0] - 2.0 / 3.0).abs() < 1e-9);
@@ -179,7 +234,7 @@ mod tests {
             Lin(500.0, 0.002, 0.0),
             Lin(500.0, 0.002, 0.0),
         ];
-        let a = allocate(&m, 1.0, 1.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0);
         assert!((a.shares[0] - 0.1).abs() < 1e-9);
         assert!((a.shares[1] - 0.45).abs() < 1e-9 && (a.shares[2] - 0.45).abs() < 1e-9);
         assert!((a.fraction - 0.45).abs() < 1e-9);
@@ -189,11 +244,11 @@ mod tests {
     fn throughput_max_serves_the_cheapest_first_and_the_knob_blends() {
         // Cheap: 0.001 s/req, demand 0.8; expensive: 0.01 s/req, demand 0.8. Capacity 1.
         let m = [Lin(800.0, 0.001, 0.0), Lin(80.0, 0.01, 0.0)];
-        let tp = allocate(&m, 1.0, 0.0);
+        let tp = allocate(&m, 1.0, 0.0, 0.0);
         assert!((tp.shares[0] - 0.8).abs() < 1e-9 && (tp.shares[1] - 0.2).abs() < 1e-9);
-        let eq = allocate(&m, 1.0, 1.0);
+        let eq = allocate(&m, 1.0, 1.0, 0.0);
         assert!((eq.shares[0] - 0.5).abs() < 1e-9 && (eq.shares[1] - 0.5).abs() < 1e-9);
-        let half = allocate(&m, 1.0, 0.5);
+        let half = allocate(&m, 1.0, 0.5, 0.0);
         assert!((half.shares[0] - 0.65).abs() < 1e-9 && (half.shares[1] - 0.35).abs() < 1e-9);
     }
 
@@ -214,8 +269,38 @@ mod tests {
         }
         // Capacity 0.3 for two such models: each 0.15 -> r = 37.5 at cost 0.004 (f = 0.09375),
         // where a linear model at the large-batch cost would have promised r = 75.
-        let (shares, f) = equal_fraction(&[Step, Step], 0.3);
+        let (shares, f, _) = equal_fraction(&[Step, Step], 0.3, &[0.0, 0.0]);
         assert!((f - 0.09375).abs() < 1e-6, "{f}");
         assert!((shares[0] - 0.15).abs() < 1e-6);
+    }
+
+    #[test]
+    fn max_min_caps_every_demand_at_one_level() {
+        assert_eq!(max_min(&[0.2, 0.3], 1.0), vec![0.2, 0.3]);
+        // 0.1 fits under the level; 0.9 and 2.0 share 0.9 - 0.1... level (1.0 - 0.1) / 2 = 0.45.
+        let s = max_min(&[0.1, 2.0, 0.9], 1.0);
+        assert!(
+            (s[0] - 0.1).abs() < 1e-12
+                && (s[1] - 0.45).abs() < 1e-12
+                && (s[2] - 0.45).abs() < 1e-12
+        );
+    }
+
+    #[test]
+    fn the_guarantee_keeps_a_small_model_whole() {
+        // A small model (demand 0.1) beside a flood (demand 3.0) on capacity 1.
+        let m = [Lin(100.0, 0.001, 0.0), Lin(1000.0, 0.003, 0.0)];
+        // Equal degradation: f = 1/3.1 for both.
+        let eq = allocate(&m, 1.0, 1.0, 0.0);
+        assert!((eq.fraction - 1.0 / 3.1).abs() < 1e-6);
+        assert!((eq.shares[0] - 0.1 / 3.1).abs() < 1e-6);
+        // Guarantee 1: the small model keeps its whole demand (its fair share is 0.1 < 0.5),
+        // the flood gets the rest: 0.9 of 3.0 = 0.3 of its ETR.
+        let g = allocate(&m, 1.0, 1.0, 1.0);
+        assert!((g.shares[0] - 0.1).abs() < 1e-6 && (g.shares[1] - 0.9).abs() < 1e-6);
+        assert!((g.targets[0] - 1.0).abs() < 1e-9 && (g.targets[1] - 0.3).abs() < 1e-6);
+        // Half the guarantee: the small model keeps at least half its demand.
+        let h = allocate(&m, 1.0, 1.0, 0.5);
+        assert!((h.targets[0] - 0.5).abs() < 1e-6, "{:?}", h.targets);
     }
 }

@@ -38,6 +38,9 @@ pub struct InferFairConfig {
     pub efficient_batches: bool,
     /// 1 = equal degradation (isolation), 0 = cheapest GPU time per request first (throughput).
     pub fairness: f64,
+    /// Under equal degradation, every model keeps at least this part of its
+    /// max-min fair share of GPU time (0 = pure equal fractions of the ETR).
+    pub guarantee: f64,
     /// Deficit ordering and waiting only in overloaded periods (least slack first otherwise).
     pub overload_only: bool,
     /// Every model with traffic keeps a minimum share of one smallest batch per period.
@@ -46,6 +49,13 @@ pub struct InferFairConfig {
     pub carry_periods: f64,
     /// Load extra replicas of models whose share exceeds what their GPUs give.
     pub replicas: bool,
+    /// Split each model's share over GPUs so that models with little room
+    /// for queueing are kept apart from models with long batches (ablation:
+    /// `false` = every model's share spread evenly over every GPU).
+    pub grouping: bool,
+    /// A model's part on a GPU smaller than this fraction of the GPU is moved
+    /// to its neighbouring part.
+    pub group_min_part: f64,
 }
 
 impl Default for InferFairConfig {
@@ -65,10 +75,13 @@ impl Default for InferFairConfig {
             batching: true,
             efficient_batches: true,
             fairness: 1.0,
+            guarantee: 0.0,
             overload_only: true,
             min_share: true,
             carry_periods: 1.0,
             replicas: true,
+            grouping: true,
+            group_min_part: 0.05,
         }
     }
 }
@@ -97,6 +110,8 @@ impl InferFairConfig {
         in01("slo_fraction", self.slo_fraction, false)?;
         in01("achieved_ewma", self.achieved_ewma, false)?;
         in01("fairness", self.fairness, true)?;
+        in01("group_min_part", self.group_min_part, true)?;
+        in01("guarantee", self.guarantee, true)?;
         if !(self.headroom >= 0.0 && self.headroom < 1.0) {
             return Err(format!(
                 "`headroom` must be in [0, 1), found {}",

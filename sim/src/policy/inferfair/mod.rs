@@ -1,30 +1,54 @@
 //! InferFair (Peng & Peng, FGCS 2023), as this project designs it from the
 //! paper's abstract (see `docs/inferfair.md`): every period, estimate each
-//! active model's effective throughput requirement (ETR) and allocate GPU
-//! time so that every model gets the same fraction of its ETR; within the
-//! period, adjust finely: dispatch by normalized deficit of GPU time
-//! (least slack first when nothing is scarce), drop what cannot make its
-//! deadline, wait for bigger batches when slack allows, and move weight by
-//! feedback toward the models that fall behind.
+//! active model's effective throughput requirement (ETR) on the cluster and
+//! allocate GPU time so that every model gets the same fraction of its ETR;
+//! split each model's share over the GPUs so that models that hurt each
+//! other are kept apart (`group`); within the period, adjust finely: each GPU
+//! dispatches by normalized deficit of GPU time over the models it holds
+//! parts of (least slack first when nothing is scarce), drops what cannot
+//! make its deadline, waits for bigger batches when slack allows, and the
+//! feedback moves weight toward the models that fall behind.
 
 mod allocate;
 mod config;
+mod dispatch;
 mod estimate;
+mod group;
+mod pending;
 mod placement;
+mod record;
 
 pub use config::InferFairConfig;
 pub use estimate::ModelCurve;
+pub use record::{ModelRecord, PartRecord, PeriodRecord};
 
-use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
+use super::{Decision, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 use allocate::Demand;
 use estimate::ewma;
+use pending::Pending;
+
+/// A model's part of its share on one GPU, and its credit there.
+#[derive(Clone, Debug, PartialEq)]
+struct Part {
+    gpu: GpuId,
+    /// GPU seconds per second of this GPU.
+    share: f64,
+    /// Unspent GPU-time credit (ns) and this period's grant.
+    balance: f64,
+    grant: f64,
+    /// GPU time used and requests completed in time here in this period (for the record).
+    used: f64,
+    good: u64,
+}
 
 /// What InferFair keeps per model instance.
 #[derive(Clone, Debug)]
 struct ModelInfo {
     curve: ModelCurve,
+    /// Room for queueing behind other models: (1 - slo_fraction) * SLO.
+    room: Nanos,
     /// Arrivals in the current period.
     arrivals: u64,
     /// Arrival rate estimate (req/s), EWMA over periods.
@@ -43,11 +67,16 @@ struct ModelInfo {
     /// The effective share (GPU s/s) after feedback weights.
     share: f64,
     weight: f64,
-    /// Unspent GPU-time credit (ns) and this period's grant.
-    balance: f64,
-    grant: f64,
+    /// The share split over GPUs (GPUs ascending).
+    parts: Vec<Part>,
     /// In the list of models that may have pending requests.
     listed: bool,
+}
+
+impl ModelInfo {
+    fn part(&self, g: GpuId) -> Option<&Part> {
+        self.parts.iter().find(|p| p.gpu == g)
+    }
 }
 
 /// The InferFair policy.
@@ -58,14 +87,22 @@ pub struct InferFair {
     models: Vec<ModelInfo>,
     next_period: Nanos,
     overloaded: bool,
+    fraction: f64,
+    /// GPU seconds per second each GPU gives, in units of the profile's GPU
+    /// (1 for every GPU: the profile is measured on the cluster's GPU type).
+    speed: Vec<f64>,
     /// Models that may have pending requests.
     pending: Vec<ModelId>,
-    /// Per model: requests consumed from the front of its queue in this decision.
-    skip: Vec<usize>,
+    /// Per model: its pending requests in deadline order, less those consumed in this decision.
+    queues: Vec<Pending>,
+    /// Per GPU: the smallest room for queueing of the models with a part there.
+    gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
     /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
     order: Vec<(f64, Nanos, ModelId)>,
+    /// The record of periods, when asked for.
+    log: Option<Vec<PeriodRecord>>,
 }
 
 struct DemandOf<'a> {
@@ -95,45 +132,56 @@ impl InferFair {
             models: Vec::new(),
             next_period: period,
             overloaded: false,
+            fraction: 1.0,
+            speed: Vec::new(),
             pending: Vec::new(),
-            skip: Vec::new(),
+            queues: Vec::new(),
+            gpu_room: Vec::new(),
             plan: placement::Plan::default(),
             order: Vec::new(),
+            log: None,
         }
     }
 
+    /// Keeps a record of every period (see `periods`).
+    pub fn record_periods(&mut self) {
+        self.log = Some(Vec::new());
+    }
+
+    /// The periods recorded so far (empty unless `record_periods` was called).
+    pub fn periods(&self) -> &[PeriodRecord] {
+        self.log.as_deref().unwrap_or(&[])
+    }
+
+    /// Pending requests of `m` not consumed in this decision (a model not
+    /// in `pending` has none: its queue state is only reset on its next arrival).
     fn remaining(&self, view: &View, m: ModelId) -> usize {
-        view.models[m].queue.len() - self.skip[m]
-    }
-
-    /// Drops the front requests of `m` that cannot finish by their deadline
-    /// even if their smallest batch started now.
-    fn drop_expired(&mut self, view: &View, m: ModelId, out: &mut Decision) {
-        let q = &view.models[m].queue;
-        let min_exec = view.models[m].fastest().min_exec_ns();
-        let start = self.skip[m];
-        let k = q
-            .range(start..)
-            .take_while(|r| r.deadline < view.now + min_exec)
-            .count();
-        if k > 0 {
-            let ids = q.range(start..start + k).map(|r| r.id).collect();
-            out.actions.push(Action::Drop {
-                model: m,
-                requests: ids,
-            });
-            self.skip[m] += k;
+        if self.models[m].listed {
+            self.queues[m].len(&view.models[m].queue)
+        } else {
+            0
         }
     }
 
-    /// The end of a period: estimate, allocate, feedback, credits, clean-up, replicas.
-    fn end_period(&mut self, view: &View, out: &mut Decision) {
+    /// The most `m` could serve within its SLO with the whole cluster (req/s).
+    fn cluster_cap(&self, m: ModelId) -> f64 {
+        self.models[m].curve.cap_rps * self.speed.iter().sum::<f64>()
+    }
+
+    /// Estimates every model's rate, ETR and batch at a period's end; the active models.
+    fn estimate(&mut self, view: &View) -> Vec<ModelId> {
         let p_s = self.period as f64 * 1e-9;
-        let cfg = self.cfg.clone();
+        let cfg = &self.cfg;
+        let caps: Vec<f64> = (0..self.models.len())
+            .map(|m| self.cluster_cap(m))
+            .collect();
+        let backlogs: Vec<usize> = (0..self.models.len())
+            .map(|m| self.remaining(view, m))
+            .collect();
         let mut active = Vec::new();
         for (i, info) in self.models.iter_mut().enumerate() {
             let measured = info.arrivals as f64 / p_s;
-            let required = (info.arrivals as f64).min(info.curve.cap_rps * p_s);
+            let required = (info.arrivals as f64).min(caps[i] * p_s);
             info.required = ewma(info.required, required, cfg.achieved_ewma);
             info.served = ewma(info.served, info.good as f64, cfg.achieved_ewma);
             if !info.seen && info.arrivals > 0 {
@@ -148,10 +196,9 @@ impl InferFair {
                 info.rate = ewma(info.rate, measured, w);
             }
             info.arrivals = 0;
-            let backlog = view.models[i].queue.len() - self.skip[i];
-            let is_active = backlog > 0 || info.rate * p_s >= 0.01;
+            let is_active = backlogs[i] > 0 || info.rate * p_s >= 0.01;
             info.etr = if is_active {
-                info.curve.etr(info.rate)
+                info.rate.min(caps[i])
             } else {
                 0.0
             };
@@ -163,20 +210,26 @@ impl InferFair {
                 active.push(i);
             }
         }
-        let capacity = view.gpus.len() as f64 * (1.0 - cfg.headroom);
+        active
+    }
+
+    /// The shares of the active models: allocation, feedback, weights.
+    fn shares(&mut self, view: &View, active: &[ModelId]) -> Vec<f64> {
+        let p_s = self.period as f64 * 1e-9;
+        let cfg = self.cfg.clone();
+        let capacity = self.speed.iter().sum::<f64>() * (1.0 - cfg.headroom);
         let floors: Vec<f64> = active
             .iter()
             .map(|&i| {
-                let info = &self.models[i];
                 if !cfg.min_share {
                     return 0.0;
                 }
-                let per_period = if view.models[i].queue.len() > self.skip[i] {
+                let per_period = if self.remaining(view, i) > 0 {
                     1.0 / p_s
                 } else {
-                    info.rate.min(1.0 / p_s)
+                    self.models[i].rate.min(1.0 / p_s)
                 };
-                info.curve.min_exec_s() * per_period
+                self.models[i].curve.min_exec_s() * per_period
             })
             .collect();
         let demands: Vec<DemandOf> = active
@@ -187,38 +240,21 @@ impl InferFair {
                 floor,
             })
             .collect();
-        let alloc = allocate::allocate(&demands, capacity, cfg.fairness);
+        let alloc = allocate::allocate(&demands, capacity, cfg.fairness, cfg.guarantee);
+        drop(demands);
         let mut shares = if cfg.estimation {
-            alloc.shares.clone()
+            alloc.shares
         } else {
             vec![capacity / active.len().max(1) as f64; active.len()]
         };
-        drop(demands);
         self.overloaded = alloc.overloaded;
-
+        self.fraction = alloc.fraction;
         if cfg.feedback && cfg.fairness > 0.0 && self.overloaded {
-            let fed: Vec<usize> = active
-                .iter()
-                .copied()
-                .filter(|&i| self.models[i].required > 0.0)
-                .collect();
-            if !fed.is_empty() {
-                let achieved = |info: &ModelInfo| (info.served / info.required).clamp(1e-3, 1.0);
-                let mean =
-                    fed.iter().map(|&i| achieved(&self.models[i])).sum::<f64>() / fed.len() as f64;
-                let mut log_sum = 0.0;
-                for &i in &fed {
-                    let info = &mut self.models[i];
-                    info.weight *= (mean / achieved(info)).powf(cfg.feedback_gain);
-                    log_sum += info.weight.ln();
-                }
-                // Keep the weights' geometric mean at 1 so that they cannot drift together into the clamps.
-                let norm = (-log_sum / fed.len() as f64).exp();
-                for &i in &fed {
-                    let info = &mut self.models[i];
-                    info.weight = (info.weight * norm).clamp(cfg.weight_min, cfg.weight_max);
-                }
-            }
+            self.feedback(active, &alloc.targets);
+        }
+        if !self.overloaded {
+            // The feedback's weights correct the allocation of scarce GPU time only.
+            return shares;
         }
         // Effective shares: weighted (the fairness knob tempers the feedback's
         // weights: weight^fairness), renormalized to the same total, floors kept.
@@ -230,217 +266,204 @@ impl InferFair {
             .map(|(&i, s)| s * eff(self.models[i].weight))
             .sum();
         if weighted > 0.0 {
-            for ((s, &i), f) in shares.iter_mut().zip(&active).zip(&floors) {
+            for ((s, &i), f) in shares.iter_mut().zip(active).zip(&floors) {
                 *s = (*s * eff(self.models[i].weight) * total / weighted).max(*f);
             }
         }
-        for info in &mut self.models {
-            info.share = 0.0;
+        shares
+    }
+
+    /// Moves weight toward the models whose achieved fraction, relative to
+    /// their intended fraction (`targets`, in the order of `active`), is below the mean.
+    fn feedback(&mut self, active: &[ModelId], targets: &[f64]) {
+        let cfg = &self.cfg;
+        let fed: Vec<(usize, f64)> = active
+            .iter()
+            .zip(targets)
+            .filter(|(i, _)| self.models[**i].required > 0.0)
+            .map(|(&i, &t)| (i, t.max(1e-3)))
+            .collect();
+        if fed.is_empty() {
+            return;
         }
-        for (&i, &s) in active.iter().zip(&shares) {
-            self.models[i].share = s;
+        let achieved =
+            |info: &ModelInfo, t: f64| (info.served / info.required).clamp(1e-3, 1.0) / t;
+        let mean = fed
+            .iter()
+            .map(|&(i, t)| achieved(&self.models[i], t))
+            .sum::<f64>()
+            / fed.len() as f64;
+        let mut log_sum = 0.0;
+        for &(i, t) in &fed {
+            let info = &mut self.models[i];
+            info.weight *= (mean / achieved(info, t)).powf(cfg.feedback_gain);
+            log_sum += info.weight.ln();
         }
-        // Credits: carry at most `carry_periods` of unused credit; an empty queue banks none.
+        // Keep the weights' geometric mean at 1 so that they cannot drift together into the clamps.
+        let norm = (-log_sum / fed.len() as f64).exp();
+        for &(i, _) in &fed {
+            let info = &mut self.models[i];
+            info.weight = (info.weight * norm).clamp(cfg.weight_min, cfg.weight_max);
+        }
+    }
+
+    /// Splits every active model's share over GPUs and renews the credits.
+    fn assign(&mut self, view: &View, active: &[ModelId], shares: &[f64]) {
+        let n = view.gpus.len();
+        let cap: Vec<f64> = self
+            .speed
+            .iter()
+            .map(|s| s * (1.0 - self.cfg.headroom))
+            .collect();
+        let members: Vec<group::Member> = active
+            .iter()
+            .zip(shares)
+            .map(|(&m, &share)| group::Member {
+                share,
+                room: if self.cfg.grouping {
+                    self.models[m].room as f64 * 1e-9
+                } else {
+                    0.0
+                },
+            })
+            .collect();
+        let target: Vec<Vec<group::Part>> = if self.cfg.grouping {
+            group::split(&members, &cap, self.cfg.group_min_part)
+        } else {
+            let total: f64 = cap.iter().sum();
+            members
+                .iter()
+                .map(|m| {
+                    (0..n)
+                        .map(|g| group::Part {
+                            gpu: g,
+                            share: m.share * cap[g] / total,
+                        })
+                        .collect()
+                })
+                .collect()
+        };
         let p_ns = self.period as f64;
-        for (i, info) in self.models.iter_mut().enumerate() {
-            let grant = info.share * p_ns;
-            let empty = view.models[i].queue.len() == self.skip[i];
-            let cap = if empty {
-                0.0
-            } else {
-                grant * cfg.carry_periods
-            };
-            info.balance = info.balance.clamp(-grant, cap) + grant;
-            info.grant = grant;
+        let carry = self.cfg.carry_periods;
+        let mut new_parts: Vec<Vec<group::Part>> = vec![Vec::new(); self.models.len()];
+        for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
+            new_parts[m] = placement::on_resident(view, m, share, t);
+        }
+        let empty: Vec<bool> = (0..self.models.len())
+            .map(|m| self.remaining(view, m) == 0)
+            .collect();
+        for (m, info) in self.models.iter_mut().enumerate() {
+            info.share = 0.0;
+            let empty = empty[m];
+            let old = std::mem::take(&mut info.parts);
+            info.parts = new_parts[m]
+                .iter()
+                .map(|p| {
+                    let grant = p.share * p_ns;
+                    let before = old
+                        .iter()
+                        .find(|o| o.gpu == p.gpu)
+                        .map_or(0.0, |o| o.balance);
+                    // Carry at most `carry_periods` of unused credit; an empty queue banks none.
+                    let cap = if empty { 0.0 } else { grant * carry };
+                    Part {
+                        gpu: p.gpu,
+                        share: p.share,
+                        balance: before.clamp(-grant, cap) + grant,
+                        grant,
+                        used: 0.0,
+                        good: 0,
+                    }
+                })
+                .collect();
+        }
+        for (&m, &s) in active.iter().zip(shares) {
+            self.models[m].share = s;
+        }
+        self.gpu_room.iter_mut().for_each(|r| *r = Nanos::MAX);
+        for info in &self.models {
+            for p in &info.parts {
+                self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
+            }
+        }
+    }
+
+    /// The end of a period: estimate, allocate, feedback, split over GPUs, credits, clean-up, replicas.
+    fn end_period(&mut self, view: &View, out: &mut Decision) {
+        let active = self.estimate(view);
+        let shares = self.shares(view, &active);
+        let used: Option<Vec<Vec<(GpuId, f64, u64)>>> = self.log.as_ref().map(|_| {
+            self.models
+                .iter()
+                .map(|i| i.parts.iter().map(|p| (p.gpu, p.used, p.good)).collect())
+                .collect()
+        });
+        self.assign(view, &active, &shares);
+        if let Some(used) = used {
+            self.record(view.now, used);
         }
         // Clean-up: requests that can no longer make their deadline.
         for k in 0..self.pending.len() {
             let m = self.pending[k];
             self.drop_expired(view, m, out);
         }
-        if cfg.replicas {
+        if self.cfg.replicas {
             placement::replicas(self, view, out);
         }
     }
 
-    /// Chooses which of `m`'s pending requests to run now: `(k, n, exec)` =
-    /// skip (drop) the first `k`, run the next `n`. Normally `k = 0` and `n` is
-    /// the largest batch whose execution meets the earliest deadline in it.
-    /// Under overload, the batch that serves the most requests per GPU second
-    /// (Clockwork's per-batch-size drop step, in effect: the oldest requests
-    /// that a bigger batch cannot include in time are given up for it).
-    fn batch_for(&self, view: &View, m: ModelId, g: GpuId) -> Option<(usize, usize, Nanos)> {
-        let ms = &view.models[m];
-        let p = view.profile(m, g)?;
-        let q = &ms.queue;
-        let start = self.skip[m];
-        if start >= q.len() {
-            return None;
-        }
-        if self.overloaded && self.cfg.efficient_batches {
-            let mut best: Option<(usize, usize, Nanos)> = None;
-            for &b in &p.batch_sizes {
-                let exec_b = p.exec_exact(b).expect("an allowed size");
-                let k = q
-                    .partition_point(|r| r.deadline < view.now + exec_b)
-                    .max(start)
-                    - start;
-                let n = (q.len() - start - k).min(b as usize);
-                if n == 0 {
-                    continue;
-                }
-                let exec = p.exec_for(n as u32).expect("n <= b");
-                let better = match best {
-                    None => true,
-                    // More requests per GPU second; then fewer given up; then the bigger batch.
-                    Some((bk, bn, be)) => {
-                        let (lhs, rhs) =
-                            ((n as u128) * (be as u128), (bn as u128) * (exec as u128));
-                        lhs > rhs
-                            || (lhs == rhs
-                                && (k, std::cmp::Reverse(n)) < (bk, std::cmp::Reverse(bn)))
-                    }
-                };
-                if better {
-                    best = Some((k, n, exec));
-                }
-            }
-            return best;
-        }
-        let avail = (q.len() - start).min(p.max_batch() as usize);
-        let mut best = None;
-        let mut min_deadline = Nanos::MAX;
-        for (k, r) in q.range(start..start + avail).enumerate() {
-            min_deadline = min_deadline.min(r.deadline);
-            let n = k + 1;
-            if !(p.batch_sizes.contains(&(n as u32)) || n == avail) {
-                continue;
-            }
-            let exec = p.exec_for(n as u32).expect("n <= max batch");
-            if view.now + exec > min_deadline {
-                break;
-            }
-            best = Some((0, n, exec));
-        }
-        best
-    }
-
-    /// The order key of model `m` (smaller goes first): under overload, the
-    /// normalized deficit (unspent credit over this period's grant, largest
-    /// first); otherwise, and for ties, the latest start time of its front
-    /// request with the batch its queue can form (least slack first).
-    fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (f64, Nanos, ModelId) {
-        let ms = &view.models[m];
-        let start = self.skip[m];
-        let n = (ms.queue.len() - start).min(view.max_batch(m, g) as usize) as u32;
-        let exec = view.exec_ns(m, g, n).expect("n <= max batch");
-        let latest = ms.queue[start].deadline.saturating_sub(exec);
-        let info = &self.models[m];
-        let deficit = if !fair_mode {
-            0.0
-        } else if info.grant > 0.0 {
-            -(info.balance / info.grant)
-        } else {
-            f64::MAX
-        };
-        (deficit, latest, m)
-    }
-
-    /// Gives every idle GPU the best batch among the models loaded on it.
-    fn dispatch(&mut self, view: &View, out: &mut Decision) {
-        let idle: Vec<usize> = view
-            .gpus
+    fn record(&mut self, at: Nanos, used: Vec<Vec<(GpuId, f64, u64)>>) {
+        let models = self
+            .models
             .iter()
-            .filter(|g| g.is_idle())
-            .map(|g| g.id)
-            .collect();
-        if idle.is_empty() {
-            return;
-        }
-        let fair_mode = self.overloaded || !self.cfg.overload_only;
-        let batching = fair_mode && self.cfg.batching;
-        // The longest batch another model may be running when a model is dispatched.
-        let mut top = [(0u64, usize::MAX); 2];
-        if batching {
-            for &m in &self.pending {
-                let e = self.models[m].batch_exec;
-                if e > top[0].0 {
-                    top = [(e, m), top[0]];
-                } else if e > top[1].0 {
-                    top[1] = (e, m);
-                }
-            }
-        }
-        let mut wake: Option<Nanos> = None;
-        let mut order = std::mem::take(&mut self.order);
-        for &g in &idle {
-            let gpu = &view.gpus[g];
-            order.clear();
-            order.extend(
-                self.pending
+            .zip(used)
+            .map(|(i, used)| {
+                let mut parts: Vec<PartRecord> = i
+                    .parts
                     .iter()
-                    .filter(|&&m| self.remaining(view, m) > 0 && gpu.is_loaded(m))
-                    .map(|&m| self.key(view, m, g, fair_mode)),
-            );
-            order.sort_unstable_by(|a, b| {
-                a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2))
-            });
-            // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
-            let mut deferred: Option<(ModelId, usize, usize, Nanos)> = None;
-            let mut chosen = None;
-            for &(_, _, m) in &order {
-                if self.remaining(view, m) == 0 {
-                    continue;
-                }
-                self.drop_expired(view, m, out);
-                let Some((k, n, exec)) = self.batch_for(view, m, g) else {
-                    continue;
-                };
-                if batching {
-                    let info = &self.models[m];
-                    if (n as u32) < info.batch && self.remaining(view, m) - k < info.batch as usize
-                    {
-                        let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
-                        let front = view.models[m].queue[self.skip[m] + k];
-                        let latest = front.deadline.saturating_sub(info.batch_exec);
-                        if latest > view.now + other {
-                            let t = latest - other;
-                            wake = Some(wake.map_or(t, |w| w.min(t)));
-                            deferred = deferred.or(Some((m, k, n, exec)));
-                            continue;
-                        }
+                    .map(|p| PartRecord {
+                        gpu: p.gpu,
+                        share: p.share,
+                        used_ns: 0.0,
+                        good: 0,
+                    })
+                    .collect();
+                for (g, u, good) in used {
+                    match parts.iter_mut().find(|p| p.gpu == g) {
+                        Some(p) => (p.used_ns, p.good) = (u, good),
+                        None => parts.push(PartRecord {
+                            gpu: g,
+                            share: 0.0,
+                            used_ns: u,
+                            good,
+                        }),
                     }
                 }
-                chosen = Some((m, k, n, exec));
-                break;
-            }
-            let Some((m, k, n, exec)) = chosen.or(deferred) else {
-                continue;
-            };
-            let start = self.skip[m];
-            if k > 0 {
-                let ids = view.models[m]
-                    .queue
-                    .range(start..start + k)
-                    .map(|r| r.id)
-                    .collect();
-                out.actions.push(Action::Drop {
-                    model: m,
-                    requests: ids,
-                });
-            }
-            let ids = view.models[m]
-                .queue
-                .range(start + k..start + k + n)
-                .map(|r| r.id)
-                .collect();
-            self.skip[m] += k + n;
-            self.models[m].balance -= exec as f64;
-            out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
-        }
-        self.order = order;
-        if let Some(w) = wake {
-            out.wake(w);
+                parts.sort_by_key(|p| p.gpu);
+                ModelRecord {
+                    rate: i.rate,
+                    etr: i.etr,
+                    batch: i.batch,
+                    demand: i.curve.need(i.etr),
+                    share: i.share,
+                    weight: i.weight,
+                    achieved: if i.required > 0.0 {
+                        i.served / i.required
+                    } else {
+                        1.0
+                    },
+                    parts,
+                }
+            })
+            .collect();
+        let rec = PeriodRecord {
+            at,
+            overloaded: self.overloaded,
+            fraction: self.fraction,
+            models,
+        };
+        if let Some(log) = &mut self.log {
+            log.push(rec);
         }
     }
 }
@@ -455,15 +478,17 @@ impl Policy for InferFair {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        let f = self.cfg.slo_fraction;
         self.models = view
             .models
             .iter()
             .map(|m| {
-                let curve = ModelCurve::new(m.fastest(), m.slo, self.cfg.slo_fraction);
+                let curve = ModelCurve::new(m.fastest(), m.slo, f);
                 ModelInfo {
                     batch: curve.sizes[0],
                     batch_exec: (curve.exec_s[0] * 1e9) as Nanos,
                     curve,
+                    room: (m.slo as f64 * (1.0 - f)) as Nanos,
                     arrivals: 0,
                     rate: 0.0,
                     seen: false,
@@ -473,35 +498,46 @@ impl Policy for InferFair {
                     etr: 0.0,
                     share: 0.0,
                     weight: 1.0,
-                    balance: 0.0,
-                    grant: 0.0,
+                    parts: Vec::new(),
                     listed: false,
                 }
             })
             .collect();
-        self.skip = vec![0; view.models.len()];
+        self.queues = vec![Pending::default(); view.models.len()];
+        self.speed = vec![1.0; view.gpus.len()];
+        self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
         placement::initial(view, out);
     }
 
-    fn notify(&mut self, _view: &View, notice: &Notice) {
+    fn notify(&mut self, view: &View, notice: &Notice) {
         match notice {
             Notice::Arrival(r) => {
                 let info = &mut self.models[r.model];
                 info.arrivals += 1;
                 if !info.listed {
+                    // Its queue was empty: start afresh.
                     info.listed = true;
                     self.pending.push(r.model);
+                    self.queues[r.model] = Pending::default();
                 }
+                self.queues[r.model].arrived(&view.models[r.model].queue);
             }
             Notice::BatchDone {
-                batch, finished, ..
+                gpu,
+                batch,
+                finished,
+                ..
             } => {
                 let good = batch
                     .requests
                     .iter()
                     .filter(|r| r.deadline >= *finished)
-                    .count();
-                self.models[batch.model].good += good as u64;
+                    .count() as u64;
+                let info = &mut self.models[batch.model];
+                info.good += good;
+                if let Some(p) = info.parts.iter_mut().find(|p| p.gpu == *gpu) {
+                    p.good += good;
+                }
             }
             _ => {}
         }
@@ -509,7 +545,7 @@ impl Policy for InferFair {
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         for &m in &self.pending {
-            self.skip[m] = 0;
+            self.queues[m].reset(&view.models[m].queue);
         }
         self.plan.reset(view);
         while view.now >= self.next_period {
@@ -520,9 +556,8 @@ impl Policy for InferFair {
         let mut k = 0;
         while k < self.pending.len() {
             let m = self.pending[k];
-            if view.models[m].queue.len() == self.skip[m] {
+            if self.remaining(view, m) == 0 {
                 self.models[m].listed = false;
-                self.skip[m] = 0;
                 self.pending.swap_remove(k);
             } else {
                 k += 1;

@@ -3,11 +3,33 @@
 //! for requests that could not finish even after the load), and an extra
 //! replica at a period's end for a model whose share exceeds what its GPUs
 //! give. Victims of eviction are idle models with nothing pending, lowest
-//! estimated rate first, then least recently used.
+//! estimated rate first, then least recently used. A model's parts (from
+//! the grouping) stay on the GPUs where it is resident.
 
 use super::InferFair;
+use super::group::Part;
 use crate::policy::{Action, Decision, View};
 use crate::state::{GpuId, ModelId};
+
+/// A model's parts restricted to the GPUs where it is resident (loaded or
+/// loading), keeping its share: the parts on other GPUs are spread over the
+/// resident ones in proportion; with none of its target GPUs resident, its
+/// share is split evenly over the GPUs where it is; resident nowhere: no part.
+pub(super) fn on_resident(view: &View, m: ModelId, share: f64, target: Vec<Part>) -> Vec<Part> {
+    let here = |g: GpuId| view.gpus[g].is_resident(m);
+    let mut parts: Vec<Part> = target.into_iter().filter(|p| here(p.gpu)).collect();
+    if parts.is_empty() {
+        parts = (0..view.gpus.len())
+            .filter(|&g| here(g))
+            .map(|gpu| Part { gpu, share: 1.0 })
+            .collect();
+    }
+    let sum: f64 = parts.iter().map(|p| p.share).sum();
+    if sum > 0.0 {
+        parts.iter_mut().for_each(|p| p.share *= share / sum);
+    }
+    parts
+}
 
 /// Initial loads: every model on every GPU when they all fit, otherwise model i on GPU i mod n.
 pub(super) fn initial(view: &View, out: &mut Decision) {
@@ -137,26 +159,20 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
         return;
     }
     want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (_, m) in want {
+    for (n, m) in want {
         let ms = &view.models[m];
-        let latest = ms
-            .queue
-            .range(p.skip[m]..)
-            .map(|r| r.deadline)
-            .max()
-            .unwrap();
+        let latest = p.queues[m].last_deadline(&ms.queue).expect("pending");
         let in_time = |g: GpuId| {
             view.profile(m, g)
-                .is_some_and(|p| latest >= view.now + p.load_ns + p.min_exec_ns())
+                .is_some_and(|pr| latest >= view.now + pr.load_ns + pr.min_exec_ns())
         };
         if !(0..view.gpus.len()).any(in_time) {
             // No pending request could finish even right after a load: drop rather than load in vain.
-            let ids = ms.queue.range(p.skip[m]..).map(|r| r.id).collect();
+            let ids = p.queues[m].take(&ms.queue, n);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
             });
-            p.skip[m] = ms.queue.len();
             continue;
         }
         let best = (0..view.gpus.len())

@@ -1,0 +1,274 @@
+//! InferFair's fine-grained adjustments at every decision: for each idle
+//! GPU, the order of the models it holds parts of (normalized deficit of
+//! GPU-time credit under overload, least slack otherwise), the drop of
+//! requests that can no longer make their deadline, the batch (the largest
+//! that meets its earliest deadline, or under overload the one that serves
+//! the most requests per GPU second), waiting for a bigger batch, and guests:
+//! a model with no part on a GPU runs there only batches shorter than the
+//! room for queueing of the GPU's own models, and under overload only when
+//! none of them can run.
+
+use super::InferFair;
+use crate::policy::{Action, Decision, Dispatch, View};
+use crate::state::{GpuId, ModelId};
+use crate::time::Nanos;
+
+/// A batch choice for one model: drop the first `skip` pending requests (in
+/// deadline order), run the next `n`, which take `exec`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Choice {
+    pub skip: usize,
+    pub n: usize,
+    pub exec: Nanos,
+}
+
+impl InferFair {
+    /// Drops the pending requests of `m` that cannot finish by their
+    /// deadline even if their smallest batch started now.
+    pub(super) fn drop_expired(&mut self, view: &View, m: ModelId, out: &mut Decision) {
+        if self.remaining(view, m) == 0 {
+            return;
+        }
+        let ms = &view.models[m];
+        let k = self.queues[m].before(&ms.queue, view.now + ms.fastest().min_exec_ns());
+        if k > 0 {
+            let ids = self.queues[m].take(&ms.queue, k);
+            out.actions.push(Action::Drop {
+                model: m,
+                requests: ids,
+            });
+        }
+    }
+
+    /// Chooses which of `m`'s pending requests to run now. Normally none is
+    /// given up and the batch is the largest whose execution meets the
+    /// earliest deadline in it. Under overload, the batch that serves the
+    /// most requests per GPU second (Clockwork's per-batch-size drop step, in
+    /// effect: the requests that a bigger batch cannot include in time are
+    /// given up for it). Requests are taken in deadline order.
+    pub(super) fn batch_for(&self, view: &View, m: ModelId, g: GpuId) -> Option<Choice> {
+        let ms = &view.models[m];
+        let (p, q, pend) = (view.profile(m, g)?, &ms.queue, &self.queues[m]);
+        let len = self.remaining(view, m);
+        if len == 0 {
+            return None;
+        }
+        if self.overloaded && self.cfg.efficient_batches {
+            let mut best: Option<Choice> = None;
+            for (&b, &exec_b) in p.batch_sizes.iter().zip(&p.exec_ns) {
+                let skip = pend.before(q, view.now + exec_b);
+                let n = (len - skip).min(b as usize);
+                if n == 0 {
+                    continue;
+                }
+                let exec = p.exec_for(n as u32).expect("n <= b");
+                let c = Choice { skip, n, exec };
+                let better = match best {
+                    None => true,
+                    // More requests per GPU second; then fewer given up; then the bigger batch.
+                    Some(o) => {
+                        let (lhs, rhs) = (
+                            (n as u128) * (o.exec as u128),
+                            (o.n as u128) * (exec as u128),
+                        );
+                        lhs > rhs
+                            || (lhs == rhs
+                                && (skip, std::cmp::Reverse(n)) < (o.skip, std::cmp::Reverse(o.n)))
+                    }
+                };
+                if better {
+                    best = Some(c);
+                }
+            }
+            return best;
+        }
+        let avail = len.min(p.max_batch() as usize);
+        let earliest = pend.deadline(q, 0);
+        let mut best = None;
+        for (&b, &exec) in p.batch_sizes.iter().zip(&p.exec_ns) {
+            let n = (b as usize).min(avail);
+            if view.now + exec > earliest {
+                break;
+            }
+            best = Some(Choice { skip: 0, n, exec });
+            if n == avail {
+                break;
+            }
+        }
+        best
+    }
+
+    /// The order key of model `m` on GPU `g` (smaller goes first): under
+    /// overload, the normalized deficit of its part there (unspent credit
+    /// over this period's grant, largest first); otherwise, and for ties, the
+    /// latest start time of its earliest deadline with the batch its queue
+    /// can form, at most its largest SLO-feasible batch (least slack first).
+    fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (f64, Nanos, ModelId) {
+        let ms = &view.models[m];
+        let info = &self.models[m];
+        let cap = *info.curve.sizes.last().expect("a batch size");
+        let n = (self.remaining(view, m) as u32)
+            .min(cap)
+            .min(view.max_batch(m, g));
+        let exec = view.exec_ns(m, g, n).expect("n <= max batch");
+        let latest = self.queues[m].deadline(&ms.queue, 0).saturating_sub(exec);
+        let deficit = match info.part(g) {
+            _ if !fair_mode => 0.0,
+            Some(p) if p.grant > 0.0 => -(p.balance / p.grant),
+            _ => f64::MAX,
+        };
+        (deficit, latest, m)
+    }
+
+    /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no
+    /// part at all yet); elsewhere, as a guest, only a batch that fits the
+    /// room for queueing of the GPU's own models.
+    fn fits(&self, m: ModelId, g: GpuId, c: Choice) -> bool {
+        let parts = &self.models[m].parts;
+        parts.is_empty() || parts.iter().any(|p| p.gpu == g) || c.exec <= self.gpu_room[g]
+    }
+
+    /// The longest batch another model with a part on `g` may be running
+    /// when one of them is dispatched: the two longest expected batches.
+    fn longest(&self, g: GpuId) -> [(Nanos, ModelId); 2] {
+        let mut top = [(0, usize::MAX); 2];
+        for &m in &self.pending {
+            if self.models[m].part(g).is_none() {
+                continue;
+            }
+            let e = self.models[m].batch_exec;
+            if e > top[0].0 {
+                top = [(e, m), top[0]];
+            } else if e > top[1].0 {
+                top[1] = (e, m);
+            }
+        }
+        top
+    }
+
+    /// Whether `m` (with its choice `c`) can wait for a bigger batch on `g`:
+    /// its queue is short of its expected batch and its earliest request can
+    /// still afford that batch after the longest batch another model may be
+    /// running. Returns when the wait must end.
+    fn can_wait(
+        &self,
+        view: &View,
+        m: ModelId,
+        c: Choice,
+        top: &[(Nanos, ModelId); 2],
+    ) -> Option<Nanos> {
+        let info = &self.models[m];
+        if c.n as u32 >= info.batch || self.remaining(view, m) - c.skip >= info.batch as usize {
+            return None;
+        }
+        let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
+        let front = self.queues[m].deadline(&view.models[m].queue, c.skip);
+        let latest = front.saturating_sub(info.batch_exec);
+        (latest > view.now + other).then(|| latest - other)
+    }
+
+    /// The batch GPU `g` runs now, if any. Under overload: its own models by
+    /// normalized deficit (those that can wait after those that cannot),
+    /// then guests. Otherwise every model loaded here, least slack first,
+    /// guests limited to batches that fit the room. Asks to be woken when a
+    /// wait must end.
+    fn choose(&mut self, view: &View, g: GpuId, out: &mut Decision) -> Option<(ModelId, Choice)> {
+        let fair_mode = self.overloaded || !self.cfg.overload_only;
+        let batching = fair_mode && self.cfg.batching;
+        let gpu = &view.gpus[g];
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        // Its own models (a part here), and models that have no part
+        // anywhere yet (new ones); when nothing is scarce, every model loaded
+        // here, guests limited below to batches that fit the room of the
+        // GPU's own models.
+        for &m in &self.pending {
+            let parts = &self.models[m].parts;
+            let eligible = !fair_mode || parts.is_empty() || parts.iter().any(|p| p.gpu == g);
+            if eligible && self.remaining(view, m) > 0 && gpu.is_loaded(m) {
+                order.push(self.key(view, m, g, fair_mode));
+            }
+        }
+        let sort = |o: &mut Vec<(f64, Nanos, ModelId)>| {
+            o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
+        };
+        sort(&mut order);
+        let top = if batching {
+            self.longest(g)
+        } else {
+            [(0, usize::MAX); 2]
+        };
+        // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
+        let mut deferred = None;
+        let mut chosen = None;
+        for &(_, _, m) in &order {
+            self.drop_expired(view, m, out);
+            let Some(c) = self.batch_for(view, m, g) else {
+                continue;
+            };
+            if !self.fits(m, g, c) {
+                continue;
+            }
+            if batching && let Some(t) = self.can_wait(view, m, c, &top) {
+                out.wake(t);
+                deferred = deferred.or(Some((m, c)));
+                continue;
+            }
+            chosen = Some((m, c));
+            break;
+        }
+        let mut pick = chosen.or(deferred);
+        if pick.is_none() && fair_mode {
+            // Guests: models loaded here with parts elsewhere, least slack first, batches that fit the room.
+            order.clear();
+            for &m in &self.pending {
+                let info = &self.models[m];
+                if !info.parts.is_empty()
+                    && info.part(g).is_none()
+                    && self.remaining(view, m) > 0
+                    && gpu.is_loaded(m)
+                {
+                    order.push(self.key(view, m, g, false));
+                }
+            }
+            sort(&mut order);
+            for &(_, _, m) in &order {
+                self.drop_expired(view, m, out);
+                if let Some(c) = self.batch_for(view, m, g)
+                    && self.fits(m, g, c)
+                {
+                    pick = Some((m, c));
+                    break;
+                }
+            }
+        }
+        self.order = order;
+        pick
+    }
+
+    /// Gives every idle GPU the best batch among the models loaded on it.
+    pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
+        for g in 0..view.gpus.len() {
+            if !view.gpus[g].is_idle() {
+                continue;
+            }
+            let Some((m, c)) = self.choose(view, g, out) else {
+                continue;
+            };
+            let q = &view.models[m].queue;
+            if c.skip > 0 {
+                let ids = self.queues[m].take(q, c.skip);
+                out.actions.push(Action::Drop {
+                    model: m,
+                    requests: ids,
+                });
+            }
+            let ids = self.queues[m].take(q, c.n);
+            if let Some(p) = self.models[m].parts.iter_mut().find(|p| p.gpu == g) {
+                p.balance -= c.exec as f64;
+                p.used += c.exec as f64;
+            }
+            out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
+        }
+    }
+}
