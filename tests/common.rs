@@ -236,3 +236,8 @@ pub fn check_preemptions(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recor
         assert!(m.wasted_share <= m.gpu_share + 1e-12, "{m:?}");
     }
 }
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}

@@ -305,3 +305,42 @@ fn bad_pool_tables_are_clear_errors() {
         assert!(e.contains("bad.toml"), "{e:?} should name the file");
     }
 }
+
+/// InferFair against Clockwork on the old-plus-new pair under overload, and
+/// what its pricing of GPU time per pool buys (a short run of the shipped
+/// scenario).
+#[test]
+fn inferfair_prices_gpu_time_per_pool() {
+    let path = crate::common::root().join("scenarios/hetero/old-new-gptj.toml");
+    let load = |edit: &dyn Fn(&mut inferfair_sim::scenario::ScenarioFile)| {
+        Scenario::load_with(&path, |f| {
+            f.duration_s = 8.0;
+            f.warmup_s = 2.0;
+            f.rate_scale = 2.5;
+            edit(f);
+        })
+        .unwrap()
+    };
+    let s = load(&|_| {});
+    let run =
+        |s: &Scenario, p: &str| inferfair_sim::simulate_isolated(s, p, Default::default()).unwrap();
+    let (cw, inf) = (run(&s, "clockwork"), run(&s, "inferfair"));
+    let iso = |r: &inferfair_sim::RunResult| r.overall.isolation.clone().unwrap();
+    assert!(
+        iso(&inf).isolation_gap < iso(&cw).isolation_gap,
+        "{:?} vs {:?}",
+        iso(&inf),
+        iso(&cw)
+    );
+    assert!(iso(&inf).stp >= iso(&cw).stp);
+    assert!(inf.overall.goodput_rps > cw.overall.goodput_rps);
+    // Without pricing, a second of a V100 counts as a second of an H100.
+    let flat = load(&|f| {
+        let mut t = toml::Table::new();
+        t.insert("pool_pricing".into(), false.into());
+        f.policy.insert("inferfair".into(), t);
+    });
+    let flat = run(&flat, "inferfair");
+    assert!(iso(&inf).isolation_gap < iso(&flat).isolation_gap);
+    assert!(inf.overall.goodput_rps > flat.overall.goodput_rps);
+}

@@ -52,35 +52,30 @@ pub struct Metrics {
     pub models: Vec<ModelCounters>,
     /// Busy time per GPU within the window: the union of its batches' runs.
     pub gpu_busy_ns: Vec<Nanos>,
-    /// Batch time per GPU within the window: each batch's run, summed (more
-    /// than the busy time when batches run at once); counted with the busy
-    /// time, when a busy period ends.
+    /// Batch time per GPU within the window: the integral of the number of
+    /// batches running (more than the busy time when batches run at once).
     pub gpu_batch_ns: Vec<Nanos>,
     /// GPU time per GPU within the window spent on batches that were
     /// preempted (lost work; part of the busy time).
     pub gpu_wasted_ns: Vec<Nanos>,
     /// Batches preempted per GPU (started in the window).
     pub gpu_preemptions: Vec<u64>,
-    /// Per GPU: the current busy period (batches running, first start, last
-    /// end, and its batches' time within the window).
+    /// Per GPU: batches running, and since when (busy time and batch time
+    /// are counted up to there).
     busy: Vec<Busy>,
     timeline_bin: Option<Nanos>,
 }
 
-/// A GPU's current busy period: from its first batch's start until no batch runs.
+/// How many batches run on a GPU, since when.
 #[derive(Clone, Copy, Debug)]
 struct Busy {
     running: u32,
-    first: Nanos,
-    last: Nanos,
-    batch_ns: Nanos,
+    since: Nanos,
 }
 
 const IDLE: Busy = Busy {
     running: 0,
-    first: Nanos::MAX,
-    last: 0,
-    batch_ns: 0,
+    since: 0,
 };
 
 fn overlap(a: Nanos, b: Nanos, from: Nanos, to: Nanos) -> Nanos {
@@ -103,9 +98,22 @@ impl Metrics {
         }
     }
 
-    /// A batch started on `gpu`.
-    pub fn started(&mut self, gpu: usize) {
+    /// A batch started on `gpu` at `now`.
+    pub fn started(&mut self, gpu: usize, now: Nanos) {
+        self.advance(gpu, now);
         self.busy[gpu].running += 1;
+    }
+
+    /// Counts `gpu`'s busy time and batch time up to `t`.
+    fn advance(&mut self, gpu: usize, t: Nanos) {
+        let b = &mut self.busy[gpu];
+        let t = t.max(b.since);
+        if b.running > 0 {
+            let d = overlap(b.since, t, self.from, self.to);
+            self.gpu_busy_ns[gpu] += d;
+            self.gpu_batch_ns[gpu] += d * b.running as Nanos;
+        }
+        b.since = t;
     }
 
     fn measured(&self, r: &Request) -> bool {
@@ -153,20 +161,11 @@ impl Metrics {
     /// A batch ran on `gpu` from `start` to `finish` (completed or
     /// preempted): the busy time. Returns its time within the window.
     fn ran(&mut self, gpu: usize, start: Nanos, finish: Nanos) -> Nanos {
-        let busy = overlap(start, finish, self.from, self.to);
-        // The GPU is busy from the first start to the last end of batches
-        // that overlap; a period is counted when its last batch ends.
+        // Busy while at least one batch runs: counted as time passes.
+        self.advance(gpu, finish);
         let b = &mut self.busy[gpu];
         b.running = b.running.saturating_sub(1);
-        b.first = b.first.min(start);
-        b.last = b.last.max(finish);
-        b.batch_ns += busy;
-        if b.running == 0 {
-            self.gpu_busy_ns[gpu] += overlap(b.first, b.last, self.from, self.to);
-            self.gpu_batch_ns[gpu] += b.batch_ns;
-            *b = IDLE;
-        }
-        busy
+        overlap(start, finish, self.from, self.to)
     }
 
     /// A batch of `model` that started on `gpu` at `start` was preempted at

@@ -373,7 +373,7 @@ impl<'p, 'o> Server<'p, 'o> {
                 }
                 Ready::Now => {
                     let b = self.state.start(g, now);
-                    self.metrics.started(g);
+                    self.metrics.started(g, now);
                     if let Some(o) = self.observer.as_mut() {
                         o.batch_start(g, b, now);
                     }

@@ -244,6 +244,11 @@ impl GpuState {
         self.exec.range(..self.running)
     }
 
+    /// How batches running at once here slow each other down (its pool's model).
+    pub fn interference(&self) -> &Interference {
+        &self.interference
+    }
+
     /// How many more batches could be dispatched here to start now: the
     /// concurrency limit minus the batches running or waiting.
     pub fn free_slots(&self) -> usize {

@@ -56,6 +56,22 @@ pub struct InferFairConfig {
     /// A model's part on a GPU smaller than this fraction of the GPU is moved
     /// to its neighbouring part.
     pub group_min_part: f64,
+    /// On GPUs of several types, price each model's GPU time by its speed on
+    /// each pool (ablation: `false` = a second of any GPU counts as a second
+    /// of the model's fastest one).
+    pub pool_pricing: bool,
+    /// Where GPUs run several batches at once (`max_concurrent` > 1), use
+    /// the extra slots (ablation: `false` = one batch at a time, as Clockwork).
+    pub concurrency: bool,
+    /// Start a batch beside running ones only if the interference model
+    /// predicts that every one of them still meets its deadline and the GPU
+    /// does more work per second than without it (ablation: `false` = fill
+    /// free slots as FIFO does).
+    pub corun_admission: bool,
+    /// Price a GPU that runs batches at once by the solo work it was
+    /// measured to complete per busy second (ablation: `false` = a GPU
+    /// second is a GPU second, whatever runs beside).
+    pub measured_capacity: bool,
 }
 
 impl Default for InferFairConfig {
@@ -82,6 +98,10 @@ impl Default for InferFairConfig {
             replicas: true,
             grouping: true,
             group_min_part: 0.05,
+            pool_pricing: true,
+            concurrency: true,
+            corun_admission: true,
+            measured_capacity: true,
         }
     }
 }

@@ -9,6 +9,8 @@
 //! none of them can run.
 
 use super::InferFair;
+use super::corun::{self, Running};
+use crate::interference::Runner;
 use crate::policy::{Action, Decision, Dispatch, View};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
@@ -46,17 +48,41 @@ impl InferFair {
     /// most requests per GPU second (Clockwork's per-batch-size drop step, in
     /// effect: the requests that a bigger batch cannot include in time are
     /// given up for it). Requests are taken in deadline order.
-    pub(super) fn batch_for(&self, view: &View, m: ModelId, g: GpuId) -> Option<Choice> {
+    ///
+    /// On a GPU that runs several batches at once, `beside` are the batches
+    /// it would run beside: a batch's deadlines are checked against its
+    /// time slowed as the interference model says (its GPU cost stays its
+    /// solo time).
+    pub(super) fn batch_for(
+        &self,
+        view: &View,
+        m: ModelId,
+        g: GpuId,
+        beside: &[Runner],
+    ) -> Option<Choice> {
         let ms = &view.models[m];
         let (p, q, pend) = (view.profile(m, g)?, &ms.queue, &self.queues[m]);
         let len = self.remaining(view, m);
         if len == 0 {
             return None;
         }
+        // The wall time of a batch of allowed size index i here.
+        let slowed = |i: usize| -> Nanos {
+            if beside.is_empty() {
+                return p.exec_ns[i];
+            }
+            let mut all = beside.to_vec();
+            all.push(Runner {
+                kind: ms.kind,
+                util: p.util[i],
+            });
+            let s = view.gpus[g].interference().slowdown(&all, all.len() - 1);
+            (p.exec_ns[i] as f64 * s.max(1.0)).ceil() as Nanos
+        };
         if self.overloaded && self.cfg.efficient_batches {
             let mut best: Option<Choice> = None;
-            for (&b, &exec_b) in p.batch_sizes.iter().zip(&p.exec_ns) {
-                let skip = pend.before(q, view.now + exec_b);
+            for (i, &b) in p.batch_sizes.iter().enumerate() {
+                let skip = pend.before(q, view.now + slowed(i));
                 let n = (len - skip).min(b as usize);
                 if n == 0 {
                     continue;
@@ -85,9 +111,9 @@ impl InferFair {
         let avail = len.min(p.max_batch() as usize);
         let earliest = pend.deadline(q, 0);
         let mut best = None;
-        for (&b, &exec) in p.batch_sizes.iter().zip(&p.exec_ns) {
+        for (i, (&b, &exec)) in p.batch_sizes.iter().zip(&p.exec_ns).enumerate() {
             let n = (b as usize).min(avail);
-            if view.now + exec > earliest {
+            if view.now + slowed(i) > earliest {
                 break;
             }
             best = Some(Choice { skip: 0, n, exec });
@@ -150,21 +176,86 @@ impl InferFair {
     /// its queue is short of its expected batch and its earliest request can
     /// still afford that batch after the longest batch another model may be
     /// running. Returns when the wait must end.
+    ///
+    /// On a GPU that runs several batches at once, the bigger batch will not
+    /// wait behind another one but run beside them, as much slower as the
+    /// interference model says with what runs there now (`planned`
+    /// included).
     fn can_wait(
         &self,
         view: &View,
+        g: GpuId,
         m: ModelId,
         c: Choice,
         top: &[(Nanos, ModelId); 2],
+        planned: &[Running],
     ) -> Option<Nanos> {
         let info = &self.models[m];
         if c.n as u32 >= info.batch || self.remaining(view, m) - c.skip >= info.batch as usize {
             return None;
         }
-        let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
+        let gpu = &view.gpus[g];
+        let (other, exec) = if gpu.max_concurrent > 1 {
+            let mut runners: Vec<crate::interference::Runner> =
+                gpu.running_batches().map(|b| b.runner()).collect();
+            runners.extend(planned.iter().map(|r| r.runner));
+            runners.push(crate::interference::Runner {
+                kind: view.models[m].kind,
+                util: view
+                    .profile(m, g)
+                    .and_then(|p| p.util_for(info.batch))
+                    .unwrap_or(1.0),
+            });
+            let s = gpu.interference().slowdown(&runners, runners.len() - 1);
+            (0, (info.batch_exec as f64 * s.max(1.0)).ceil() as Nanos)
+        } else {
+            let other = if top[0].1 == m { top[1].0 } else { top[0].0 };
+            (other, info.batch_exec)
+        };
         let front = self.queues[m].deadline(&view.models[m].queue, c.skip);
-        let latest = front.saturating_sub(info.batch_exec);
+        let latest = front.saturating_sub(exec);
         (latest > view.now + other).then(|| latest - other)
+    }
+
+    /// Whether `m` may start batch `c` on `g` beside what runs there and what
+    /// this decision already started there (`planned`): always on a GPU that
+    /// runs one batch at a time; elsewhere as `corun::admit` says.
+    fn admissible(
+        &self,
+        view: &View,
+        g: GpuId,
+        m: ModelId,
+        c: Choice,
+        planned: &[Running],
+    ) -> bool {
+        let gpu = &view.gpus[g];
+        if gpu.max_concurrent <= 1 || !self.cfg.corun_admission {
+            return true;
+        }
+        let now = view.now;
+        let batches: Vec<_> = gpu
+            .running_batches()
+            .map(|b| {
+                let deadline = b.requests.iter().map(|r| r.deadline).min();
+                (
+                    b.runner(),
+                    b.expected_end.unwrap_or(now),
+                    deadline.unwrap_or(Nanos::MAX),
+                )
+            })
+            .collect();
+        let mut running = corun::running(gpu.interference(), &batches, now);
+        running.extend_from_slice(planned);
+        let util = view
+            .profile(m, g)
+            .and_then(|p| p.util_for(c.n as u32))
+            .unwrap_or(1.0);
+        let cand = crate::interference::Runner {
+            kind: view.models[m].kind,
+            util,
+        };
+        let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
+        corun::admit(gpu.interference(), &running, cand, c.exec, deadline, now)
     }
 
     /// The batch GPU `g` runs now, if any. Under overload: its own models by
@@ -172,7 +263,13 @@ impl InferFair {
     /// then guests. Otherwise every model loaded here, least slack first,
     /// guests limited to batches that fit the room. Asks to be woken when a
     /// wait must end.
-    fn choose(&mut self, view: &View, g: GpuId, out: &mut Decision) -> Option<(ModelId, Choice)> {
+    fn choose(
+        &mut self,
+        view: &View,
+        g: GpuId,
+        planned: &[Running],
+        out: &mut Decision,
+    ) -> Option<(ModelId, Choice)> {
         let fair_mode = self.overloaded || !self.cfg.overload_only;
         let batching = fair_mode && self.cfg.batching;
         let gpu = &view.gpus[g];
@@ -193,6 +290,14 @@ impl InferFair {
             o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
         };
         sort(&mut order);
+        let beside: Vec<Runner> = if gpu.max_concurrent > 1 {
+            gpu.running_batches()
+                .map(|b| b.runner())
+                .chain(planned.iter().map(|r| r.runner))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let top = if batching {
             self.longest(g)
         } else {
@@ -203,13 +308,13 @@ impl InferFair {
         let mut chosen = None;
         for &(_, _, m) in &order {
             self.drop_expired(view, m, out);
-            let Some(c) = self.batch_for(view, m, g) else {
+            let Some(c) = self.batch_for(view, m, g, &beside) else {
                 continue;
             };
-            if !self.fits(m, g, c) {
+            if !self.fits(m, g, c) || !self.admissible(view, g, m, c, planned) {
                 continue;
             }
-            if batching && let Some(t) = self.can_wait(view, m, c, &top) {
+            if batching && let Some(t) = self.can_wait(view, g, m, c, &top, planned) {
                 out.wake(t);
                 deferred = deferred.or(Some((m, c)));
                 continue;
@@ -217,7 +322,10 @@ impl InferFair {
             chosen = Some((m, c));
             break;
         }
-        let mut pick = chosen.or(deferred);
+        // A GPU is never left idle only to wait; one that is running other
+        // batches (several at once) is not idle: a model that can wait does.
+        let busy = view.gpus[g].running() > 0 || !planned.is_empty();
+        let mut pick = if busy { chosen } else { chosen.or(deferred) };
         if pick.is_none() && fair_mode {
             // Guests: models loaded here with parts elsewhere, least slack first, batches that fit the room.
             order.clear();
@@ -234,8 +342,9 @@ impl InferFair {
             sort(&mut order);
             for &(_, _, m) in &order {
                 self.drop_expired(view, m, out);
-                if let Some(c) = self.batch_for(view, m, g)
+                if let Some(c) = self.batch_for(view, m, g, &beside)
                     && self.fits(m, g, c)
+                    && self.admissible(view, g, m, c, planned)
                 {
                     pick = Some((m, c));
                     break;
@@ -246,29 +355,46 @@ impl InferFair {
         pick
     }
 
-    /// Gives every idle GPU the best batch among the models loaded on it.
+    /// Gives every GPU with a free slot the best batches among the models
+    /// loaded on it: one on a GPU that runs one batch at a time (when it is
+    /// idle), up to its free slots where batches run at once, each admitted
+    /// beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
+        let mut planned: Vec<Running> = Vec::new();
         for g in 0..view.gpus.len() {
-            if !view.gpus[g].is_idle() {
-                continue;
+            planned.clear();
+            for _ in 0..view.gpus[g].free_slots() {
+                let Some((m, c)) = self.choose(view, g, &planned, out) else {
+                    break;
+                };
+                let q = &view.models[m].queue;
+                if c.skip > 0 {
+                    let ids = self.queues[m].take(q, c.skip);
+                    out.actions.push(Action::Drop {
+                        model: m,
+                        requests: ids,
+                    });
+                }
+                if view.gpus[g].max_concurrent > 1 {
+                    planned.push(Running {
+                        runner: crate::interference::Runner {
+                            kind: view.models[m].kind,
+                            util: view
+                                .profile(m, g)
+                                .and_then(|p| p.util_for(c.n as u32))
+                                .unwrap_or(1.0),
+                        },
+                        work: c.exec as f64,
+                        deadline: self.queues[m].deadline(q, 0),
+                    });
+                }
+                let ids = self.queues[m].take(q, c.n);
+                if let Some(p) = self.models[m].parts.iter_mut().find(|p| p.gpu == g) {
+                    p.balance -= c.exec as f64;
+                    p.used += c.exec as f64;
+                }
+                out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
             }
-            let Some((m, c)) = self.choose(view, g, out) else {
-                continue;
-            };
-            let q = &view.models[m].queue;
-            if c.skip > 0 {
-                let ids = self.queues[m].take(q, c.skip);
-                out.actions.push(Action::Drop {
-                    model: m,
-                    requests: ids,
-                });
-            }
-            let ids = self.queues[m].take(q, c.n);
-            if let Some(p) = self.models[m].parts.iter_mut().find(|p| p.gpu == g) {
-                p.balance -= c.exec as f64;
-                p.used += c.exec as f64;
-            }
-            out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
         }
     }
 }

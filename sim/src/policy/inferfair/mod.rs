@@ -11,6 +11,7 @@
 
 mod allocate;
 mod config;
+mod corun;
 mod dispatch;
 mod estimate;
 mod group;
@@ -88,9 +89,23 @@ pub struct InferFair {
     next_period: Nanos,
     overloaded: bool,
     fraction: f64,
-    /// GPU seconds per second each GPU gives, in units of the profile's GPU
-    /// (1 for every GPU: the profile is measured on the cluster's GPU type).
+    /// What each GPU gives per second, in seconds of each model's fastest
+    /// pool (the unit of the allocation): 1 for every GPU of a one-pool
+    /// cluster; on unequal GPUs, the demand-weighted harmonic mean of the
+    /// active models' speed there (`sigma`); times `rho` where batches run at once.
     speed: Vec<f64>,
+    /// Per model and pool: how fast the model runs there relative to its
+    /// fastest pool (its SLO-feasible throughput there over that on its
+    /// fastest pool; 0 where it cannot run).
+    sigma: Vec<Vec<f64>>,
+    /// The pool of each GPU.
+    pool_of: Vec<usize>,
+    /// Whether every GPU is of one type (then `sigma` is 1 everywhere).
+    uniform: bool,
+    /// Per GPU: solo work it completes per busy second (1 for one batch at a
+    /// time; measured where batches run at once), and its current busy period.
+    rho: Vec<f64>,
+    busy: Vec<Busy>,
     /// Models that may have pending requests.
     pending: Vec<ModelId>,
     /// Per model: its pending requests in deadline order, less those consumed in this decision.
@@ -103,6 +118,19 @@ pub struct InferFair {
     order: Vec<(f64, Nanos, ModelId)>,
     /// The record of periods, when asked for.
     log: Option<Vec<PeriodRecord>>,
+}
+
+/// A GPU's busy period, for the solo work it completes per busy second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Busy {
+    first: Nanos,
+    last: Nanos,
+    /// Solo work of the period's batches (profiled ns).
+    work: f64,
+    open: bool,
+    /// Totals of the closed periods of this estimation period.
+    busy_ns: f64,
+    work_ns: f64,
 }
 
 struct DemandOf<'a> {
@@ -134,6 +162,11 @@ impl InferFair {
             overloaded: false,
             fraction: 1.0,
             speed: Vec::new(),
+            sigma: Vec::new(),
+            pool_of: Vec::new(),
+            uniform: true,
+            rho: Vec::new(),
+            busy: Vec::new(),
             pending: Vec::new(),
             queues: Vec::new(),
             gpu_room: Vec::new(),
@@ -163,9 +196,56 @@ impl InferFair {
         }
     }
 
+    /// How fast model `m` runs on GPU `g` relative to its fastest pool.
+    fn sigma(&self, m: ModelId, g: GpuId) -> f64 {
+        if self.uniform {
+            1.0
+        } else {
+            self.sigma[m][self.pool_of[g]]
+        }
+    }
+
     /// The most `m` could serve within its SLO with the whole cluster (req/s).
     fn cluster_cap(&self, m: ModelId) -> f64 {
-        self.models[m].curve.cap_rps * self.speed.iter().sum::<f64>()
+        let gpus: f64 = (0..self.pool_of.len()).map(|g| self.sigma(m, g)).sum();
+        self.models[m].curve.cap_rps * gpus
+    }
+
+    /// Each GPU's speed for the current mix: on unequal GPUs, the harmonic
+    /// mean of the active models' `sigma` there, weighted by their demand
+    /// (the rate at which the GPU does a unit of the mix's work), over the
+    /// models it can run; times the solo work per busy second (`rho`).
+    fn refresh_speed(&mut self, active: &[ModelId]) {
+        for g in 0..self.speed.len() {
+            let base = if self.uniform {
+                1.0
+            } else {
+                let (mut w, mut t) = (0.0, 0.0);
+                for &m in active {
+                    let s = self.sigma(m, g);
+                    if s > 0.0 {
+                        let d = self.models[m].curve.need(self.models[m].etr).max(1e-12);
+                        w += d;
+                        t += d / s;
+                    }
+                }
+                if t > 0.0 { w / t } else { 0.0 }
+            };
+            self.speed[g] = base * self.rho[g];
+        }
+    }
+
+    /// At a period's end: each GPU's solo work per busy second, smoothed
+    /// (only where batches run at once and `measured_capacity` is on).
+    fn refresh_rho(&mut self, view: &View) {
+        for (g, b) in self.busy.iter_mut().enumerate() {
+            if view.gpus[g].max_concurrent > 1 && self.cfg.measured_capacity && b.busy_ns > 0.0 {
+                let measured = (b.work_ns / b.busy_ns).max(1e-3);
+                self.rho[g] = ewma(self.rho[g], measured, self.cfg.achieved_ewma);
+            }
+            b.busy_ns = 0.0;
+            b.work_ns = 0.0;
+        }
     }
 
     /// Estimates every model's rate, ETR and batch at a period's end; the active models.
@@ -348,6 +428,13 @@ impl InferFair {
         let mut new_parts: Vec<Vec<group::Part>> = vec![Vec::new(); self.models.len()];
         for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
             new_parts[m] = placement::on_resident(view, m, share, t);
+            if !self.uniform {
+                // From the model's fastest pool's seconds to this GPU's.
+                for p in &mut new_parts[m] {
+                    let s = self.sigma(m, p.gpu);
+                    p.share = if s > 0.0 { p.share / s } else { 0.0 };
+                }
+            }
         }
         let empty: Vec<bool> = (0..self.models.len())
             .map(|m| self.remaining(view, m) == 0)
@@ -391,6 +478,8 @@ impl InferFair {
     /// The end of a period: estimate, allocate, feedback, split over GPUs, credits, clean-up, replicas.
     fn end_period(&mut self, view: &View, out: &mut Decision) {
         let active = self.estimate(view);
+        self.refresh_rho(view);
+        self.refresh_speed(&active);
         let shares = self.shares(view, &active);
         let used: Option<Vec<Vec<(GpuId, f64, u64)>>> = self.log.as_ref().map(|_| {
             self.models
@@ -409,6 +498,23 @@ impl InferFair {
         }
         if self.cfg.replicas {
             placement::replicas(self, view, out);
+        }
+    }
+
+    /// A batch of solo work `work` ran on `gpu` from `start` to `end`: a busy
+    /// period lasts from its first batch's start until no batch runs there.
+    fn busy_batch(&mut self, view: &View, gpu: GpuId, work: Nanos, start: Nanos, end: Nanos) {
+        let b = &mut self.busy[gpu];
+        if !b.open {
+            (b.first, b.last, b.work, b.open) = (start, end, 0.0, true);
+        }
+        b.first = b.first.min(start);
+        b.last = b.last.max(end);
+        b.work += work as f64;
+        if view.gpus[gpu].running() == 0 {
+            b.busy_ns += (b.last - b.first) as f64;
+            b.work_ns += b.work;
+            b.open = false;
         }
     }
 
@@ -477,6 +583,11 @@ impl Policy for InferFair {
         to_table(&self.cfg)
     }
 
+    /// With `concurrency = false`, one batch at a time on each GPU.
+    fn max_concurrent(&self) -> Option<u32> {
+        (!self.cfg.concurrency).then_some(1)
+    }
+
     fn init(&mut self, view: &View, out: &mut Decision) {
         let f = self.cfg.slo_fraction;
         self.models = view
@@ -505,6 +616,24 @@ impl Policy for InferFair {
             .collect();
         self.queues = vec![Pending::default(); view.models.len()];
         self.speed = vec![1.0; view.gpus.len()];
+        self.rho = vec![1.0; view.gpus.len()];
+        self.busy = vec![Busy::default(); view.gpus.len()];
+        self.pool_of = view.gpus.iter().map(|g| g.pool).collect();
+        self.uniform = view.pools() == 1 || !self.cfg.pool_pricing;
+        self.sigma = view
+            .models
+            .iter()
+            .zip(&self.models)
+            .map(|(m, info)| {
+                (0..view.pools())
+                    .map(|p| {
+                        view.pool_profile(m.id, p).map_or(0.0, |prof| {
+                            ModelCurve::new(prof, m.slo, f).cap_rps / info.curve.cap_rps
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
         self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
         placement::initial(view, out);
     }
@@ -525,8 +654,8 @@ impl Policy for InferFair {
             Notice::BatchDone {
                 gpu,
                 batch,
+                started,
                 finished,
-                ..
             } => {
                 let good = batch
                     .requests
@@ -537,6 +666,9 @@ impl Policy for InferFair {
                 info.good += good;
                 if let Some(p) = info.parts.iter_mut().find(|p| p.gpu == *gpu) {
                     p.good += good;
+                }
+                if view.gpus[*gpu].max_concurrent > 1 {
+                    self.busy_batch(view, *gpu, batch.expected_ns, *started, *finished);
                 }
             }
             _ => {}
