@@ -305,7 +305,7 @@ fn inferfair_runs_batches_together_only_where_they_keep_their_deadlines() {
         "{:?}",
         inf.overall.gpu_concurrency
     );
-    let iso = |r: &inferfair_sim::RunResult| r.overall.isolation.clone().unwrap();
+    let iso = |r: &inferfair_sim::RunResult| r.overall.isolation.unwrap();
     assert!(iso(&inf).isolation_gap < iso(&cw).isolation_gap);
     assert!(inf.overall.goodput_rps > cw.overall.goodput_rps);
     let (r, rec) = record(&load(false), "inferfair");

@@ -325,7 +325,7 @@ fn inferfair_prices_gpu_time_per_pool() {
     let run =
         |s: &Scenario, p: &str| inferfair_sim::simulate_isolated(s, p, Default::default()).unwrap();
     let (cw, inf) = (run(&s, "clockwork"), run(&s, "inferfair"));
-    let iso = |r: &inferfair_sim::RunResult| r.overall.isolation.clone().unwrap();
+    let iso = |r: &inferfair_sim::RunResult| r.overall.isolation.unwrap();
     assert!(
         iso(&inf).isolation_gap < iso(&cw).isolation_gap,
         "{:?} vs {:?}",
