@@ -1,12 +1,19 @@
-//! `inferfair bench`: the simulator's speed on standard scenarios, in
-//! simulated requests and events per second of wall time (one core).
+//! `inferfair bench`: the simulator's speed, in simulated requests and events
+//! per second of wall time (one simulation at a time on one core), beside the
+//! bare event loop of `inferfair::bench` on the same request count; on
+//! request, how it scales with models and GPUs, how sweeps scale with
+//! threads, and Clockwork's Azure-scale day with its peak memory.
 
-use super::load_scenario;
+use super::load_scenario_with;
 use super::output::Table;
 use anyhow::{Context, Result};
 use clap::Args;
-use inferfair_sim::run::{self, RunOptions};
-use std::path::PathBuf;
+use inferfair::bench::{self, BareLoop};
+use inferfair_sim::run::{self, RunOptions, RunResult};
+use inferfair_sim::{Scenario, time};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Arguments of `bench`.
 #[derive(Args, Debug)]
@@ -19,12 +26,60 @@ pub struct BenchArgs {
     /// Repetitions; the best is reported.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    /// Cut every scenario file to this many simulated seconds of arrivals.
+    #[arg(long)]
+    duration_s: Option<f64>,
+    /// Also time generated scaling scenarios, each MODELSxGPUS (e.g. 1000x8:
+    /// see --scaling), in the scenario table; repeat or comma-separate.
+    #[arg(long, value_delimiter = ',', value_name = "MODELSxGPUS")]
+    scale: Vec<String>,
+    /// Skip the scenario files (run only what is asked for besides).
+    #[arg(long)]
+    no_files: bool,
+    /// Also the scaling tables: requests/s against models (10 to 10,000 on
+    /// 8 GPUs) and GPUs (1 to 10,000 with 100 models), for each policy.
+    #[arg(long)]
+    scaling: bool,
+    /// Requests per run of the scaling tables.
+    #[arg(long, default_value_t = 1_000_000)]
+    scaling_requests: u64,
+    /// Largest model count and GPU count of the scaling tables.
+    #[arg(long, default_value_t = 10_000)]
+    scaling_max: usize,
+    /// Also sweep points per second with 1, 2, ... rayon threads (up to the cores).
+    #[arg(long)]
+    sweep: bool,
+    /// Also Clockwork's Azure-scale day (4,000 instances on 24 GPUs, 1,200
+    /// requests/s), for this many simulated hours (24: about 100 M requests).
+    #[arg(long)]
+    azure_day_hours: Option<f64>,
 }
 
 /// Runs `bench`.
 pub fn bench(a: BenchArgs) -> Result<()> {
+    files_table(&a)?;
+    if a.scaling {
+        scaling_tables(&a)?;
+    }
+    if a.sweep {
+        sweep_table(&a)?;
+    }
+    if let Some(hours) = a.azure_day_hours {
+        let s = bench::azure_day(hours, Path::new("."))?;
+        println!();
+        println!(
+            "Clockwork-scale day: 4,000 instances on 24 GPUs, {hours} simulated hours (peak MB: this run's own peak resident memory)"
+        );
+        print!("{}", scenario_table(&[s], &a)?.render());
+    }
+    Ok(())
+}
+
+fn files_table(a: &BenchArgs) -> Result<()> {
     let mut files = a.scenarios.clone();
-    if files.is_empty() {
+    if a.no_files {
+        files.clear();
+    } else if files.is_empty() {
         let dir = PathBuf::from("scenarios/bench");
         for e in std::fs::read_dir(&dir).with_context(|| {
             format!(
@@ -39,6 +94,59 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         }
         files.sort();
     }
+    let mut scenarios = files
+        .iter()
+        .map(|f| {
+            load_scenario_with(f, &Default::default(), |file| {
+                if let Some(d) = a.duration_s {
+                    file.duration_s = file.duration_s.min(d);
+                    file.warmup_s = file.warmup_s.min(file.duration_s / 4.0);
+                }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for spec in &a.scale {
+        let (m, g) = spec
+            .split_once('x')
+            .and_then(|(m, g)| Some((m.parse().ok()?, g.parse().ok()?)))
+            .with_context(|| format!("--scale {spec}: expected MODELSxGPUS, e.g. 1000x8"))?;
+        scenarios.push(bench::scaling(m, g, a.scaling_requests, Path::new("."))?);
+    }
+    if scenarios.is_empty() {
+        return Ok(());
+    }
+    print!("{}", scenario_table(&scenarios, a)?.render());
+    Ok(())
+}
+
+/// The best of `repeat` runs of `s` under `policy`, with its peak memory.
+fn timed(s: &Scenario, policy: &str, repeat: u32) -> Result<(RunResult, Option<f64>)> {
+    let mut best: Option<(RunResult, Option<f64>)> = None;
+    for _ in 0..repeat.max(1) {
+        bench::reset_peak_memory();
+        let r = run::simulate(s, policy, RunOptions::default())?;
+        let peak = bench::peak_memory_mb();
+        if best.as_ref().is_none_or(|b| r.wall_s < b.0.wall_s) {
+            best = Some((r, peak));
+        }
+        eprint!(".");
+    }
+    Ok(best.expect("at least one run"))
+}
+
+/// The best of `repeat` bare loops.
+fn bare(models: usize, requests: u64, repeat: u32) -> BareLoop {
+    (0..repeat.max(1))
+        .map(|_| bench::bare_loop(models, requests))
+        .min_by(|x, y| x.wall_s.total_cmp(&y.wall_s))
+        .expect("at least one run")
+}
+
+fn millions(per_s: f64) -> String {
+    format!("{:.2}M", per_s / 1e6)
+}
+
+fn scenario_table(scenarios: &[Scenario], a: &BenchArgs) -> Result<Table> {
     let mut t = Table::new(&[
         "scenario",
         "policy",
@@ -50,20 +158,35 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         "wall s",
         "events/s",
         "requests/s",
+        "x bare loop",
         "x real time",
+        "peak MB",
     ]);
-    for f in &files {
-        let s = load_scenario(f, &Default::default())?;
+    for s in scenarios {
+        let sim_s = time::secs(s.duration);
+        let mut reference: Option<BareLoop> = None;
         for p in &a.policies {
-            let mut best: Option<inferfair_sim::RunResult> = None;
-            for _ in 0..a.repeat.max(1) {
-                let r = run::simulate(&s, p, RunOptions::default())?;
-                if best.as_ref().is_none_or(|b| r.wall_s < b.wall_s) {
-                    best = Some(r);
-                }
-            }
-            let r = best.unwrap();
-            let sim_s = inferfair_sim::time::secs(s.duration);
+            let (r, peak) = timed(s, p, a.repeat)?;
+            let b = *reference.get_or_insert_with(|| {
+                let b = bare(s.models.len(), r.requests, a.repeat);
+                t.row(vec![
+                    s.name.clone(),
+                    "bare loop".into(),
+                    s.models.len().to_string(),
+                    "-".into(),
+                    "-".into(),
+                    b.requests.to_string(),
+                    (2 * b.requests).to_string(),
+                    format!("{:.2}", b.wall_s),
+                    millions(2.0 * b.requests as f64 / b.wall_s),
+                    millions(b.requests as f64 / b.wall_s),
+                    "1.00".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
+                b
+            });
+            let rps = r.requests as f64 / r.wall_s;
             t.row(vec![
                 s.name.clone(),
                 p.clone(),
@@ -73,14 +196,127 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 r.requests.to_string(),
                 r.events.to_string(),
                 format!("{:.2}", r.wall_s),
-                format!("{:.2}M", r.events as f64 / r.wall_s / 1e6),
-                format!("{:.2}M", r.requests as f64 / r.wall_s / 1e6),
+                millions(r.events as f64 / r.wall_s),
+                millions(rps),
+                format!("{:.2}", rps / (b.requests as f64 / b.wall_s)),
                 format!("{:.0}", sim_s / r.wall_s),
+                peak.map_or("-".into(), |m| format!("{m:.0}")),
             ]);
-            eprint!(".");
         }
     }
     eprintln!();
+    Ok(t)
+}
+
+/// 10, 100, ... up to `max`.
+fn decades(from: usize, max: usize) -> Vec<usize> {
+    std::iter::successors(Some(from), |&n| n.checked_mul(10))
+        .take_while(|&n| n <= max)
+        .collect()
+}
+
+fn scaling_tables(a: &BenchArgs) -> Result<()> {
+    let n = a.scaling_requests;
+    println!();
+    println!(
+        "Scaling, models: N ResNet-50 instances on 8 GPUs, 1,600 requests/s in all, every model preloaded everywhere; about {n} requests per run; requests/s (x bare loop)"
+    );
+    let models: Vec<(usize, usize)> = decades(10, a.scaling_max)
+        .into_iter()
+        .map(|m| (m, 8))
+        .collect();
+    print!("{}", scaling_table(&models, a)?.render());
+    println!();
+    println!(
+        "Scaling, GPUs: 100 ResNet-50 instances on N GPUs, 200 requests/s per GPU, every model preloaded everywhere; about {n} requests per run; requests/s (x bare loop)"
+    );
+    let gpus: Vec<(usize, usize)> = decades(1, a.scaling_max)
+        .into_iter()
+        .map(|g| (100, g))
+        .collect();
+    print!("{}", scaling_table(&gpus, a)?.render());
+    Ok(())
+}
+
+fn scaling_table(points: &[(usize, usize)], a: &BenchArgs) -> Result<Table> {
+    let mut header = vec!["models", "gpus", "requests", "bare loop"];
+    header.extend(a.policies.iter().map(|p| p.as_str()));
+    let mut t = Table::new(&header);
+    for &(models, gpus) in points {
+        let s = bench::scaling(models, gpus, a.scaling_requests, Path::new("."))?;
+        let mut row = vec![models.to_string(), gpus.to_string()];
+        let mut cells = Vec::new();
+        let mut reference: Option<BareLoop> = None;
+        for p in &a.policies {
+            let (r, _) = timed(&s, p, a.repeat)?;
+            let b = *reference.get_or_insert_with(|| bare(models, r.requests, a.repeat));
+            let rps = r.requests as f64 / r.wall_s;
+            let bare_rps = b.requests as f64 / b.wall_s;
+            cells.push(format!("{} ({:.2})", millions(rps), rps / bare_rps));
+        }
+        let b = reference.unwrap_or_else(|| bare(models, a.scaling_requests, a.repeat));
+        row.push(b.requests.to_string());
+        row.push(millions(b.requests as f64 / b.wall_s));
+        row.extend(cells);
+        t.row(row);
+    }
+    eprintln!();
+    Ok(t)
+}
+
+/// Points of a small sweep (every policy, 8 seeds, 100 models on 4 GPUs,
+/// about 100,000 requests each) run with 1, 2, ... threads.
+fn sweep_table(a: &BenchArgs) -> Result<()> {
+    let base = bench::scaling(100, 4, 100_000, Path::new("."))?;
+    let points: Vec<(Scenario, &str)> = (1..=8)
+        .flat_map(|seed| {
+            let s = base.clone().with_seed(seed);
+            a.policies.iter().map(move |p| (s.clone(), p.as_str()))
+        })
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut t = Table::new(&["threads", "points", "wall s", "points/s", "speed-up"]);
+    let mut one = None;
+    for threads in thread_counts(cores) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let wall = Instant::now();
+        pool.install(|| {
+            points
+                .par_iter()
+                .map(|(s, p)| run::simulate(s, p, RunOptions::default()).map(|r| r.requests))
+                .collect::<inferfair_sim::Result<Vec<u64>>>()
+        })?;
+        let wall_s = wall.elapsed().as_secs_f64();
+        let rate = points.len() as f64 / wall_s;
+        let base_rate = *one.get_or_insert(rate);
+        t.row(vec![
+            threads.to_string(),
+            points.len().to_string(),
+            format!("{wall_s:.2}"),
+            format!("{rate:.2}"),
+            format!("{:.2}", rate / base_rate),
+        ]);
+        eprint!(".");
+    }
+    eprintln!();
+    println!();
+    println!(
+        "Sweep: {} points (policies x 8 seeds; 100 models on 4 GPUs, about 100,000 requests each), {cores} cores",
+        points.len()
+    );
     print!("{}", t.render());
     Ok(())
+}
+
+/// 1, 2, 4, ... up to `cores` (and `cores` itself); at least 1 and 2.
+fn thread_counts(cores: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |&n| n.checked_mul(2))
+        .take_while(|&n| n <= cores.max(2))
+        .collect();
+    if *v.last().expect("not empty") != cores && cores > 2 {
+        v.push(cores);
+    }
+    v
 }
