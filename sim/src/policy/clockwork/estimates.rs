@@ -4,13 +4,15 @@
 //! (`SlidingWindow::get_percentile`, `Model::add_measurement`).
 
 use crate::time::Nanos;
-use std::collections::VecDeque;
 
-/// The last `size` measurements, in arrival order.
+/// The last `size` measurements.
 #[derive(Clone, Debug)]
 pub struct SlidingWindow {
     size: usize,
-    values: VecDeque<Nanos>,
+    /// The values in arrival order, as a ring: once full, the oldest is at `next`.
+    ring: Vec<Nanos>,
+    next: usize,
+    /// The same values, ascending.
     sorted: Vec<Nanos>,
 }
 
@@ -19,27 +21,40 @@ impl SlidingWindow {
     pub fn new(size: usize) -> Self {
         SlidingWindow {
             size: size.max(1),
-            values: VecDeque::new(),
+            ring: Vec::new(),
+            next: 0,
             sorted: Vec::new(),
         }
     }
 
     /// Adds a measurement, forgetting the oldest one when full.
     pub fn insert(&mut self, v: Nanos) {
-        self.values.push_back(v);
-        let at = self.sorted.partition_point(|&x| x < v);
-        self.sorted.insert(at, v);
-        if self.values.len() > self.size {
-            let old = self.values.pop_front().unwrap();
-            let at = self.sorted.binary_search(&old).expect("in the window");
-            self.sorted.remove(at);
+        if self.ring.len() < self.size {
+            self.ring.push(v);
+            let at = self.sorted.partition_point(|&x| x < v);
+            self.sorted.insert(at, v);
+            return;
         }
+        let old = std::mem::replace(&mut self.ring[self.next], v);
+        self.next = (self.next + 1) % self.size;
+        // `v` takes the place of `old` in the sorted values, then moves to its rank.
+        let s = &mut self.sorted;
+        let mut i = s.binary_search(&old).expect("in the window");
+        while i + 1 < s.len() && s[i + 1] < v {
+            s[i] = s[i + 1];
+            i += 1;
+        }
+        while i > 0 && s[i - 1] > v {
+            s[i] = s[i - 1];
+            i -= 1;
+        }
+        s[i] = v;
     }
 
     /// Number of measurements held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.ring.len()
     }
 
     /// Clockwork's percentile: linear interpolation between the two ranks
@@ -135,6 +150,24 @@ mod tests {
         w.insert(20);
         // {20, 30, 20}: a duplicate value leaves correctly later.
         assert_eq!(w.percentile(1.0), Some(30));
+    }
+
+    #[test]
+    fn window_holds_exactly_the_last_values_sorted() {
+        let mut w = SlidingWindow::new(7);
+        let mut all = vec![];
+        let mut x: u64 = 12345;
+        for _ in 0..2000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (x >> 33) % 50; // many duplicates
+            w.insert(v);
+            all.push(v);
+            let mut want: Vec<Nanos> = all[all.len().saturating_sub(7)..].to_vec();
+            want.sort_unstable();
+            assert_eq!(w.sorted, want);
+        }
     }
 
     #[test]

@@ -74,6 +74,11 @@ impl ModelQueues {
         self.next += 1;
     }
 
+    /// Whether every queue is empty (the shared deque holds the longest queue).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Requests in queue `q`.
     pub fn len(&self, q: usize) -> usize {
         (self.next - self.heads[q]) as usize
@@ -114,6 +119,9 @@ impl ModelQueues {
 
     /// The best of those strategies (least priority, then smaller batch).
     pub fn best_strategy(&self, est: &Estimates, max_batch: u32) -> Option<(i64, u32)> {
+        if self.is_empty() {
+            return None;
+        }
         self.strategies(est, max_batch).min()
     }
 

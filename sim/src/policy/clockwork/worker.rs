@@ -64,8 +64,7 @@ impl WorkerTracker {
     }
 
     /// Whether nothing is outstanding.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub fn is_idle(&self) -> bool {
         self.outstanding.is_empty()
     }
 }
@@ -88,7 +87,7 @@ mod tests {
         assert_eq!(w.available(9 * MS), 11 * MS);
         w.done(10 * MS);
         assert_eq!(w.available(10 * MS), 11 * MS);
-        assert!(w.is_empty());
+        assert!(w.is_idle());
     }
 
     #[test]
