@@ -100,6 +100,11 @@ impl RunResult {
         wall_s: f64,
     ) -> RunResult {
         let (overall, models, gpus) = metrics.summarize(scenario);
+        let (latency, timeline) = metrics
+            .models
+            .into_iter()
+            .map(|m| (m.latency, m.timeline))
+            .unzip();
         RunResult {
             policy,
             overall,
@@ -109,8 +114,8 @@ impl RunResult {
             requests,
             wall_s,
             params,
-            latency: metrics.models.iter().map(|m| m.latency.clone()).collect(),
-            timeline: metrics.models.into_iter().map(|m| m.timeline).collect(),
+            latency,
+            timeline,
         }
     }
 }
