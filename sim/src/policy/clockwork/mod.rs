@@ -124,6 +124,8 @@ pub struct Clockwork {
     booked: Vec<(Nanos, usize)>,
     /// GPUs whose link has transfers outstanding.
     transferring: Vec<usize>,
+    /// GPUs that may still load in a decision (reused).
+    live: Vec<usize>,
     drops: Vec<(ModelId, RequestId)>,
 }
 
@@ -143,6 +145,7 @@ impl Clockwork {
             order: Vec::new(),
             booked: Vec::new(),
             transferring: Vec::new(),
+            live: Vec::new(),
             drops: Vec::new(),
         }
     }
@@ -306,10 +309,9 @@ impl Clockwork {
         while i < self.drops.len() {
             let model = self.drops[i].0;
             let j = i + self.drops[i..].iter().take_while(|d| d.0 == model).count();
-            out.actions.push(Action::Drop {
-                model,
-                requests: self.drops[i..j].iter().map(|d| d.1).collect(),
-            });
+            let mut requests = out.ids();
+            requests.extend(self.drops[i..j].iter().map(|d| d.1));
+            out.actions.push(Action::Drop { model, requests });
             i = j;
         }
         self.drops.clear();
@@ -349,17 +351,21 @@ impl Clockwork {
                 continue;
             }
             let (queues, est) = model.queues_on(g, pool);
-            let Some(taken) = queues.try_dequeue(est, exec_at, batch) else {
+            let mut ids = out.ids();
+            let Some(taken) = queues.try_dequeue(est, exec_at, batch, &mut ids) else {
+                out.give_ids(ids);
                 gpu.set_strategies(m, queues.best_strategy(est, batch - 1));
                 continue;
             };
-            if !taken.ids.is_empty() {
+            if ids.is_empty() {
+                out.give_ids(ids);
+            } else {
                 let est = est.exec(taken.size_index);
                 let p = &self.p;
                 out.actions.push(Action::Dispatch(Dispatch {
                     gpu: g,
                     model: m,
-                    requests: taken.ids,
+                    requests: ids,
                     not_before: now,
                     not_after: (now + p.future + p.latest_delta).max(exec_at + p.latest_delta),
                 }));
@@ -381,16 +387,29 @@ impl Clockwork {
 
     /// One call of `GPU::schedule_load` on GPU `g`: if its weight transfers are
     /// booked less than schedule_ahead ahead, load the tracker's choice, evicting
-    /// as the tracker says until its pages fit. True if a load was sent.
-    fn schedule_load(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
+    /// as the tracker says until its pages fit. Some(true) if a load was sent,
+    /// None if the link is booked or the tracker has nothing for `g`.
+    fn schedule_load(
+        &mut self,
+        g: usize,
+        pool: usize,
+        now: Nanos,
+        out: &mut Decision,
+    ) -> Option<bool> {
         let tracker = self.tracker.as_mut().expect("set up");
         // (Asking the tracker first changes nothing: it has no model to offer
         // `g` without looking at its link.)
         if !tracker.has_candidates(g)
             || self.gpus[g].pcie.available(now) >= now + self.p.schedule_ahead
         {
-            return false;
+            return None;
         }
+        Some(self.load_on(g, pool, now, out))
+    }
+
+    /// The rest of `schedule_load`: asks the tracker for a model and loads it.
+    fn load_on(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
+        let tracker = self.tracker.as_mut().expect("set up");
         let memory = self.memory.as_mut().expect("set up");
         let Some(m) = tracker.load_model(g, now) else {
             return false;
@@ -624,15 +643,30 @@ impl Policy for Clockwork {
         }
         self.order = order;
         if self.tracker.as_ref().is_some_and(|t| t.may_load()) {
+            // Every GPU in turn, rotating, while some load; a GPU with nothing
+            // to load or a busy link stays so for the rest of the decision
+            // (other GPUs' loads give it neither).
+            let mut live = std::mem::take(&mut self.live);
+            live.clear();
+            live.extend((first..n).chain(0..first));
             loop {
                 let mut progress = false;
-                for g in (first..n).chain(0..first) {
-                    progress |= self.schedule_load(g, view.gpus[g].pool, now, out);
+                let mut kept = 0;
+                for i in 0..live.len() {
+                    let g = live[i];
+                    let load = self.schedule_load(g, view.gpus[g].pool, now, out);
+                    progress |= load == Some(true);
+                    if load.is_some() {
+                        live[kept] = g;
+                        kept += 1;
+                    }
                 }
+                live.truncate(kept);
                 if !progress {
                     break;
                 }
             }
+            self.live = live;
         }
         self.wake(view, &booked, out);
         self.booked = booked;

@@ -23,8 +23,11 @@
 //!   when they were last used there, so `load_model` looks through the
 //!   first priority among the models it does not hold. (Models without
 //!   demand come after all others: they are never loaded.)
-//! - a model's key in the `cached` set of each GPU where it is loaded is
-//!   refiled when its priorities are recomputed (only if it changed);
+//! - a GPU's loaded models are kept in order of last use there only; the
+//!   model to evict (the last of Clockwork's `cached` set) is the least
+//!   recently used one without demand, else the least recently used one, so
+//!   it is found from the least recently used end, and a model's demand
+//!   coming and going moves nothing;
 //! - each GPU counts the models with demand that it does not hold (those
 //!   with demand that its pool runs, minus those it holds), so that
 //!   `load_model` answers "nothing to load" without looking further; and
@@ -37,9 +40,6 @@ use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
-
-/// Order in a GPU's sets: demand first; then higher priority; then most recently used.
-type Key = (bool, Reverse<i64>, Reverse<u64>, ModelId);
 
 #[derive(Clone, Debug)]
 struct Model {
@@ -64,27 +64,15 @@ struct Model {
     is_empty: bool,
     /// The load priority it is filed under in its pools' demand orders.
     filed_demand: Option<i64>,
-    /// Its keys in the `cached` sets of the GPUs where it is loaded, by GPU.
-    filed_cached: Vec<(GpuId, Key)>,
     last_used: Vec<u64>,
     stale: bool,
     has_demand: bool,
 }
 
 impl Model {
-    /// Its key on GPU `g` (priorities as of its last refresh).
-    fn key(&self, m: ModelId, g: GpuId) -> Key {
-        let last_used = self.last_used[g];
-        if self.is_empty {
-            (true, Reverse(0), Reverse(last_used), m)
-        } else {
-            let priority = if self.gpus[g] {
-                last_used as i64
-            } else {
-                self.load_priority
-            };
-            (false, Reverse(priority), Reverse(last_used), m)
-        }
+    /// Whether it is loaded (not loading) on `g`.
+    fn loaded(&self, g: GpuId) -> bool {
+        self.gpus[g] && !self.loading[g]
     }
 }
 
@@ -93,8 +81,8 @@ struct Gpu {
     pool: PoolId,
     outstanding: i64,
     weight: f64,
-    /// The models loaded here, to evict from the last.
-    cached: BTreeSet<Key>,
+    /// The models loaded here, by (last use here, model).
+    cached: BTreeSet<(u64, ModelId)>,
     /// Models with demand that it holds (loaded or loading).
     held_with_demand: usize,
 }
@@ -136,8 +124,6 @@ pub struct LoadTracker {
     held_counts: Vec<Vec<usize>>,
     /// GPUs per pool.
     pool_gpus: Vec<usize>,
-    /// Scratch for refiling.
-    scratch: Vec<(GpuId, Key)>,
 }
 
 impl LoadTracker {
@@ -192,7 +178,6 @@ impl LoadTracker {
                 })
                 .collect(),
             pool_gpus,
-            scratch: Vec::new(),
         };
         for m in 0..models {
             let last_used: Vec<u64> = (0..gpus).map(|_| t.next_seqno()).collect();
@@ -210,7 +195,6 @@ impl LoadTracker {
                 load_priority: 0,
                 is_empty: true,
                 filed_demand: None,
-                filed_cached: Vec::new(),
                 last_used,
                 stale: false,
                 has_demand: false,
@@ -281,8 +265,7 @@ impl LoadTracker {
         self.stale = stale;
     }
 
-    /// Files `m`'s priorities in its pools' demand orders and in the
-    /// `cached` sets of the GPUs where it is loaded.
+    /// Files `m`'s load priority in its pools' demand orders.
     fn file(&mut self, m: ModelId) {
         let model = &mut self.models[m];
         let demand = (!model.is_empty).then_some(model.load_priority);
@@ -299,41 +282,17 @@ impl LoadTracker {
             }
             model.filed_demand = demand;
         }
-        // Both lists are by GPU: walk them together.
-        let mut now = std::mem::take(&mut self.scratch);
-        now.clear();
-        now.extend(
-            model
-                .holders
-                .iter()
-                .filter(|&&g| !model.loading[g])
-                .map(|&g| (g, model.key(m, g))),
-        );
-        let mut old = model.filed_cached.iter().peekable();
-        for &(g, k) in &now {
-            while let Some(&&(h, k)) = old.peek()
-                && h < g
-            {
-                self.gpus[h].cached.remove(&k);
-                old.next();
-            }
-            match old.peek() {
-                Some(&&(h, was)) if h == g => {
-                    old.next();
-                    if was != k {
-                        self.gpus[g].cached.remove(&was);
-                        self.gpus[g].cached.insert(k);
-                    }
-                }
-                _ => {
-                    self.gpus[g].cached.insert(k);
-                }
-            }
+    }
+
+    /// `m` is used on `g` now (`seq`).
+    fn touch(&mut self, m: ModelId, g: GpuId, seq: u64) {
+        let model = &mut self.models[m];
+        if model.loaded(g) {
+            let cached = &mut self.gpus[g].cached;
+            cached.remove(&(model.last_used[g], m));
+            cached.insert((seq, m));
         }
-        for &(h, k) in old {
-            self.gpus[h].cached.remove(&k);
-        }
-        self.scratch = std::mem::replace(&mut model.filed_cached, now);
+        model.last_used[g] = seq;
     }
 
     fn update_priority(&mut self, m: ModelId) {
@@ -443,6 +402,7 @@ impl LoadTracker {
         );
         model.loading[g] = false;
         model.last_used[g] = seq;
+        self.gpus[g].cached.insert((seq, m));
     }
 
     fn remove_gpu(&mut self, m: ModelId, g: GpuId) {
@@ -451,6 +411,9 @@ impl LoadTracker {
             model.gpus[g],
             "removing model {m} from gpu {g} that does not hold it"
         );
+        if model.loaded(g) {
+            self.gpus[g].cached.remove(&(model.last_used[g], m));
+        }
         model.gpus[g] = false;
         model.loading[g] = false;
         let at = model.holders.binary_search(&g).expect("a holder");
@@ -501,7 +464,7 @@ impl LoadTracker {
         self.begin(m, now);
         self.models[m].completed_load += load;
         let seq = self.next_seqno();
-        self.models[m].last_used[g] = seq;
+        self.touch(m, g, seq);
         self.distribute(m);
     }
 
@@ -510,7 +473,7 @@ impl LoadTracker {
         self.begin(m, now);
         self.models[m].completed_exec += exec;
         let seq = self.next_seqno();
-        self.models[m].last_used[g] = seq;
+        self.touch(m, g, seq);
         self.distribute(m);
     }
 
@@ -591,16 +554,28 @@ impl LoadTracker {
         Some(m)
     }
 
+    /// The last of `g`'s cached set (its loaded models by Clockwork's key)
+    /// that `busy` does not rule out: the least recently used one without
+    /// demand, else the least recently used one. After `refresh`.
+    fn to_evict(&self, g: GpuId, busy: impl Fn(ModelId) -> bool) -> Option<ModelId> {
+        let mut with_demand = None;
+        for &(_, m) in &self.gpus[g].cached {
+            if busy(m) {
+                continue;
+            }
+            if self.models[m].is_empty {
+                return Some(m);
+            }
+            with_demand.get_or_insert(m);
+        }
+        with_demand
+    }
+
     /// `evictModel`: the model `g` should evict next (the last of its cached
     /// set, skipping those `busy` says have work queued there), removed from `g`.
     pub fn evict_model(&mut self, g: GpuId, busy: impl Fn(ModelId) -> bool) -> Option<ModelId> {
         self.refresh();
-        let m = self.gpus[g]
-            .cached
-            .iter()
-            .rev()
-            .map(|k| k.3)
-            .find(|&m| !busy(m))?;
+        let m = self.to_evict(g, busy)?;
         self.invalidate(m);
         self.remove_gpu(m, g);
         self.distribute(m);
@@ -628,6 +603,21 @@ mod tests {
         LoadTracker::new(&vec![0; gpus], models, |_, _| true, params(false, false))
     }
 
+    /// Clockwork's key of model `m` on GPU `g`, by which its sets are
+    /// ordered: demand first; then higher priority (the last use where it is
+    /// held, the load priority elsewhere); then most recently used.
+    fn key(t: &LoadTracker, m: ModelId, g: GpuId) -> (bool, Reverse<i64>, Reverse<u64>, ModelId) {
+        let model = &t.models[m];
+        let last_used = model.last_used[g];
+        if model.is_empty {
+            (true, Reverse(0), Reverse(last_used), m)
+        } else if model.gpus[g] {
+            (false, Reverse(last_used as i64), Reverse(last_used), m)
+        } else {
+            (false, Reverse(model.load_priority), Reverse(last_used), m)
+        }
+    }
+
     /// The counts, sets and orders agree with a recount from scratch.
     fn check(t: &mut LoadTracker) {
         let any = (0..t.gpus.len()).any(|g| t.candidates(g) > 0);
@@ -641,16 +631,19 @@ mod tests {
                 .filter(|m| m.has_demand && !m.gpus[g] && m.runs[pool])
                 .count();
             assert_eq!(t.candidates(g), want, "gpu {g}");
-            let cached: Vec<ModelId> = t.gpus[g].cached.iter().map(|k| k.3).collect();
+            let cached: Vec<ModelId> = t.gpus[g].cached.iter().map(|k| k.1).collect();
             let mut want: Vec<ModelId> = (0..t.models.len())
-                .filter(|&m| t.models[m].gpus[g] && !t.models[m].loading[g])
+                .filter(|&m| t.models[m].loaded(g))
                 .collect();
-            want.sort_by_key(|&m| t.models[m].key(m, g));
+            want.sort_by_key(|&m| t.models[m].last_used[g]);
             assert_eq!(cached, want, "gpu {g}");
+            // Clockwork's `cached` set: its last model.
+            let last = want.iter().map(|&m| key(t, m, g)).max().map(|k| k.3);
+            assert_eq!(t.to_evict(g, |_| false), last, "gpu {g}");
             // Clockwork's `not_cached` set: its first model, if it has demand.
             let first = (0..t.models.len())
                 .filter(|&m| !t.models[m].gpus[g] && t.models[m].runs[pool])
-                .map(|m| t.models[m].key(m, g))
+                .map(|m| key(t, m, g))
                 .min()
                 .filter(|k| !k.0)
                 .map(|k| (k.1.0, k.3));
@@ -695,6 +688,41 @@ mod tests {
         check(&mut t);
         assert_eq!(t.load_model(0, 0), Some(4));
         check(&mut t);
+    }
+
+    #[test]
+    fn random_updates_keep_every_order_as_clockworks_keys_say() {
+        // 3 GPUs in 2 pools, 6 models (model 5 runs on pool 1 only); random
+        // demand, loads, runs and evictions, checked against the keys after each.
+        let mut t = LoadTracker::new(&[0, 1, 0], 6, |m, p| m != 5 || p == 1, params(false, false));
+        let mut x: u64 = 7;
+        let mut rand = |n: u64| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 33) % n
+        };
+        for _ in 0..3000 {
+            let m = rand(6) as usize;
+            let g = rand(3) as usize;
+            match rand(6) {
+                0 | 1 => t.add_request(m, 10 + rand(3) as i64, 40 + rand(5) as i64, 0, 0),
+                2 if t.models[m].loaded(g) => {
+                    t.executing(m, 40, g, 0);
+                    t.completed(m, 10, g, 0);
+                }
+                3 => t.cancelled(m, 10, 40, 0),
+                4 => {
+                    if let Some(m) = t.load_model(g, 0) {
+                        t.load_complete(m, g, rand(4) > 0, 0);
+                    }
+                }
+                _ => {
+                    t.evict_model(g, |v| v == m);
+                }
+            }
+            check(&mut t);
+        }
     }
 
     #[test]
