@@ -78,7 +78,7 @@ pub fn bare_loop(models: usize, requests: u64) -> BareLoop {
 /// project root (where `profiles/` is).
 pub fn scaling(models: usize, gpus: usize, requests: u64, root: &Path) -> Result<Scenario> {
     let rate = 200.0 * gpus as f64;
-    let duration_s = (requests as f64 / rate).max(1.0);
+    let duration_s = (requests as f64 / rate).max(0.05);
     let weights_gib = (models as f64 * 97.7 / 1024.0).ceil() + 1.0;
     let text = format!(
         r#"name = "scale-{models}x{gpus}"

@@ -9,11 +9,13 @@ use crate::time::Nanos;
 #[derive(Clone, Debug)]
 pub struct SlidingWindow {
     size: usize,
-    /// The values in arrival order, as a ring: once full, the oldest is at `next`.
-    ring: Vec<Nanos>,
+    /// Values held (at most `size`).
+    len: usize,
+    /// Once full, where the oldest value is in the ring.
     next: usize,
-    /// The same values, ascending.
-    sorted: Vec<Nanos>,
+    /// The values in arrival order, as a ring (`buf[..size]`), then the
+    /// same values ascending (`buf[size..size + len]`): one allocation.
+    buf: Vec<Nanos>,
 }
 
 impl SlidingWindow {
@@ -21,25 +23,39 @@ impl SlidingWindow {
     pub fn new(size: usize) -> Self {
         SlidingWindow {
             size: size.max(1),
-            ring: Vec::new(),
+            len: 0,
             next: 0,
-            sorted: Vec::new(),
+            buf: Vec::new(),
         }
+    }
+
+    fn sorted(&self) -> &[Nanos] {
+        if self.len == 0 {
+            return &[];
+        }
+        &self.buf[self.size..self.size + self.len]
     }
 
     /// Adds a measurement, forgetting the oldest one when full.
     pub fn insert(&mut self, v: Nanos) {
-        if self.ring.len() < self.size {
-            self.ring.push(v);
-            let at = self.sorted.partition_point(|&x| x < v);
-            self.sorted.insert(at, v);
-            return;
+        if self.buf.is_empty() {
+            self.buf = vec![0; 2 * self.size];
         }
-        let old = std::mem::replace(&mut self.ring[self.next], v);
-        self.next = (self.next + 1) % self.size;
-        // `v` takes the place of `old` in the sorted values, then moves to its rank.
-        let s = &mut self.sorted;
-        let mut i = s.binary_search(&old).expect("in the window");
+        let (ring, sorted) = self.buf.split_at_mut(self.size);
+        let mut i = if self.len < self.size {
+            ring[self.len] = v;
+            self.len += 1;
+            // A new last place, then moved to its rank below.
+            self.len - 1
+        } else {
+            let old = std::mem::replace(&mut ring[self.next], v);
+            self.next = (self.next + 1) % self.size;
+            // `v` takes the place of `old`, then moves to its rank.
+            sorted[..self.len]
+                .binary_search(&old)
+                .expect("in the window")
+        };
+        let s = &mut sorted[..self.len];
         while i + 1 < s.len() && s[i + 1] < v {
             s[i] = s[i + 1];
             i += 1;
@@ -54,23 +70,23 @@ impl SlidingWindow {
     /// Number of measurements held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.ring.len()
+        self.len
     }
 
     /// Clockwork's percentile: linear interpolation between the two ranks
     /// around p * (n - 1), truncated to whole nanoseconds. None when empty.
     pub fn percentile(&self, p: f64) -> Option<Nanos> {
-        let n = self.sorted.len();
+        let sorted = self.sorted();
+        let n = sorted.len();
         if n == 0 {
             return None;
         }
         let pos = p * (n - 1) as f64;
         let (up, down) = (pos.ceil() as usize, pos.floor() as usize);
         if up == down {
-            return Some(self.sorted[up]);
+            return Some(sorted[up]);
         }
-        let v = self.sorted[up] as f64 * (pos - down as f64)
-            + self.sorted[down] as f64 * (up as f64 - pos);
+        let v = sorted[up] as f64 * (pos - down as f64) + sorted[down] as f64 * (up as f64 - pos);
         Some(v as Nanos)
     }
 }
@@ -166,7 +182,7 @@ mod tests {
             all.push(v);
             let mut want: Vec<Nanos> = all[all.len().saturating_sub(7)..].to_vec();
             want.sort_unstable();
-            assert_eq!(w.sorted, want);
+            assert_eq!(w.sorted(), want);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Instance {
     pub active: bool,
     /// Its best strategy, filed in the GPU's set: (priority, batch size).
     pub strategy: Option<(i64, u32)>,
+    /// Which of the model's estimates are this GPU's own, once it has run here.
+    pub est: Option<u32>,
 }
 
 /// An infer action sent to the GPU and not yet done.

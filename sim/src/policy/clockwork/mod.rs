@@ -50,10 +50,9 @@ struct Model {
     /// Estimates per pool as profiled (`None` where it cannot run): a GPU's
     /// estimates start from its pool's.
     seeds: Vec<Option<Estimates>>,
-    /// The GPUs it has run on, ascending, and their estimates in `on_gpu`
-    /// (Clockwork keeps them per model per worker GPU); the others use their
-    /// pool's seed.
-    ran_on: Vec<usize>,
+    /// Estimates of the GPUs it has run on (Clockwork keeps them per model
+    /// per worker GPU), in the order they were first measured; a GPU's
+    /// `Instance::est` says which is its own. The others use their pool's seed.
     on_gpu: Vec<Estimates>,
     /// Profiled time of the smallest batch (`b1_exec`, fixed at start).
     b1_exec: Nanos,
@@ -63,35 +62,32 @@ struct Model {
 }
 
 impl Model {
-    /// The estimates of GPU `g` of pool `pool`.
-    fn est(&self, g: usize, pool: usize) -> &Estimates {
-        match self.ran_on.binary_search(&g) {
-            Ok(i) => &self.on_gpu[i],
-            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+    /// The estimates of a GPU of pool `pool` whose own are `own` (its `Instance::est`).
+    fn est(&self, own: Option<u32>, pool: usize) -> &Estimates {
+        match own {
+            Some(i) => &self.on_gpu[i as usize],
+            None => self.seeds[pool].as_ref().expect("it runs on this pool"),
         }
     }
 
-    /// Its queues, with the estimates of GPU `g` of pool `pool`.
-    fn queues_on(&mut self, g: usize, pool: usize) -> (&mut ModelQueues, &Estimates) {
-        let est = match self.ran_on.binary_search(&g) {
-            Ok(i) => &self.on_gpu[i],
-            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+    /// Its queues, with the estimates of a GPU of pool `pool` whose own are `own`.
+    fn queues_on(&mut self, own: Option<u32>, pool: usize) -> (&mut ModelQueues, &Estimates) {
+        let est = match own {
+            Some(i) => &self.on_gpu[i as usize],
+            None => self.seeds[pool].as_ref().expect("it runs on this pool"),
         };
         (&mut self.queues, est)
     }
 
-    /// The estimates of GPU `g` of pool `pool`, to update.
-    fn est_mut(&mut self, g: usize, pool: usize) -> &mut Estimates {
-        let i = match self.ran_on.binary_search(&g) {
-            Ok(i) => i,
-            Err(i) => {
-                let seed = self.seeds[pool].clone().expect("it runs on this pool");
-                self.ran_on.insert(i, g);
-                self.on_gpu.insert(i, seed);
-                i
-            }
-        };
-        &mut self.on_gpu[i]
+    /// The estimates of a GPU of pool `pool` whose own are `own`, to update
+    /// (they start from the pool's seed).
+    fn est_mut(&mut self, own: &mut Option<u32>, pool: usize) -> &mut Estimates {
+        let i = *own.get_or_insert_with(|| {
+            let seed = self.seeds[pool].clone().expect("it runs on this pool");
+            self.on_gpu.push(seed);
+            (self.on_gpu.len() - 1) as u32
+        });
+        &mut self.on_gpu[i as usize]
     }
 }
 
@@ -187,7 +183,6 @@ impl Clockwork {
                     queues: ModelQueues::new(sizes.clone()),
                     est: seed(fastest),
                     seeds: m.profiles.iter().map(|p| p.as_ref().map(seed)).collect(),
-                    ran_on: Vec::new(),
                     on_gpu: Vec::new(),
                     b1_exec: fastest.exec_ns[0],
                     loaded_on: Vec::new(),
@@ -324,7 +319,8 @@ impl Clockwork {
         for i in 0..gpu.activated.len() {
             let m = gpu.activated[i];
             let model = &self.models[m];
-            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
+            let est = model.est(gpu.instances[m].est, pool);
+            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
         }
         gpu.activated.clear();
     }
@@ -350,7 +346,7 @@ impl Clockwork {
                 gpu.instances[m].active = false;
                 continue;
             }
-            let (queues, est) = model.queues_on(g, pool);
+            let (queues, est) = model.queues_on(gpu.instances[m].est, pool);
             let mut ids = out.ids();
             let Some(taken) = queues.try_dequeue(est, exec_at, batch, &mut ids) else {
                 out.give_ids(ids);
@@ -380,7 +376,8 @@ impl Clockwork {
                     .expect("set up")
                     .executing(m, taken.load_demand, g, now);
             }
-            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
+            let est = model.est(gpu.instances[m].est, pool);
+            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
             return true;
         }
     }
@@ -440,7 +437,8 @@ impl Clockwork {
         if gpu.pcie.is_idle() {
             self.transferring.push(g);
         }
-        gpu.pcie.add(self.models[m].est(g, pool).weights(), now);
+        let weights = self.models[m].est(gpu.instances[m].est, pool).weights();
+        gpu.pcie.add(weights, now);
         true
     }
 
@@ -548,7 +546,7 @@ impl Policy for Clockwork {
                 let model = &mut self.models[f.model];
                 model.est.measured_exec(f.size_index, finished - started);
                 model
-                    .est_mut(g, view.gpus[g].pool)
+                    .est_mut(&mut self.gpus[g].instances[f.model].est, view.gpus[g].pool)
                     .measured_exec(f.size_index, finished - started);
                 self.tracker
                     .as_mut()
@@ -580,7 +578,7 @@ impl Policy for Clockwork {
                 let model = &mut self.models[m];
                 model.est.measured_weights(finished - started);
                 model
-                    .est_mut(g, view.gpus[g].pool)
+                    .est_mut(&mut self.gpus[g].instances[m].est, view.gpus[g].pool)
                     .measured_weights(finished - started);
                 self.tracker
                     .as_mut()
