@@ -46,6 +46,11 @@ pub struct BenchArgs {
     /// Largest model count and GPU count of the scaling tables.
     #[arg(long, default_value_t = 10_000)]
     scaling_max: usize,
+    /// Wall seconds a scaling run may take: a policy whose run took more
+    /// than a tenth of this skips the larger points of that table (each is
+    /// about ten times larger).
+    #[arg(long, default_value_t = 300.0)]
+    scaling_budget_s: f64,
     /// Also sweep points per second with 1, 2, ... rayon threads (up to the cores).
     #[arg(long)]
     sweep: bool,
@@ -142,8 +147,22 @@ fn bare(models: usize, requests: u64, repeat: u32) -> BareLoop {
         .expect("at least one run")
 }
 
+/// A rate per second: millions, or thousands below 0.1 M.
 fn millions(per_s: f64) -> String {
-    format!("{:.2}M", per_s / 1e6)
+    if per_s >= 1e5 {
+        format!("{:.2}M", per_s / 1e6)
+    } else {
+        format!("{:.1}k", per_s / 1e3)
+    }
+}
+
+/// A ratio to the bare loop: two decimals, three below 0.1.
+fn ratio(x: f64) -> String {
+    if x >= 0.1 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
 }
 
 fn scenario_table(scenarios: &[Scenario], a: &BenchArgs) -> Result<Table> {
@@ -198,7 +217,7 @@ fn scenario_table(scenarios: &[Scenario], a: &BenchArgs) -> Result<Table> {
                 format!("{:.2}", r.wall_s),
                 millions(r.events as f64 / r.wall_s),
                 millions(rps),
-                format!("{:.2}", rps / (b.requests as f64 / b.wall_s)),
+                ratio(rps / (b.requests as f64 / b.wall_s)),
                 format!("{:.0}", sim_s / r.wall_s),
                 peak.map_or("-".into(), |m| format!("{m:.0}")),
             ]);
@@ -242,19 +261,26 @@ fn scaling_table(points: &[(usize, usize)], a: &BenchArgs) -> Result<Table> {
     let mut header = vec!["models", "gpus", "requests", "bare loop"];
     header.extend(a.policies.iter().map(|p| p.as_str()));
     let mut t = Table::new(&header);
+    // Policies whose last run took more than a tenth of the budget.
+    let mut over: Vec<bool> = vec![false; a.policies.len()];
     for &(models, gpus) in points {
         let s = bench::scaling(models, gpus, a.scaling_requests, Path::new("."))?;
-        let mut row = vec![models.to_string(), gpus.to_string()];
         let mut cells = Vec::new();
         let mut reference: Option<BareLoop> = None;
-        for p in &a.policies {
+        for (p, over) in a.policies.iter().zip(&mut over) {
+            if *over {
+                cells.push("(skipped)".to_string());
+                continue;
+            }
             let (r, _) = timed(&s, p, a.repeat)?;
+            *over = r.wall_s > a.scaling_budget_s / 10.0;
             let b = *reference.get_or_insert_with(|| bare(models, r.requests, a.repeat));
             let rps = r.requests as f64 / r.wall_s;
             let bare_rps = b.requests as f64 / b.wall_s;
-            cells.push(format!("{} ({:.2})", millions(rps), rps / bare_rps));
+            cells.push(format!("{} ({})", millions(rps), ratio(rps / bare_rps)));
         }
         let b = reference.unwrap_or_else(|| bare(models, a.scaling_requests, a.repeat));
+        let mut row = vec![models.to_string(), gpus.to_string()];
         row.push(b.requests.to_string());
         row.push(millions(b.requests as f64 / b.wall_s));
         row.extend(cells);
