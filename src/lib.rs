@@ -4,13 +4,15 @@
 //! `inferfair_sim::policy::register` and then calls `cli::main` gets every
 //! command with them, see `examples/custom_policy.rs`), progress bars
 //! (`progress`), result files (`output`; the resolved scenario beside them:
-//! `resolved`), parameter sweeps (`sweep`), paper-style figures (`figures`)
-//! and GPU timelines for Perfetto (`trace_events`). The simulator itself is
-//! the `inferfair-sim` crate; charts are drawn by `inferfair-plot`.
+//! `resolved`), parameter sweeps (`sweep`), paper-style figures (`figures`),
+//! GPU timelines for Perfetto (`trace_events`) and the speed benchmarks'
+//! reference loop and generated scenarios (`bench`). The simulator itself
+//! is the `inferfair-sim` crate; charts are drawn by `inferfair-plot`.
 
 // The command line's modules name this crate `inferfair`, as the binary did.
 extern crate self as inferfair;
 
+pub mod bench;
 pub mod cli;
 pub mod figures;
 pub mod output;

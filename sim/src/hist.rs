@@ -2,6 +2,9 @@
 //! number of samples, quantiles within a stated relative error. Values are
 //! nanoseconds; each power-of-two range is split into 2^SUB_BITS buckets, so a
 //! reported quantile is within 1/2^SUB_BITS (0.8%) of a sample of that rank.
+//! Only the buckets from the octave of the smallest sample to that of the
+//! largest are stored (a few KB for latencies from a millisecond to a
+//! second), so that thousands of models cost little memory.
 
 use crate::time::Nanos;
 
@@ -12,13 +15,23 @@ const SUB: u64 = 1 << SUB_BITS;
 pub const RELATIVE_ERROR: f64 = 1.0 / SUB as f64;
 
 /// A latency histogram.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct Histogram {
+    /// Counts of the buckets from `first` on.
     counts: Vec<u64>,
+    first: usize,
     n: u64,
     sum: u128,
     min: Nanos,
     max: Nanos,
+}
+
+/// Equal when they hold the same samples (whatever the buckets stored).
+impl PartialEq for Histogram {
+    fn eq(&self, other: &Self) -> bool {
+        (self.n, self.sum, self.min, self.max) == (other.n, other.sum, other.min, other.max)
+            && self.buckets().eq(other.buckets())
+    }
 }
 
 fn index(v: Nanos) -> usize {
@@ -45,19 +58,53 @@ fn bounds(i: usize) -> (Nanos, Nanos) {
     }
 }
 
+/// The first bucket of the octave of bucket `i` (whole octaves are stored).
+fn octave_start(i: usize) -> usize {
+    i - i % SUB as usize
+}
+
 impl Histogram {
     /// An empty histogram.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// The nonzero buckets: (index, count), ascending.
+    fn buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.counts
+            .iter()
+            .enumerate()
+            .filter(|&(_, &c)| c > 0)
+            .map(|(i, &c)| (self.first + i, c))
+    }
+
+    /// Makes room for bucket `i`, a whole octave at a time.
+    fn cover(&mut self, i: usize) {
+        if self.counts.is_empty() {
+            self.first = octave_start(i);
+            self.counts = vec![0; SUB as usize];
+        } else if i < self.first {
+            let start = octave_start(i);
+            let mut counts = vec![0; self.first - start + self.counts.len()];
+            counts[self.first - start..].copy_from_slice(&self.counts);
+            self.counts = counts;
+            self.first = start;
+        }
+        let end = self.first + self.counts.len();
+        if i >= end {
+            let new_end = octave_start(i) + SUB as usize;
+            self.counts.reserve_exact(new_end - end);
+            self.counts.resize(new_end - self.first, 0);
+        }
+    }
+
     /// Records one value.
     pub fn record(&mut self, v: Nanos) {
         let i = index(v);
-        if i >= self.counts.len() {
-            self.counts.resize(i + 1, 0);
+        if i < self.first || i - self.first >= self.counts.len() {
+            self.cover(i);
         }
-        self.counts[i] += 1;
+        self.counts[i - self.first] += 1;
         if self.n == 0 || v < self.min {
             self.min = v;
         }
@@ -71,10 +118,10 @@ impl Histogram {
         if other.n == 0 {
             return;
         }
-        if other.counts.len() > self.counts.len() {
-            self.counts.resize(other.counts.len(), 0);
-        }
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+        self.cover(other.first);
+        self.cover(other.first + other.counts.len() - 1);
+        let at = other.first - self.first;
+        for (a, b) in self.counts[at..].iter_mut().zip(&other.counts) {
             *a += b;
         }
         self.min = if self.n == 0 {
@@ -100,30 +147,47 @@ impl Histogram {
     /// The value at quantile `q` in [0, 1]: the sample of rank ceil(q n),
     /// within the relative error (bucket midpoint, clamped to the observed range).
     pub fn quantile(&self, q: f64) -> Option<Nanos> {
+        self.quantiles([q])[0]
+    }
+
+    /// Several quantiles, ascending, in one pass (see [`Histogram::quantile`]).
+    pub fn quantiles<const N: usize>(&self, qs: [f64; N]) -> [Option<Nanos>; N] {
+        let mut out = [None; N];
         if self.n == 0 {
-            return None;
+            return out;
         }
-        let rank = ((q.clamp(0.0, 1.0) * self.n as f64).ceil() as u64).max(1);
+        let mut buckets = self.buckets();
         let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                let (lo, hi) = bounds(i);
-                return Some((lo + (hi - lo) / 2).clamp(self.min, self.max));
+        let mut bucket = None;
+        for (k, q) in qs.into_iter().enumerate() {
+            debug_assert!(k == 0 || q >= qs[k - 1], "quantiles ascending");
+            let rank = ((q.clamp(0.0, 1.0) * self.n as f64).ceil() as u64).max(1);
+            while seen < rank {
+                let Some((i, c)) = buckets.next() else {
+                    bucket = None;
+                    break;
+                };
+                seen += c;
+                bucket = Some(i);
             }
+            out[k] = Some(match bucket {
+                Some(i) => {
+                    let (lo, hi) = bounds(i);
+                    (lo + (hi - lo) / 2).clamp(self.min, self.max)
+                }
+                None => self.max,
+            });
         }
-        Some(self.max)
+        out
     }
 
     /// The fraction of samples at most `v` (to bucket resolution): for CDFs.
     pub fn cdf_points(&self) -> Vec<(Nanos, f64)> {
         let mut out = Vec::new();
         let mut seen = 0;
-        for (i, &c) in self.counts.iter().enumerate() {
-            if c > 0 {
-                seen += c;
-                out.push((bounds(i).1.min(self.max), seen as f64 / self.n as f64));
-            }
+        for (i, c) in self.buckets() {
+            seen += c;
+            out.push((bounds(i).1.min(self.max), seen as f64 / self.n as f64));
         }
         out
     }
@@ -170,6 +234,45 @@ mod tests {
         let mean = vals.iter().sum::<u64>() as f64 / vals.len() as f64;
         assert_eq!(h.mean().unwrap(), mean);
         assert_eq!(h.count(), 100_000);
+    }
+
+    #[test]
+    fn stored_range_follows_the_samples_and_merge_matches_one_histogram() {
+        let mut a = Histogram::new();
+        let mut b = Histogram::new();
+        let mut all = Histogram::new();
+        // Samples that extend the range upwards and downwards, in both halves.
+        for (k, v) in [5_000_000u64, 40, 900_000_000, 3_000, 7, 1 << 40, 5_000_000]
+            .into_iter()
+            .enumerate()
+        {
+            if k % 2 == 0 {
+                a.record(v)
+            } else {
+                b.record(v)
+            }
+            all.record(v);
+        }
+        let mut m = a.clone();
+        m.merge(&b);
+        assert_eq!(m, all);
+        let mut m2 = b.clone();
+        m2.merge(&a);
+        assert_eq!(m2, all);
+        assert_eq!(
+            m.quantiles([0.0, 0.5, 1.0]),
+            [Some(7), m.quantile(0.5), Some(1 << 40)]
+        );
+        for q in [0.0, 0.2, 0.5, 0.9, 1.0] {
+            assert_eq!(m.quantile(q), all.quantile(q));
+        }
+        assert_eq!(m.cdf_points(), all.cdf_points());
+        assert_eq!(Histogram::new().quantiles([0.5, 0.9]), [None, None]);
+        // Latencies from 1 ms to 1 s: 11 octaves are stored, not the 30 from 0.
+        let mut h = Histogram::new();
+        h.record(1_000_000_000);
+        h.record(1_000_000);
+        assert_eq!(h.counts.len(), 11 * SUB as usize);
     }
 
     #[test]

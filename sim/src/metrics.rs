@@ -293,13 +293,13 @@ pub struct LatencyMs {
 impl LatencyMs {
     /// From a histogram (quantiles within its relative error).
     pub fn of(h: &Histogram) -> Self {
-        let q = |p: f64| h.quantile(p).map(ms);
+        let [p50, p90, p99, p999] = h.quantiles([0.5, 0.9, 0.99, 0.999]).map(|q| q.map(ms));
         LatencyMs {
             mean: h.mean().map(|m| m / 1e6),
-            p50: q(0.5),
-            p90: q(0.9),
-            p99: q(0.99),
-            p999: q(0.999),
+            p50,
+            p90,
+            p99,
+            p999,
         }
     }
 }

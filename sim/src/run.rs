@@ -103,6 +103,14 @@ impl RunResult {
         wall_s: f64,
     ) -> RunResult {
         let (overall, models, gpus) = metrics.summarize(scenario);
+        let mut latency = Vec::with_capacity(metrics.models.len());
+        let mut offered_timeline = Vec::with_capacity(metrics.models.len());
+        let mut timeline = Vec::with_capacity(metrics.models.len());
+        for m in metrics.models {
+            latency.push(m.latency);
+            offered_timeline.push(m.offered_timeline);
+            timeline.push(m.timeline);
+        }
         RunResult {
             policy,
             overall,
@@ -112,13 +120,9 @@ impl RunResult {
             requests,
             wall_s,
             params,
-            latency: metrics.models.iter().map(|m| m.latency.clone()).collect(),
-            offered_timeline: metrics
-                .models
-                .iter()
-                .map(|m| m.offered_timeline.clone())
-                .collect(),
-            timeline: metrics.models.into_iter().map(|m| m.timeline).collect(),
+            latency,
+            offered_timeline,
+            timeline,
         }
     }
 }

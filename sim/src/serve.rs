@@ -269,6 +269,7 @@ impl<'p, 'o> Server<'p, 'o> {
                 finished: finish,
             },
         );
+        self.state.recycle(batch);
         self.record_ends(out);
         self.try_start(gpu, now, out);
     }
@@ -369,6 +370,7 @@ impl<'p, 'o> Server<'p, 'o> {
                             batch: &batch,
                         },
                     );
+                    self.state.recycle(batch);
                     self.record_ends(out);
                 }
                 Ready::Now => {
@@ -435,6 +437,9 @@ impl<'p, 'o> Server<'p, 'o> {
             }
         }
         self.decision.actions = actions;
+        while let Some(ids) = self.state.spare_ids() {
+            self.decision.give_ids(ids);
+        }
         self.record_ends(out);
         match self.decision.wake_at {
             Some(w) => {

@@ -374,6 +374,25 @@ pub struct State {
     pub gpus: Vec<GpuState>,
     next_id: RequestId,
     next_batch: BatchId,
+    /// Emptied request lists of finished batches and dispatches, reused so
+    /// that serving a batch allocates nothing.
+    spare: Spare,
+}
+
+/// Emptied vectors kept for reuse (a few: one per batch in flight at most).
+#[derive(Clone, Debug, Default)]
+struct Spare {
+    requests: Vec<Vec<Request>>,
+    ids: Vec<Vec<RequestId>>,
+}
+
+const SPARE_MAX: usize = 64;
+
+fn keep<T>(pool: &mut Vec<Vec<T>>, mut v: Vec<T>) {
+    if pool.len() < SPARE_MAX {
+        v.clear();
+        pool.push(v);
+    }
 }
 
 impl State {
@@ -418,6 +437,7 @@ impl State {
                 .collect(),
             next_id: 0,
             next_batch: 0,
+            spare: Spare::default(),
         }
         .preloaded(scenario)
     }
@@ -497,7 +517,8 @@ impl State {
     /// Removes the pending requests `ids` of `model` (ids in increasing order).
     fn take(&mut self, model: ModelId, ids: &[RequestId], what: &str) -> Vec<Request> {
         let q = &mut self.models[model].queue;
-        let mut out = Vec::with_capacity(ids.len());
+        let mut out = self.spare.requests.pop().unwrap_or_default();
+        out.reserve(ids.len());
         for (k, &id) in ids.iter().enumerate() {
             assert!(
                 k == 0 || id > ids[k - 1],
@@ -521,7 +542,8 @@ impl State {
             Action::Dispatch(d) => self.dispatch(now, d),
             Action::Drop { model, requests } => {
                 assert!(model < self.models.len(), "drop: no model {model}");
-                for req in self.take(model, &requests, "drop") {
+                let taken = self.take(model, &requests, "drop");
+                for &req in &taken {
                     ends.push(RequestEnd {
                         req,
                         outcome: Outcome::Dropped,
@@ -532,6 +554,8 @@ impl State {
                         coldstart: false,
                     });
                 }
+                keep(&mut self.spare.requests, taken);
+                keep(&mut self.spare.ids, requests);
                 Effect::None
             }
             Action::Load { gpu, model } => {
@@ -611,6 +635,7 @@ impl State {
             "dispatch: model {model} is neither loaded nor loading on gpu {gpu}"
         );
         let reqs = self.take(model, &requests, "dispatch");
+        keep(&mut self.spare.ids, requests);
         let kind = self.models[model].kind;
         let id = self.next_batch;
         self.next_batch += 1;
@@ -839,5 +864,16 @@ impl State {
     /// Number of requests arrived so far.
     pub fn requests_arrived(&self) -> u64 {
         self.next_id
+    }
+
+    /// A batch is done with (finished or rejected, its ends recorded): its
+    /// request list is reused.
+    pub fn recycle(&mut self, batch: Batch) {
+        keep(&mut self.spare.requests, batch.requests);
+    }
+
+    /// An emptied list of request ids, if one is spare (for a policy's next dispatch).
+    pub fn spare_ids(&mut self) -> Option<Vec<RequestId>> {
+        self.spare.ids.pop()
     }
 }

@@ -12,11 +12,50 @@
 //! wait there: the Triton-like baseline with k instances per model. Models are preloaded everywhere when they fit,
 //! otherwise loaded on demand, evicting the least recently used idle model.
 
+//!
+//! So that a decision costs time in the GPUs it uses, not in all of them,
+//! the policy mirrors what it needs of the state: each GPU's free slots
+//! (its own dispatches take them, finished batches give them back) with a
+//! bit set of the GPUs that have some, and each GPU's loaded models by last
+//! use (brought up to date when a GPU needs room, from the models it ran
+//! since).
+
 use super::common::{self, DropMode};
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::{ModelId, RequestId};
+use crate::state::{GpuId, ModelId, RequestId};
+use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+
+/// A set of GPUs, in id order: one bit each.
+#[derive(Debug, Default)]
+struct GpuSet(Vec<u64>);
+
+impl GpuSet {
+    fn with_len(n: usize) -> Self {
+        GpuSet(vec![0; n.div_ceil(64)])
+    }
+    fn set(&mut self, g: GpuId, on: bool) {
+        let (w, b) = (g / 64, 1u64 << (g % 64));
+        if on {
+            self.0[w] |= b;
+        } else {
+            self.0[w] &= !b;
+        }
+    }
+    fn iter(&self) -> impl Iterator<Item = GpuId> + '_ {
+        self.0.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                (w != 0).then(|| {
+                    let b = w.trailing_zeros() as usize;
+                    w &= w - 1;
+                    i * 64 + b
+                })
+            })
+        })
+    }
+}
 
 /// `[policy.fifo]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -56,8 +95,30 @@ pub struct Fifo {
     /// Requests taken from the front of a model's queue in this decision
     /// (a few models at most: one per idle GPU).
     taken: Vec<(ModelId, usize)>,
-    /// Per GPU: batches it can still take in this decision.
+    /// Set up from the first view.
+    ready: bool,
+    /// Per GPU: batches it can still take (as the state will have it once
+    /// this decision's actions are applied).
     slots: Vec<usize>,
+    /// GPUs with free slots, and how many per pool.
+    free: GpuSet,
+    free_count: usize,
+    free_in_pool: Vec<usize>,
+    /// Decisions so far: a GPU stamped with the current one took a batch in
+    /// it (`took`), or takes nothing more in it (`blocked`).
+    decision: u64,
+    took: Vec<u64>,
+    blocked: Vec<u64>,
+    /// Per pool: GPUs with free slots blocked in this decision.
+    blocked_in_pool: Vec<usize>,
+    /// Per GPU: its loaded models by (last use, model), least recent first,
+    /// as filed; those it ran since are listed in `used`, with their filed
+    /// last use, and marked in `is_used` (by GPU and model).
+    lru: Vec<BTreeSet<(Nanos, ModelId)>>,
+    used: Vec<Vec<(Nanos, ModelId)>>,
+    is_used: Vec<Vec<bool>>,
+    /// Models to evict (reused).
+    evict: Vec<ModelId>,
     /// With `max_queue`: models that had arrivals since the last decision.
     arrived: Vec<ModelId>,
     /// With `max_queue`: models whose queue is cut in this decision, and
@@ -73,9 +134,79 @@ impl Fifo {
             ..Default::default()
         }
     }
-}
 
-impl Fifo {
+    /// Mirrors the state of `view` (once, before anything happens).
+    #[inline]
+    fn set_up(&mut self, view: &View) {
+        if !self.ready {
+            self.mirror(view);
+        }
+    }
+
+    #[cold]
+    fn mirror(&mut self, view: &View) {
+        self.ready = true;
+        self.order = vec![VecDeque::new(); view.pools()];
+        self.free = GpuSet::with_len(view.gpus.len());
+        self.free_in_pool = vec![0; view.pools()];
+        self.blocked_in_pool = vec![0; view.pools()];
+        for g in view.gpus {
+            self.slots.push(g.free_slots());
+            if g.free_slots() > 0 {
+                self.free.set(g.id, true);
+                self.free_count += 1;
+                self.free_in_pool[g.pool] += 1;
+            }
+            self.lru.push(
+                g.resident
+                    .iter()
+                    .filter(|&&m| g.is_loaded(m))
+                    .map(|&m| (g.last_used[m], m))
+                    .collect(),
+            );
+        }
+        self.used = vec![Vec::new(); view.gpus.len()];
+        self.is_used = vec![vec![false; view.models.len()]; view.gpus.len()];
+        self.took = vec![0; view.gpus.len()];
+        self.blocked = vec![0; view.gpus.len()];
+    }
+
+    /// `gpu` gains (`up`) or loses a free slot.
+    fn slot(&mut self, view: &View, gpu: GpuId, up: bool) {
+        let s = &mut self.slots[gpu];
+        let was = *s > 0;
+        if up {
+            *s += 1;
+        } else {
+            *s -= 1;
+        }
+        let now = *s > 0;
+        if was != now {
+            let pool = view.gpus[gpu].pool;
+            self.free.set(gpu, now);
+            if now {
+                self.free_count += 1;
+                self.free_in_pool[pool] += 1;
+            } else {
+                self.free_count -= 1;
+                self.free_in_pool[pool] -= 1;
+            }
+        }
+    }
+
+    /// Whether `gpu` can take a batch in this decision.
+    fn open(&self, gpu: GpuId) -> bool {
+        self.slots[gpu] > 0 && self.blocked[gpu] != self.decision
+    }
+
+    /// `gpu` takes nothing more in this decision.
+    fn block(&mut self, view: &View, gpu: GpuId) {
+        if self.open(gpu) {
+            self.blocked_in_pool[view.gpus[gpu].pool] += 1;
+        }
+        self.blocked[gpu] = self.decision;
+    }
+
     fn taken_from(&self, model: ModelId) -> usize {
         self.taken.iter().find(|t| t.0 == model).map_or(0, |t| t.1)
     }
@@ -142,11 +273,7 @@ impl Fifo {
     fn oldest(&mut self, view: &View) -> Option<ModelId> {
         let mut best: Option<(RequestId, ModelId)> = None;
         for pool in 0..self.order.len() {
-            let free = view
-                .gpus
-                .iter()
-                .any(|g| g.pool == pool && self.slots[g.id] > 0);
-            if !free {
+            if self.free_in_pool[pool] == self.blocked_in_pool[pool] {
                 continue;
             }
             // Skip entries already served; the front is then the oldest pending request.
@@ -167,6 +294,48 @@ impl Fifo {
         }
         best.map(|b| b.1)
     }
+
+    /// The GPU that takes `model`: the first open one that can run it and
+    /// holds it, else the first open one that can run it.
+    fn gpu_for(&self, view: &View, model: ModelId) -> Option<GpuId> {
+        let mut first = None;
+        for g in self.free.iter() {
+            if !self.open(g) || !view.can_run(model, g) {
+                continue;
+            }
+            if view.gpus[g].is_resident(model) {
+                return Some(g);
+            }
+            first.get_or_insert(g);
+        }
+        first
+    }
+
+    /// Evictions (least recently used idle models first) so that `model`
+    /// fits on `gpu`, in `self.evict`; false if they cannot make room.
+    fn make_room(&mut self, view: &View, gpu: GpuId, model: ModelId) -> bool {
+        let g = &view.gpus[gpu];
+        // The models run here since: at their last use now.
+        for (filed, m) in self.used[gpu].drain(..) {
+            self.is_used[gpu][m] = false;
+            if self.lru[gpu].remove(&(filed, m)) {
+                self.lru[gpu].insert((g.last_used[m], m));
+            }
+        }
+        let need = view.weights_bytes(model, gpu);
+        let mut free_bytes = g.free_bytes();
+        self.evict.clear();
+        for &(_, v) in &self.lru[gpu] {
+            if free_bytes >= need {
+                break;
+            }
+            if !g.has_work_for(v) {
+                free_bytes += view.weights_bytes(v, gpu);
+                self.evict.push(v);
+            }
+        }
+        free_bytes >= need
+    }
 }
 
 impl Policy for Fifo {
@@ -179,61 +348,72 @@ impl Policy for Fifo {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.set_up(view);
         common::preload_all(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
-        if let Notice::Arrival(r) = notice {
-            if self.order.is_empty() {
-                self.order = vec![VecDeque::new(); view.pools()];
-            }
-            for (pool, q) in self.order.iter_mut().enumerate() {
-                if view.pool_profile(r.model, pool).is_some() {
-                    q.push_back((r.id, r.model));
+        self.set_up(view);
+        match *notice {
+            Notice::Arrival(r) => {
+                for (pool, q) in self.order.iter_mut().enumerate() {
+                    if view.pool_profile(r.model, pool).is_some() {
+                        q.push_back((r.id, r.model));
+                    }
+                }
+                if self.cfg.max_queue.is_some() {
+                    self.arrived.push(r.model);
                 }
             }
-            if self.cfg.max_queue.is_some() {
-                self.arrived.push(r.model);
+            Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
+                self.slot(view, gpu, true);
+            }
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru[gpu].insert((view.gpus[gpu].last_used[model], model));
             }
         }
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
+        self.set_up(view);
         self.cut_queues(view, out);
-        if !view.gpus.iter().any(|g| g.free_slots() > 0) || self.order.iter().all(|q| q.is_empty())
-        {
+        if self.free_count == 0 || self.order.iter().all(|q| q.is_empty()) {
             return;
         }
         self.taken.clear();
-        self.slots.clear();
-        self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        self.decision += 1;
+        self.blocked_in_pool.iter_mut().for_each(|b| *b = 0);
         while let Some(model) = self.oldest(view) {
             if self.cfg.drop != DropMode::Never && self.drop_front(view, model, out) {
                 continue;
             }
-            let free = |g: usize| self.slots[g] > 0 && view.can_run(model, g);
-            let gpu = view
-                .gpus
-                .iter()
-                .find(|g| free(g.id) && g.is_resident(model))
-                .or_else(|| view.gpus.iter().find(|g| free(g.id)))
-                .map(|g| g.id);
-            let Some(gpu) = gpu else { break };
+            let Some(gpu) = self.gpu_for(view, model) else {
+                break;
+            };
             let g = &view.gpus[gpu];
             let loads = !g.is_resident(model);
             if loads {
-                if self.slots[gpu] < g.free_slots() {
+                if self.took[gpu] == self.decision {
                     // It took a batch in this decision already: memory and
                     // victims are planned on a quiet GPU only.
-                    self.slots[gpu] = 0;
+                    self.block(view, gpu);
                     continue;
                 }
                 // Load on demand, evicting least recently used models with nothing queued.
-                if !common::load_lru(view, gpu, model, out) {
+                if !self.make_room(view, gpu, model) {
                     // Everything here is busy or loading; try again when something finishes.
-                    self.slots[gpu] = 0;
+                    self.block(view, gpu);
                     continue;
                 }
+                for &v in &self.evict {
+                    self.lru[gpu].remove(&(g.last_used[v], v));
+                    out.actions.push(Action::Evict { gpu, model: v });
+                }
+                out.actions.push(Action::Load { gpu, model });
+            } else if g.is_loaded(model) && !self.is_used[gpu][model] {
+                // Used now: refiled as such when this GPU next needs room.
+                self.is_used[gpu][model] = true;
+                self.used[gpu].push((g.last_used[model], model));
             }
             let m = &view.models[model];
             let max = self
@@ -244,30 +424,41 @@ impl Policy for Fifo {
                 .max(1) as usize;
             let start = self.taken_from(model);
             let end = self.avail(view, model);
-            let (mut ids, mut dropped) = (Vec::new(), Vec::new());
+            let mut ids = out.ids();
             let mut n = 0;
-            // The next `max` pending requests (the front one is not dropped:
-            // see `drop_front`), dropping those in between that the drop mode drops.
-            for r in m.queue.range(start..end) {
-                if ids.len() == max {
-                    break;
+            if self.cfg.drop == DropMode::Never {
+                n = (end - start).min(max);
+                ids.extend(m.queue.range(start..start + n).map(|r| r.id));
+            } else {
+                // The next `max` pending requests (the front one is not
+                // dropped: see `drop_front`), dropping those in between that
+                // the drop mode drops.
+                let mut dropped = Vec::new();
+                for r in m.queue.range(start..end) {
+                    if ids.len() == max {
+                        break;
+                    }
+                    n += 1;
+                    if self.cfg.drop.drops(view, r) {
+                        dropped.push(r.id);
+                    } else {
+                        ids.push(r.id);
+                    }
                 }
-                n += 1;
-                if self.cfg.drop.drops(view, r) {
-                    dropped.push(r.id);
-                } else {
-                    ids.push(r.id);
+                if !dropped.is_empty() {
+                    out.actions.push(Action::Drop {
+                        model,
+                        requests: dropped,
+                    });
                 }
             }
             self.take(model, n);
-            if !dropped.is_empty() {
-                out.actions.push(Action::Drop {
-                    model,
-                    requests: dropped,
-                });
-            }
+            self.took[gpu] = self.decision;
+            self.slot(view, gpu, false);
             // A GPU that loads takes nothing else in this decision.
-            self.slots[gpu] = if loads { 0 } else { self.slots[gpu] - 1 };
+            if loads {
+                self.block(view, gpu);
+            }
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
         }

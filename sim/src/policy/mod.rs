@@ -179,6 +179,8 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// Call `decide` again at this time (must be later than now).
     pub wake_at: Option<Nanos>,
+    /// Emptied request-id lists of applied actions, for [`Decision::ids`].
+    spare_ids: Vec<Vec<RequestId>>,
 }
 
 impl Decision {
@@ -186,6 +188,20 @@ impl Decision {
     pub fn clear(&mut self) {
         self.actions.clear();
         self.wake_at = None;
+    }
+
+    /// An empty list for the request ids of a dispatch or drop: one that an
+    /// earlier action used, so that deciding allocates nothing.
+    pub fn ids(&mut self) -> Vec<RequestId> {
+        self.spare_ids.pop().unwrap_or_default()
+    }
+
+    /// Keeps an emptied list for [`Decision::ids`] (a few at most).
+    pub fn give_ids(&mut self, mut ids: Vec<RequestId>) {
+        if self.spare_ids.len() < 64 {
+            ids.clear();
+            self.spare_ids.push(ids);
+        }
     }
 
     /// Asks to be woken at `t`, keeping the earliest of several asks.

@@ -4,14 +4,18 @@
 //! (`SlidingWindow::get_percentile`, `Model::add_measurement`).
 
 use crate::time::Nanos;
-use std::collections::VecDeque;
 
-/// The last `size` measurements, in arrival order.
+/// The last `size` measurements.
 #[derive(Clone, Debug)]
 pub struct SlidingWindow {
     size: usize,
-    values: VecDeque<Nanos>,
-    sorted: Vec<Nanos>,
+    /// Values held (at most `size`).
+    len: usize,
+    /// Once full, where the oldest value is in the ring.
+    next: usize,
+    /// The values in arrival order, as a ring (`buf[..size]`), then the
+    /// same values ascending (`buf[size..size + len]`): one allocation.
+    buf: Vec<Nanos>,
 }
 
 impl SlidingWindow {
@@ -19,43 +23,70 @@ impl SlidingWindow {
     pub fn new(size: usize) -> Self {
         SlidingWindow {
             size: size.max(1),
-            values: VecDeque::new(),
-            sorted: Vec::new(),
+            len: 0,
+            next: 0,
+            buf: Vec::new(),
         }
+    }
+
+    fn sorted(&self) -> &[Nanos] {
+        if self.len == 0 {
+            return &[];
+        }
+        &self.buf[self.size..self.size + self.len]
     }
 
     /// Adds a measurement, forgetting the oldest one when full.
     pub fn insert(&mut self, v: Nanos) {
-        self.values.push_back(v);
-        let at = self.sorted.partition_point(|&x| x < v);
-        self.sorted.insert(at, v);
-        if self.values.len() > self.size {
-            let old = self.values.pop_front().unwrap();
-            let at = self.sorted.binary_search(&old).expect("in the window");
-            self.sorted.remove(at);
+        if self.buf.is_empty() {
+            self.buf = vec![0; 2 * self.size];
         }
+        let (ring, sorted) = self.buf.split_at_mut(self.size);
+        let mut i = if self.len < self.size {
+            ring[self.len] = v;
+            self.len += 1;
+            // A new last place, then moved to its rank below.
+            self.len - 1
+        } else {
+            let old = std::mem::replace(&mut ring[self.next], v);
+            self.next = (self.next + 1) % self.size;
+            // `v` takes the place of `old`, then moves to its rank.
+            sorted[..self.len]
+                .binary_search(&old)
+                .expect("in the window")
+        };
+        let s = &mut sorted[..self.len];
+        while i + 1 < s.len() && s[i + 1] < v {
+            s[i] = s[i + 1];
+            i += 1;
+        }
+        while i > 0 && s[i - 1] > v {
+            s[i] = s[i - 1];
+            i -= 1;
+        }
+        s[i] = v;
     }
 
     /// Number of measurements held.
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.len
     }
 
     /// Clockwork's percentile: linear interpolation between the two ranks
     /// around p * (n - 1), truncated to whole nanoseconds. None when empty.
     pub fn percentile(&self, p: f64) -> Option<Nanos> {
-        let n = self.sorted.len();
+        let sorted = self.sorted();
+        let n = sorted.len();
         if n == 0 {
             return None;
         }
         let pos = p * (n - 1) as f64;
         let (up, down) = (pos.ceil() as usize, pos.floor() as usize);
         if up == down {
-            return Some(self.sorted[up]);
+            return Some(sorted[up]);
         }
-        let v = self.sorted[up] as f64 * (pos - down as f64)
-            + self.sorted[down] as f64 * (up as f64 - pos);
+        let v = sorted[up] as f64 * (pos - down as f64) + sorted[down] as f64 * (up as f64 - pos);
         Some(v as Nanos)
     }
 }
@@ -135,6 +166,24 @@ mod tests {
         w.insert(20);
         // {20, 30, 20}: a duplicate value leaves correctly later.
         assert_eq!(w.percentile(1.0), Some(30));
+    }
+
+    #[test]
+    fn window_holds_exactly_the_last_values_sorted() {
+        let mut w = SlidingWindow::new(7);
+        let mut all = vec![];
+        let mut x: u64 = 12345;
+        for _ in 0..2000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let v = (x >> 33) % 50; // many duplicates
+            w.insert(v);
+            all.push(v);
+            let mut want: Vec<Nanos> = all[all.len().saturating_sub(7)..].to_vec();
+            want.sort_unstable();
+            assert_eq!(w.sorted(), want);
+        }
     }
 
     #[test]

@@ -8,11 +8,18 @@
 //! before filing new ones. A model's other strategies therefore never matter
 //! before its best one does: the set here holds only each model's best
 //! strategy, which selects exactly the same strategies in the same order.
+//!
+//! Since strategies leave the set at its front (taken) or when their model is
+//! unloaded (rarely), the set is a binary heap: taking the front is a pop,
+//! filing a push, and an unloaded model's strategy stays in the heap, out of
+//! date, until it reaches the front and is skipped (its model no longer files
+//! that strategy).
 
 use super::worker::WorkerTracker;
 use crate::state::ModelId;
 use crate::time::Nanos;
-use std::collections::{BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 /// A strategy: (priority, batch size, model), ordered as Clockwork's `StrategyImpl::Comparator`.
 pub type Strategy = (i64, u32, ModelId);
@@ -26,6 +33,8 @@ pub struct Instance {
     pub active: bool,
     /// Its best strategy, filed in the GPU's set: (priority, batch size).
     pub strategy: Option<(i64, u32)>,
+    /// Which of the model's estimates are this GPU's own, once it has run here.
+    pub est: Option<u32>,
 }
 
 /// An infer action sent to the GPU and not yet done.
@@ -50,8 +59,11 @@ pub struct Gpu {
     pub instances: Vec<Instance>,
     /// Instances activated since the last scheduling pass.
     pub activated: Vec<ModelId>,
-    /// All strategies of active instances.
-    pub strategies: BTreeSet<Strategy>,
+    /// The strategies of active instances, least first (with out-of-date
+    /// entries: see [`Gpu::first_strategy`]).
+    strategies: BinaryHeap<Reverse<Strategy>>,
+    /// Instances whose strategy is filed.
+    filed: usize,
     /// Infer actions in the order they were sent.
     pub in_flight: VecDeque<InFlight>,
 }
@@ -64,7 +76,8 @@ impl Gpu {
             pcie: WorkerTracker::new(lag, future),
             instances: vec![Instance::default(); models],
             activated: Vec::new(),
-            strategies: BTreeSet::new(),
+            strategies: BinaryHeap::new(),
+            filed: 0,
             in_flight: VecDeque::new(),
         }
     }
@@ -78,11 +91,36 @@ impl Gpu {
         }
     }
 
+    /// Whether no strategy is filed.
+    pub fn no_strategies(&self) -> bool {
+        self.filed == 0
+    }
+
+    /// The least filed strategy. Entries of models that no longer file them
+    /// (unloaded since) are dropped on the way.
+    pub fn first_strategy(&mut self) -> Option<Strategy> {
+        while let Some(&Reverse((p, b, m))) = self.strategies.peek() {
+            if self.instances[m].strategy == Some((p, b)) {
+                return Some((p, b, m));
+            }
+            self.strategies.pop();
+        }
+        None
+    }
+
     /// Removes the strategies of `m` from the set.
     pub fn remove_strategies(&mut self, m: ModelId) {
-        if let Some((p, b)) = self.instances[m].strategy.take() {
-            let removed = self.strategies.remove(&(p, b, m));
-            debug_assert!(removed, "strategy missing from the set");
+        let Some((p, b)) = self.instances[m].strategy.take() else {
+            return;
+        };
+        self.filed -= 1;
+        if self.strategies.peek() == Some(&Reverse((p, b, m))) {
+            self.strategies.pop();
+        } else if self.strategies.len() > 2 * self.filed + 64 {
+            // Out-of-date entries pile up only behind unloaded models: sweep them.
+            let instances = &self.instances;
+            self.strategies
+                .retain(|&Reverse((p, b, m))| instances[m].strategy == Some((p, b)));
         }
     }
 
@@ -93,8 +131,9 @@ impl Gpu {
         match best {
             None => self.instances[m].active = false,
             Some((p, b)) => {
-                self.strategies.insert((p, b, m));
+                self.strategies.push(Reverse((p, b, m)));
                 self.instances[m].strategy = best;
+                self.filed += 1;
             }
         }
     }
@@ -125,13 +164,36 @@ mod tests {
         g.set_strategies(2, Some((10, 4)));
         g.set_strategies(1, Some((10, 2)));
         g.set_strategies(0, Some((10, 2)));
-        let order: Vec<_> = g.strategies.iter().copied().collect();
+        let mut order = vec![];
+        while let Some(s) = g.first_strategy() {
+            order.push(s);
+            g.remove_strategies(s.2);
+        }
         assert_eq!(order, vec![(9, 8, 3), (10, 2, 0), (10, 2, 1), (10, 4, 2)]);
-        g.remove_strategies(2);
-        assert_eq!(g.strategies.len(), 3);
+        assert!(g.no_strategies());
         g.instances[2].active = true;
         g.set_strategies(2, None);
         assert!(!g.instances[2].active);
+    }
+
+    #[test]
+    fn an_unloaded_models_strategy_is_never_taken() {
+        let mut g = Gpu::new(3, 0, 0);
+        g.set_strategies(0, Some((5, 1)));
+        g.set_strategies(1, Some((7, 1)));
+        g.set_strategies(2, Some((6, 1)));
+        // Model 2's entry stays in the heap, out of date ...
+        g.unload(2);
+        // ... and when it files the very same strategy again, it is taken once.
+        g.set_strategies(2, Some((6, 1)));
+        let mut order = vec![];
+        while let Some(s) = g.first_strategy() {
+            order.push(s);
+            g.remove_strategies(s.2);
+        }
+        assert_eq!(order, vec![(5, 1, 0), (6, 1, 2), (7, 1, 1)]);
+        g.unload(1);
+        assert!(g.no_strategies());
     }
 
     #[test]

@@ -50,42 +50,44 @@ struct Model {
     /// Estimates per pool as profiled (`None` where it cannot run): a GPU's
     /// estimates start from its pool's.
     seeds: Vec<Option<Estimates>>,
-    /// Estimates of each GPU it has run on, by GPU (Clockwork keeps them per
-    /// model per worker GPU); the others use their pool's seed.
-    on_gpu: Vec<(usize, Estimates)>,
+    /// Estimates of the GPUs it has run on (Clockwork keeps them per model
+    /// per worker GPU), in the order they were first measured; a GPU's
+    /// `Instance::est` says which is its own. The others use their pool's seed.
+    on_gpu: Vec<Estimates>,
     /// Profiled time of the smallest batch (`b1_exec`, fixed at start).
     b1_exec: Nanos,
+    /// The GPUs where it is loaded (usable), in no particular order: an
+    /// arrival activates it there.
+    loaded_on: Vec<usize>,
 }
 
 impl Model {
-    /// The estimates of GPU `g` of pool `pool`.
-    fn est(&self, g: usize, pool: usize) -> &Estimates {
-        match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
-            Ok(i) => &self.on_gpu[i].1,
-            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+    /// The estimates of a GPU of pool `pool` whose own are `own` (its `Instance::est`).
+    fn est(&self, own: Option<u32>, pool: usize) -> &Estimates {
+        match own {
+            Some(i) => &self.on_gpu[i as usize],
+            None => self.seeds[pool].as_ref().expect("it runs on this pool"),
         }
     }
 
-    /// Its queues, with the estimates of GPU `g` of pool `pool`.
-    fn queues_on(&mut self, g: usize, pool: usize) -> (&mut ModelQueues, &Estimates) {
-        let est = match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
-            Ok(i) => &self.on_gpu[i].1,
-            Err(_) => self.seeds[pool].as_ref().expect("it runs on this pool"),
+    /// Its queues, with the estimates of a GPU of pool `pool` whose own are `own`.
+    fn queues_on(&mut self, own: Option<u32>, pool: usize) -> (&mut ModelQueues, &Estimates) {
+        let est = match own {
+            Some(i) => &self.on_gpu[i as usize],
+            None => self.seeds[pool].as_ref().expect("it runs on this pool"),
         };
         (&mut self.queues, est)
     }
 
-    /// The estimates of GPU `g` of pool `pool`, to update.
-    fn est_mut(&mut self, g: usize, pool: usize) -> &mut Estimates {
-        let i = match self.on_gpu.binary_search_by_key(&g, |e| e.0) {
-            Ok(i) => i,
-            Err(i) => {
-                let seed = self.seeds[pool].clone().expect("it runs on this pool");
-                self.on_gpu.insert(i, (g, seed));
-                i
-            }
-        };
-        &mut self.on_gpu[i].1
+    /// The estimates of a GPU of pool `pool` whose own are `own`, to update
+    /// (they start from the pool's seed).
+    fn est_mut(&mut self, own: &mut Option<u32>, pool: usize) -> &mut Estimates {
+        let i = *own.get_or_insert_with(|| {
+            let seed = self.seeds[pool].clone().expect("it runs on this pool");
+            self.on_gpu.push(seed);
+            (self.on_gpu.len() - 1) as u32
+        });
+        &mut self.on_gpu[i as usize]
     }
 }
 
@@ -111,7 +113,15 @@ pub struct Clockwork {
     timeouts: BinaryHeap<Reverse<Timeout>>,
     /// Rotates which GPU goes first among equals.
     turn: usize,
+    /// The GPUs that take turns in a decision: (free at, rotated index, GPU).
     order: Vec<(Nanos, usize, usize)>,
+    /// GPUs booked beyond schedule_ahead with strategies or models
+    /// activated: (free at, GPU).
+    booked: Vec<(Nanos, usize)>,
+    /// GPUs whose link has transfers outstanding.
+    transferring: Vec<usize>,
+    /// GPUs that may still load in a decision (reused).
+    live: Vec<usize>,
     drops: Vec<(ModelId, RequestId)>,
 }
 
@@ -129,6 +139,9 @@ impl Clockwork {
             timeouts: BinaryHeap::new(),
             turn: 0,
             order: Vec::new(),
+            booked: Vec::new(),
+            transferring: Vec::new(),
+            live: Vec::new(),
             drops: Vec::new(),
         }
     }
@@ -172,6 +185,7 @@ impl Clockwork {
                     seeds: m.profiles.iter().map(|p| p.as_ref().map(seed)).collect(),
                     on_gpu: Vec::new(),
                     b1_exec: fastest.exec_ns[0],
+                    loaded_on: Vec::new(),
                 }
             })
             .collect();
@@ -191,10 +205,11 @@ impl Clockwork {
                     .map(|p| p.as_ref().map_or(0, |p| p.weights_bytes))
             }),
         );
+        let gpu_pools: Vec<usize> = view.gpus.iter().map(|g| g.pool).collect();
         let mut tracker = LoadTracker::new(
-            view.gpus.len(),
+            &gpu_pools,
             n,
-            |m, g| view.can_run(m, g),
+            |m, pool| view.pool_profile(m, pool).is_some(),
             TrackerParams {
                 capacity: p.capacity,
                 gpu_outstanding: p.gpu_outstanding,
@@ -210,6 +225,7 @@ impl Clockwork {
                     tracker.preloaded(m, g.id);
                     memory.take(g.id, m);
                     self.gpus[g.id].instances[m].loaded = true;
+                    self.models[m].loaded_on.push(g.id);
                 }
             }
         }
@@ -260,10 +276,8 @@ impl Clockwork {
             exec_demand,
             load_demand,
         }));
-        for g in &mut self.gpus {
-            if g.instances[m].loaded {
-                g.activate(m);
-            }
+        for &g in &self.models[m].loaded_on {
+            self.gpus[g].activate(m);
         }
     }
 
@@ -290,28 +304,35 @@ impl Clockwork {
         while i < self.drops.len() {
             let model = self.drops[i].0;
             let j = i + self.drops[i..].iter().take_while(|d| d.0 == model).count();
-            out.actions.push(Action::Drop {
-                model,
-                requests: self.drops[i..j].iter().map(|d| d.1).collect(),
-            });
+            let mut requests = out.ids();
+            requests.extend(self.drops[i..j].iter().map(|d| d.1));
+            out.actions.push(Action::Drop { model, requests });
             i = j;
         }
         self.drops.clear();
+    }
+
+    /// New strategies for the models activated on GPU `g` of pool `pool`
+    /// since it last scheduled (the start of `GPU::schedule_infer`).
+    fn file_activated(&mut self, g: usize, pool: usize) {
+        let gpu = &mut self.gpus[g];
+        for i in 0..gpu.activated.len() {
+            let m = gpu.activated[i];
+            let model = &self.models[m];
+            let est = model.est(gpu.instances[m].est, pool);
+            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
+        }
+        gpu.activated.clear();
     }
 
     /// One pass of `GPU::schedule_infer` on GPU `g`: new strategies for activated
     /// models, then the best strategies are tried until one batch is dispatched
     /// (true) or there is nothing to try or the GPU is booked schedule_ahead ahead.
     fn schedule_infer(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
+        self.file_activated(g, pool);
         let gpu = &mut self.gpus[g];
-        for i in 0..gpu.activated.len() {
-            let m = gpu.activated[i];
-            let model = &self.models[m];
-            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
-        }
-        gpu.activated.clear();
         loop {
-            let Some(&(_, batch, m)) = gpu.strategies.first() else {
+            let Some((_, batch, m)) = gpu.first_strategy() else {
                 return false;
             };
             let exec_at = gpu.exec.available(now);
@@ -319,23 +340,28 @@ impl Clockwork {
                 return false;
             }
             gpu.remove_strategies(m);
-            if !gpu.instances[m].loaded {
+            let model = &mut self.models[m];
+            if !gpu.instances[m].loaded || model.queues.is_empty() {
+                // Nothing to take, nothing to drop: no strategy either.
                 gpu.instances[m].active = false;
                 continue;
             }
-            let model = &mut self.models[m];
-            let (queues, est) = model.queues_on(g, pool);
-            let Some(taken) = queues.try_dequeue(est, exec_at, batch) else {
+            let (queues, est) = model.queues_on(gpu.instances[m].est, pool);
+            let mut ids = out.ids();
+            let Some(taken) = queues.try_dequeue(est, exec_at, batch, &mut ids) else {
+                out.give_ids(ids);
                 gpu.set_strategies(m, queues.best_strategy(est, batch - 1));
                 continue;
             };
-            if !taken.ids.is_empty() {
+            if ids.is_empty() {
+                out.give_ids(ids);
+            } else {
                 let est = est.exec(taken.size_index);
                 let p = &self.p;
                 out.actions.push(Action::Dispatch(Dispatch {
                     gpu: g,
                     model: m,
-                    requests: taken.ids,
+                    requests: ids,
                     not_before: now,
                     not_after: (now + p.future + p.latest_delta).max(exec_at + p.latest_delta),
                 }));
@@ -350,18 +376,36 @@ impl Clockwork {
                     .expect("set up")
                     .executing(m, taken.load_demand, g, now);
             }
-            gpu.set_strategies(m, model.queues.best_strategy(model.est(g, pool), u32::MAX));
+            let est = model.est(gpu.instances[m].est, pool);
+            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
             return true;
         }
     }
 
     /// One call of `GPU::schedule_load` on GPU `g`: if its weight transfers are
     /// booked less than schedule_ahead ahead, load the tracker's choice, evicting
-    /// as the tracker says until its pages fit. True if a load was sent.
-    fn schedule_load(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
-        if self.gpus[g].pcie.available(now) >= now + self.p.schedule_ahead {
-            return false;
+    /// as the tracker says until its pages fit. Some(true) if a load was sent,
+    /// None if the link is booked or the tracker has nothing for `g`.
+    fn schedule_load(
+        &mut self,
+        g: usize,
+        pool: usize,
+        now: Nanos,
+        out: &mut Decision,
+    ) -> Option<bool> {
+        let tracker = self.tracker.as_mut().expect("set up");
+        // (Asking the tracker first changes nothing: it has no model to offer
+        // `g` without looking at its link.)
+        if !tracker.has_candidates(g)
+            || self.gpus[g].pcie.available(now) >= now + self.p.schedule_ahead
+        {
+            return None;
         }
+        Some(self.load_on(g, pool, now, out))
+    }
+
+    /// The rest of `schedule_load`: asks the tracker for a model and loads it.
+    fn load_on(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
         let tracker = self.tracker.as_mut().expect("set up");
         let memory = self.memory.as_mut().expect("set up");
         let Some(m) = tracker.load_model(g, now) else {
@@ -379,6 +423,8 @@ impl Clockwork {
                 break;
             };
             gpu.unload(v);
+            let on = &mut self.models[v].loaded_on;
+            on.swap_remove(on.iter().position(|&x| x == g).expect("loaded here"));
             memory.give(g, v);
             out.actions.push(Action::Evict { gpu: g, model: v });
         }
@@ -388,11 +434,20 @@ impl Clockwork {
         }
         memory.take(g, m);
         out.actions.push(Action::Load { gpu: g, model: m });
-        gpu.pcie.add(self.models[m].est(g, pool).weights(), now);
+        if gpu.pcie.is_idle() {
+            self.transferring.push(g);
+        }
+        let weights = self.models[m].est(gpu.instances[m].est, pool).weights();
+        gpu.pcie.add(weights, now);
         true
     }
 
-    fn wake(&mut self, view: &View, out: &mut Decision) {
+    /// When to be called again: the earliest internal deadline of a waiting
+    /// request; for each GPU with strategies booked schedule_ahead ahead, when
+    /// it no longer is; the same for links that could load (while any model
+    /// has demand). `booked` are the GPUs that were booked at the start of
+    /// the decision, with when they are free; `order` those that were not.
+    fn wake(&mut self, view: &View, booked: &[(Nanos, usize)], out: &mut Decision) {
         let now = view.now;
         // Forget timeouts of requests already dispatched or dropped.
         while let Some(&Reverse(t)) = self.timeouts.peek() {
@@ -403,18 +458,39 @@ impl Clockwork {
             self.timeouts.pop();
         }
         let ahead = self.p.schedule_ahead;
-        let demand = self.tracker.as_ref().is_some_and(|t| t.any_demand());
-        for gpu in &self.gpus {
-            if !gpu.strategies.is_empty() {
-                let at = gpu.exec.available(now);
-                if at >= now + ahead {
-                    out.wake(at - ahead + 1);
+        let mut wake_at = |at: Nanos| {
+            if at >= now + ahead {
+                out.wake(at - ahead + 1);
+            }
+        };
+        // A GPU with nothing outstanding is free from now + future on: only
+        // when future >= schedule_ahead can any GPU be booked without work.
+        let idle_booked = self.p.future >= ahead;
+        if idle_booked {
+            for gpu in self.gpus.iter().filter(|g| !g.no_strategies()) {
+                wake_at(gpu.exec.available(now));
+            }
+        } else {
+            for &(at, g) in booked {
+                if !self.gpus[g].no_strategies() {
+                    wake_at(at);
                 }
             }
-            if demand {
-                let at = gpu.pcie.available(now);
-                if at >= now + ahead {
-                    out.wake(at - ahead + 1);
+            for &(_, _, g) in &self.order {
+                let gpu = &self.gpus[g];
+                if !gpu.no_strategies() {
+                    wake_at(gpu.exec.available(now));
+                }
+            }
+        }
+        if self.tracker.as_ref().is_some_and(|t| t.any_demand()) {
+            if idle_booked {
+                for gpu in &self.gpus {
+                    wake_at(gpu.pcie.available(now));
+                }
+            } else {
+                for &g in &self.transferring {
+                    wake_at(self.gpus[g].pcie.available(now));
                 }
             }
         }
@@ -470,7 +546,7 @@ impl Policy for Clockwork {
                 let model = &mut self.models[f.model];
                 model.est.measured_exec(f.size_index, finished - started);
                 model
-                    .est_mut(g, view.gpus[g].pool)
+                    .est_mut(&mut self.gpus[g].instances[f.model].est, view.gpus[g].pool)
                     .measured_exec(f.size_index, finished - started);
                 self.tracker
                     .as_mut()
@@ -496,16 +572,20 @@ impl Policy for Clockwork {
                 finished,
             } => {
                 self.gpus[g].pcie.done(finished);
+                if self.gpus[g].pcie.is_idle() {
+                    self.transferring.retain(|&x| x != g);
+                }
                 let model = &mut self.models[m];
                 model.est.measured_weights(finished - started);
                 model
-                    .est_mut(g, view.gpus[g].pool)
+                    .est_mut(&mut self.gpus[g].instances[m].est, view.gpus[g].pool)
                     .measured_weights(finished - started);
                 self.tracker
                     .as_mut()
                     .unwrap()
                     .load_complete(m, g, true, now);
                 self.gpus[g].instances[m].loaded = true;
+                self.models[m].loaded_on.push(g);
                 self.gpus[g].activate(m);
             }
         }
@@ -518,37 +598,75 @@ impl Policy for Clockwork {
         let now = view.now;
         self.time_out(view, out);
         // Every GPU schedules independently; they take turns, one batch each,
-        // as Clockwork's infer threads do, the earliest free first.
+        // as Clockwork's infer threads do, the earliest free first (ties rotate).
+        // Only GPUs free within schedule_ahead with strategies (or models
+        // activated) can dispatch: they take turns. A GPU booked further
+        // ahead only files the strategies of its activated models; it comes
+        // after every free GPU in Clockwork's order, so it does so once the
+        // first turn of the free ones is over. Any other GPU has nothing to do.
         let n = self.gpus.len();
         let first = self.turn % n.max(1);
         self.turn = self.turn.wrapping_add(1);
+        let ahead = now + self.p.schedule_ahead;
         let mut order = std::mem::take(&mut self.order);
+        let mut booked = std::mem::take(&mut self.booked);
         order.clear();
-        order.extend((0..n).map(|g| {
-            let rotated = if g >= first { g - first } else { g + n - first };
-            (self.gpus[g].exec.available(now), rotated, g)
-        }));
+        booked.clear();
+        for (g, gpu) in self.gpus.iter().enumerate() {
+            if gpu.no_strategies() && gpu.activated.is_empty() {
+                continue;
+            }
+            let at = gpu.exec.available(now);
+            if at < ahead {
+                let rotated = if g >= first { g - first } else { g + n - first };
+                order.push((at, rotated, g));
+            } else {
+                booked.push((at, g));
+            }
+        }
         order.sort_unstable();
-        loop {
+        for turn in 0.. {
             let mut progress = false;
             for &(_, _, g) in &order {
                 progress |= self.schedule_infer(g, view.gpus[g].pool, now, out);
+            }
+            if turn == 0 {
+                for &(_, g) in &booked {
+                    self.file_activated(g, view.gpus[g].pool);
+                }
             }
             if !progress {
                 break;
             }
         }
         self.order = order;
-        loop {
-            let mut progress = false;
-            for i in 0..n {
-                let g = (first + i) % n;
-                progress |= self.schedule_load(g, view.gpus[g].pool, now, out);
+        if self.tracker.as_ref().is_some_and(|t| t.may_load()) {
+            // Every GPU in turn, rotating, while some load; a GPU with nothing
+            // to load or a busy link stays so for the rest of the decision
+            // (other GPUs' loads give it neither).
+            let mut live = std::mem::take(&mut self.live);
+            live.clear();
+            live.extend((first..n).chain(0..first));
+            loop {
+                let mut progress = false;
+                let mut kept = 0;
+                for i in 0..live.len() {
+                    let g = live[i];
+                    let load = self.schedule_load(g, view.gpus[g].pool, now, out);
+                    progress |= load == Some(true);
+                    if load.is_some() {
+                        live[kept] = g;
+                        kept += 1;
+                    }
+                }
+                live.truncate(kept);
+                if !progress {
+                    break;
+                }
             }
-            if !progress {
-                break;
-            }
+            self.live = live;
         }
-        self.wake(view, out);
+        self.wake(view, &booked, out);
+        self.booked = booked;
     }
 }

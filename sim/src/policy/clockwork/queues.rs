@@ -28,13 +28,11 @@ pub struct Entry {
     pub gone: bool,
 }
 
-/// What `try_dequeue` took for a batch.
+/// What `try_dequeue` took for a batch (its requests go to a list of the caller's).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Taken {
     /// Index of the batch size in the model's allowed sizes.
     pub size_index: usize,
-    /// Requests to dispatch (timed-out ones left out), in arrival order.
-    pub ids: Vec<RequestId>,
     /// Their execution demand.
     pub exec_demand: i64,
     /// Their weight-load demand.
@@ -72,6 +70,11 @@ impl ModelQueues {
         debug_assert!(self.entries.back().is_none_or(|b| b.id < e.id));
         self.entries.push_back(e);
         self.next += 1;
+    }
+
+    /// Whether every queue is empty (the shared deque holds the longest queue).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Requests in queue `q`.
@@ -114,6 +117,9 @@ impl ModelQueues {
 
     /// The best of those strategies (least priority, then smaller batch).
     pub fn best_strategy(&self, est: &Estimates, max_batch: u32) -> Option<(i64, u32)> {
+        if self.is_empty() {
+            return None;
+        }
         self.strategies(est, max_batch).min()
     }
 
@@ -123,12 +129,16 @@ impl ModelQueues {
     /// full batch; fails if that is smaller than `min_batch`; else takes that
     /// batch from its queue and pops the same and older requests from the others.
     /// Only the sizes `est` has estimates for (those the GPU can run) take part.
+    /// The batch's requests (timed-out ones left out), in arrival order, are
+    /// put in `ids` (emptied first).
     pub fn try_dequeue(
         &mut self,
         est: &Estimates,
         free_at: Nanos,
         min_batch: u32,
+        ids: &mut Vec<RequestId>,
     ) -> Option<Taken> {
+        ids.clear();
         let usable = self.sizes.len().min(est.sizes());
         for q in 0..usable {
             let completion = free_at + est.exec(q);
@@ -152,7 +162,7 @@ impl ModelQueues {
             for seq in first..=last {
                 let e = *self.at(seq);
                 if !e.gone {
-                    taken.ids.push(e.id);
+                    ids.push(e.id);
                     taken.exec_demand += e.exec_demand;
                     taken.load_demand += e.load_demand;
                 }
@@ -223,15 +233,17 @@ mod tests {
             q.push(entry(id, 100));
         }
         // 7 requests: batch 4, then 3 left: batch 2 is the largest full one.
-        let t = q.try_dequeue(&est(), 0, 4).unwrap();
-        assert_eq!((t.size_index, t.ids.clone()), (2, vec![0, 1, 2, 3]));
+        let ids = &mut vec![];
+        let t = q.try_dequeue(&est(), 0, 4, ids).unwrap();
+        assert_eq!((t.size_index, ids.clone()), (2, vec![0, 1, 2, 3]));
         assert_eq!((t.exec_demand, t.load_demand), (40, 4));
-        assert_eq!(q.try_dequeue(&est(), 0, 4), None);
-        let t = q.try_dequeue(&est(), 0, 2).unwrap();
-        assert_eq!((t.size_index, t.ids), (1, vec![4, 5]));
+        assert_eq!(q.try_dequeue(&est(), 0, 4, ids), None);
+        let t = q.try_dequeue(&est(), 0, 2, ids).unwrap();
+        assert_eq!((t.size_index, ids.clone()), (1, vec![4, 5]));
         // A larger batch than asked for is taken when available.
-        assert_eq!(q.try_dequeue(&est(), 0, 1).unwrap().ids, vec![6]);
-        assert_eq!(q.try_dequeue(&est(), 0, 1), None);
+        assert!(q.try_dequeue(&est(), 0, 1, ids).is_some());
+        assert_eq!(*ids, vec![6]);
+        assert_eq!(q.try_dequeue(&est(), 0, 1, ids), None);
         assert!(q.entries.is_empty());
     }
 
@@ -244,9 +256,10 @@ mod tests {
         for (id, d) in [(0, 5), (1, 6), (2, 20), (3, 20), (4, 20)] {
             q.push(entry(id, d));
         }
-        let t = q.try_dequeue(&est(), 4 * MS, 1).unwrap();
+        let ids = &mut vec![];
+        let t = q.try_dequeue(&est(), 4 * MS, 1, ids).unwrap();
         // Queue 2 holds 4 and queue 4 holds 3 (< 4): batch 2 from queue 2's front.
-        assert_eq!((t.size_index, t.ids), (1, vec![1, 2]));
+        assert_eq!((t.size_index, ids.clone()), (1, vec![1, 2]));
         // Catch-up removed request 0 from queue 1: it is never dispatched.
         assert_eq!(q.front(0).unwrap().id, 3);
         assert_eq!(q.len(0), 2);
@@ -258,7 +271,8 @@ mod tests {
         q.push(entry(0, 100));
         q.push(entry(1, 100));
         q.mark_gone(0);
-        let t = q.try_dequeue(&est(), 0, 2).unwrap();
-        assert_eq!((t.size_index, t.ids, t.exec_demand), (1, vec![1], 10));
+        let ids = &mut vec![];
+        let t = q.try_dequeue(&est(), 0, 2, ids).unwrap();
+        assert_eq!((t.size_index, ids.clone(), t.exec_demand), (1, vec![1], 10));
     }
 }

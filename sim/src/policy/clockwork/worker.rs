@@ -11,6 +11,8 @@ use std::collections::VecDeque;
 pub struct WorkerTracker {
     work_begin: Nanos,
     outstanding: VecDeque<Nanos>,
+    /// The oldest outstanding action's size (0 when none).
+    front: Nanos,
     total: Nanos,
     lag: Nanos,
     future: Nanos,
@@ -22,6 +24,7 @@ impl WorkerTracker {
         WorkerTracker {
             work_begin: 0,
             outstanding: VecDeque::new(),
+            front: 0,
             total: 0,
             lag,
             future,
@@ -33,9 +36,8 @@ impl WorkerTracker {
     /// `lag`, its start is assumed to be later than measured.
     pub fn available(&self, now: Nanos) -> Nanos {
         let mut begin = self.work_begin;
-        if let Some(&front) = self.outstanding.front()
-            && begin + front + self.lag < now
-        {
+        let front = self.front;
+        if !self.outstanding.is_empty() && begin + front + self.lag < now {
             begin = now - self.lag - front;
         }
         (begin + self.total).max(now + self.future)
@@ -45,6 +47,7 @@ impl WorkerTracker {
     pub fn add(&mut self, size: Nanos, now: Nanos) {
         if self.outstanding.is_empty() {
             self.work_begin = now;
+            self.front = size;
         }
         self.outstanding.push_back(size);
         self.total += size;
@@ -53,6 +56,7 @@ impl WorkerTracker {
     /// The oldest action finished (or failed) at `t`.
     pub fn done(&mut self, t: Nanos) {
         let size = self.outstanding.pop_front().expect("an outstanding action");
+        self.front = self.outstanding.front().copied().unwrap_or(0);
         self.total -= size;
         self.work_begin = t;
     }
@@ -64,8 +68,7 @@ impl WorkerTracker {
     }
 
     /// Whether nothing is outstanding.
-    #[cfg(test)]
-    pub fn is_empty(&self) -> bool {
+    pub fn is_idle(&self) -> bool {
         self.outstanding.is_empty()
     }
 }
@@ -88,7 +91,7 @@ mod tests {
         assert_eq!(w.available(9 * MS), 11 * MS);
         w.done(10 * MS);
         assert_eq!(w.available(10 * MS), 11 * MS);
-        assert!(w.is_empty());
+        assert!(w.is_idle());
     }
 
     #[test]
