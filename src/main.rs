@@ -6,6 +6,7 @@ mod cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    inferfair::atomic::install_signal_cleanup();
     match cli::run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -91,6 +91,7 @@ fn same_seed_gives_byte_identical_files_whatever_the_thread_count() {
     assert_eq!(
         fa.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
         vec![
+            "manifest.json",
             "per_model.csv",
             "requests.csv",
             "scenario.toml",

@@ -5,7 +5,9 @@
 //! (and the scenario's noise). Arrivals are drawn lazily, one pending arrival
 //! per model, so few events are ever pending.
 
+use crate::error::{Error, Result};
 use crate::event::EventQueue;
+use crate::limits::MAX_PENDING;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scenario::Scenario;
@@ -50,6 +52,8 @@ pub struct Engine<'s, 'p, 'o> {
     noise: ExecNoise,
     now: Nanos,
     processed: u64,
+    max_events: u64,
+    max_pending: usize,
 }
 
 impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
@@ -68,11 +72,25 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             noise: ExecNoise::new(scenario),
             now: 0,
             processed: 0,
+            max_events: u64::MAX,
+            max_pending: MAX_PENDING,
         }
     }
 
-    /// Runs to the end; `progress` is called now and then with the fraction of simulated time done.
-    pub fn run(mut self, mut progress: Option<&mut dyn FnMut(f64)>) -> Finished {
+    /// Stops the run with an error after `max_events` events (a watchdog for
+    /// policies that wake without making progress; none by default) or when
+    /// more than `max_pending` requests wait at once (default [`MAX_PENDING`]).
+    pub fn with_limits(mut self, max_events: Option<u64>, max_pending: Option<usize>) -> Self {
+        self.max_events = max_events.unwrap_or(u64::MAX);
+        self.max_pending = max_pending.unwrap_or(MAX_PENDING);
+        self
+    }
+
+    /// Runs to the end; `progress` is called now and then with the fraction
+    /// of simulated time done. Stops with [`Error::Limit`] when more than
+    /// [`MAX_PENDING`] requests wait at once (a policy that never drops, far
+    /// past capacity) or past the event limit (see [`Engine::with_limits`]).
+    pub fn run(mut self, mut progress: Option<&mut dyn FnMut(f64)>) -> Result<Finished> {
         let end = self.scenario.duration + self.scenario.drain;
         let events = &mut self.events;
         self.arrivals.start(|t, m, src| {
@@ -97,6 +115,18 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             }
             self.server
                 .decide(t, &mut sink(&mut self.events, &mut self.noise, t));
+            if self.server.state().queued() > self.max_pending {
+                return Err(self.overflow(t));
+            }
+            if self.processed > self.max_events {
+                return Err(Error::Limit(format!(
+                    "{} under {}: stopped at {:.6} s of simulated time after {} events (the limit of this run): the policy may be waking without progress",
+                    self.scenario.name,
+                    self.server.policy_name(),
+                    crate::time::secs(t),
+                    self.processed
+                )));
+            }
             if self.processed & 0xFFFF == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -112,11 +142,30 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         if let Some(p) = progress.as_mut() {
             p(1.0);
         }
-        Finished {
+        Ok(Finished {
             requests,
             metrics,
             events: self.processed,
-        }
+        })
+    }
+
+    fn overflow(&self, t: Nanos) -> Error {
+        let st = self.server.state();
+        let m = st
+            .models
+            .iter()
+            .max_by_key(|m| (m.queue.len(), std::cmp::Reverse(m.id)))
+            .expect("a scenario has models");
+        Error::Limit(format!(
+            "{} under {}: stopped at {:.3} s of simulated time with {} requests waiting (`{}` alone holds {}), more than the limit of {} (with the default limit, about 1-2 GB of memory): the offered load is far past what the policy serves and it does not drop requests; lower the load (rate_scale, fewer clients) or use a policy that drops late requests (clockwork, inferfair)",
+            self.scenario.name,
+            self.server.policy_name(),
+            crate::time::secs(t),
+            st.queued(),
+            m.name,
+            m.queue.len(),
+            self.max_pending
+        ))
     }
 
     fn handle(&mut self, ev: Event) {

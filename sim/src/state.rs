@@ -261,6 +261,8 @@ pub struct State {
     /// GPUs.
     pub gpus: Vec<GpuState>,
     next_id: RequestId,
+    /// Requests in the models' queues, over all models.
+    queued: usize,
 }
 
 impl State {
@@ -295,6 +297,7 @@ impl State {
                 })
                 .collect(),
             next_id: 0,
+            queued: 0,
         }
         .preloaded(scenario)
     }
@@ -340,6 +343,7 @@ impl State {
             deadline: now + slo.unwrap_or(m.slo),
         };
         self.next_id += 1;
+        self.queued += 1;
         m.arrived += 1;
         m.queue.push_back(req);
         req
@@ -363,6 +367,7 @@ impl State {
                 Err(_) => panic!("{what}: request {id} is not pending for model {model}"),
             }
         }
+        self.queued -= out.len();
         out
     }
 
@@ -630,6 +635,12 @@ impl State {
         for m in &mut self.models {
             ends.extend(m.queue.drain(..).map(unfinished));
         }
+        self.queued = 0;
+    }
+
+    /// Requests waiting in the models' queues (arrived, not dispatched, not dropped).
+    pub fn queued(&self) -> usize {
+        self.queued
     }
 
     /// Number of requests arrived so far.

@@ -159,6 +159,11 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
     let scenario = a.common.scenario()?;
     let mut policy = inferfair_sim::policy::build(&a.policy, &scenario)?;
     let backend = a.common.backend()?;
+    let run_dir = a
+        .out
+        .as_deref()
+        .map(inferfair::rundir::RunDir::begin)
+        .transpose()?;
     let mut log = match (&a.out, a.requests) {
         (Some(dir), true) => Some(RequestLog::create(dir, &scenario)?),
         _ => None,
@@ -190,6 +195,9 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
         }
         write_results(dir, &scenario, &results)?;
         write_records(dir, &scenario, &[&r])?;
+    }
+    if let Some(d) = run_dir {
+        d.finish(super::simulate::about("replay", &scenario, &results))?;
     }
     match a.format {
         Format::Table => {

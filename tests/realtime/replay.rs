@@ -254,6 +254,7 @@ fn replay_and_validate_write_their_files() {
         [
             "batches.csv",
             "loads.csv",
+            "manifest.json",
             "per_model.csv",
             "requests.csv",
             "scenario.toml",

@@ -272,7 +272,10 @@ impl Clockwork {
                 continue;
             };
             if !taken.ids.is_empty() {
-                let est = model.est.exec(taken.size_index);
+                // Timed-out requests left out of the batch make it run padded
+                // to a smaller size: expect, and later measure, that size.
+                let size_index = model.queues.padded_index(taken.ids.len());
+                let est = model.est.exec(size_index);
                 let p = &self.p;
                 out.actions.push(Action::Dispatch(Dispatch {
                     gpu: g,
@@ -284,7 +287,7 @@ impl Clockwork {
                 gpu.exec.add(est, now);
                 gpu.in_flight.push_back(InFlight {
                     model: m,
-                    size_index: taken.size_index,
+                    size_index,
                     exec_demand: taken.exec_demand,
                 });
                 self.tracker
