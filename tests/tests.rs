@@ -9,6 +9,7 @@ mod hand;
 mod inferfair;
 mod invariants;
 mod queueing;
+mod robust;
 mod sweeps;
 mod trace_events;
 mod traces;

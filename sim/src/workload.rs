@@ -483,7 +483,7 @@ impl ArrivalSpec {
                 let (start, stop) = window(place, *start_s, *stop_s)?;
                 Arrival::Renewal {
                     mean_gap_ns: gap(rate(*rate_rps)?),
-                    cv: scales.cv,
+                    cv: check_cv(place, "cv", scales.cv)?,
                     start,
                     stop,
                 }
