@@ -114,7 +114,10 @@ impl RunResult {
     }
 }
 
-/// Goodput of every model when it runs alone under policy `name` (in parallel).
+/// Goodput of every model when it runs alone under policy `name` (in
+/// parallel): its own arrival stream, or for a closed loop the same clients
+/// and think time (which send more alone, being served faster; see
+/// `docs/metrics.md`).
 pub fn alone_goodputs(scenario: &Scenario, name: &str) -> Result<Vec<f64>> {
     policy::build(name, scenario)?;
     (0..scenario.models.len())

@@ -64,7 +64,8 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub warmup_s: f64,
     /// How long the run goes on after the last arrival so that requests in
-    /// flight can finish (default: the largest SLO).
+    /// flight can finish (default: the longest SLO of any request, the
+    /// models' or a trace's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_s: Option<f64>,
     /// Profile CSV, relative to the scenario file.
