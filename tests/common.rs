@@ -3,9 +3,6 @@
 #![allow(dead_code)]
 
 use inferfair_sim::Scenario;
-use inferfair_sim::engine::Observer;
-use inferfair_sim::state::{Batch, GpuId, ModelId, Outcome, RequestEnd};
-use inferfair_sim::time::Nanos;
 use std::path::{Path, PathBuf};
 
 /// The folder of test data.
@@ -18,30 +15,8 @@ pub fn scenario(text: &str) -> Scenario {
     Scenario::parse(text, &data().join("inline.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Records everything a run does.
-#[derive(Default, Debug)]
-pub struct Recorder {
-    pub ends: Vec<RequestEnd>,
-    pub batches: Vec<(GpuId, ModelId, usize, u32, Nanos, Nanos)>,
-    pub loads: Vec<(GpuId, ModelId, Nanos, Nanos)>,
-    pub evicts: Vec<(GpuId, ModelId, Nanos)>,
-}
-
-impl Observer for Recorder {
-    fn request_end(&mut self, e: &RequestEnd) {
-        self.ends.push(*e);
-    }
-    fn batch(&mut self, gpu: GpuId, b: &Batch, start: Nanos, finish: Nanos) {
-        self.batches
-            .push((gpu, b.model, b.requests.len(), b.size, start, finish));
-    }
-    fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
-        self.loads.push((gpu, model, start, finish));
-    }
-    fn evict(&mut self, gpu: GpuId, model: ModelId, now: Nanos) {
-        self.evicts.push((gpu, model, now));
-    }
-}
+/// Records everything a run does (shared with the swarm tester).
+pub use inferfair_sim::check::Recorder;
 
 /// Runs `s` under `policy` and records everything.
 pub fn record(s: &Scenario, policy: &str) -> (inferfair_sim::RunResult, Recorder) {
@@ -100,51 +75,10 @@ pub fn policies() -> Vec<&'static str> {
 /// What holds of the recorded request ends of any run, simulated or replayed:
 /// every request that arrived ended exactly once; a completed request started
 /// after it arrived and is good exactly when it met its deadline; a request
-/// that never ran has no start; the result's counters agree with the ends.
+/// that never ran has no start; the result's counters agree with the ends
+/// (`inferfair_sim::check::request_ends`, which the swarm tester runs too).
 pub fn check_request_ends(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
-    assert_eq!(
-        ids,
-        (0..r.requests).collect::<Vec<_>>(),
-        "each request ends exactly once"
-    );
-    for e in &rec.ends {
-        match e.outcome {
-            Outcome::Good | Outcome::Late => {
-                let start = e.start.unwrap();
-                assert!(start >= e.req.arrival && e.finish > start, "{e:?}");
-                assert_eq!(
-                    e.outcome == Outcome::Good,
-                    e.finish <= e.req.deadline,
-                    "{e:?}"
-                );
-            }
-            Outcome::Dropped | Outcome::Unfinished => assert!(e.start.is_none(), "{e:?}"),
-        }
-    }
-    for (i, m) in r.models.iter().enumerate() {
-        let measured = |o: Outcome| {
-            rec.ends
-                .iter()
-                .filter(|e| {
-                    e.req.model == i
-                        && e.outcome == o
-                        && e.req.arrival >= s.warmup
-                        && e.req.arrival < s.duration
-                })
-                .count() as u64
-        };
-        assert_eq!(
-            (m.good, m.late, m.dropped, m.unfinished),
-            (
-                measured(Outcome::Good),
-                measured(Outcome::Late),
-                measured(Outcome::Dropped),
-                measured(Outcome::Unfinished)
-            ),
-            "counters of {}",
-            m.model
-        );
-        assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
+    if let Err(e) = inferfair_sim::check::request_ends(s, r, rec) {
+        panic!("{e}");
     }
 }

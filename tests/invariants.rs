@@ -3,7 +3,7 @@
 //! profiled execution time, batches never exceed a model's largest size, and
 //! the same seed gives the same results.
 
-use crate::common::{Recorder, check_request_ends, policies, record, scenario};
+use crate::common::{Recorder, policies, record, scenario};
 use inferfair_sim::Scenario;
 use proptest::prelude::*;
 
@@ -44,37 +44,12 @@ pub fn random_scenario(
     scenario(&t)
 }
 
+/// Every invariant of a simulated run (`inferfair_sim::check::simulated`,
+/// which the swarm tester runs too): request ends and counters, no GPU
+/// overlap, batch sizes, memory, exact execution times without noise.
 pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    check_request_ends(s, r, rec);
-    // No GPU runs two batches at once; batches are within a model's sizes.
-    for g in 0..s.cluster.gpus {
-        let mut spans: Vec<_> = rec
-            .batches
-            .iter()
-            .filter(|b| b.0 == g)
-            .map(|b| (b.4, b.5))
-            .collect();
-        spans.sort();
-        for w in spans.windows(2) {
-            assert!(w[0].1 <= w[1].0, "gpu {g}: batches {w:?} overlap");
-        }
-    }
-    for b in &rec.batches {
-        let p = &s.models[b.1].profile;
-        assert!(
-            b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3),
-            "batch {b:?}"
-        );
-    }
-    // Without noise, a completed request ran exactly its batch's profiled time.
-    for e in &rec.ends {
-        if let (Some(start), 0.0) = (e.start, s.models[e.req.model].exec_cv) {
-            let exec = s.models[e.req.model]
-                .profile
-                .exec_exact(e.batch_size)
-                .unwrap();
-            assert_eq!(e.finish - start, exec, "{e:?}");
-        }
+    if let Err(e) = inferfair_sim::check::simulated(s, r, rec) {
+        panic!("{e}");
     }
 }
 

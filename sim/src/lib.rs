@@ -9,6 +9,7 @@
 //! the isolation metrics of `docs/metrics.md`.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod engine;
 pub mod error;
 pub mod event;
