@@ -769,3 +769,107 @@ fn huge_sizes_from_the_command_line_are_refused_not_panics() {
     let e = inferfair_plot::render_png(&fig, &d.join("f.png"), 1000.0).unwrap_err();
     assert!(e.to_string().contains("pixels"), "{e}");
 }
+
+#[test]
+fn a_run_whose_time_stops_is_an_error_not_a_hang() {
+    // Found by the swarm (seed 72): two models that do not fit on the GPU
+    // together and load in 0 ns. Clockwork's load tracker loads one, evicts
+    // it for the other, and so on, each transfer ending at the instant it
+    // started: time never advanced and the run never ended.
+    let s = scenario(
+        r#"
+        name = "t"
+        duration_s = 0.5
+        profile = "zero_load.csv"
+        [cluster]
+        weights_memory_gib = 0.15
+        [[models]]
+        model = "a"
+        slo_ms = 20
+        arrival = { process = "poisson", rate_rps = 2000 }
+        [[models]]
+        model = "b"
+        slo_ms = 20
+        arrival = { process = "poisson", rate_rps = 2000 }
+        "#,
+    );
+    let e = inferfair_sim::simulate(&s, "clockwork", Default::default())
+        .unwrap_err()
+        .to_string();
+    expect(
+        &e,
+        &[
+            "t under clockwork: time stopped at 0.514368 s: the policy took 100000 decisions without time advancing",
+            "load_us = 0",
+        ],
+    );
+    for p in ["fifo", "inferfair"] {
+        inferfair_sim::simulate(&s, p, Default::default()).unwrap();
+    }
+}
+
+/// A policy that drops every request the moment it arrives.
+struct DropAll;
+
+impl inferfair_sim::policy::Policy for DropAll {
+    fn name(&self) -> &'static str {
+        "drop-all"
+    }
+    fn params(&self) -> toml::Table {
+        toml::Table::new()
+    }
+    fn decide(
+        &mut self,
+        v: &inferfair_sim::policy::View,
+        out: &mut inferfair_sim::policy::Decision,
+    ) {
+        for m in v.models {
+            if !m.queue.is_empty() {
+                out.actions.push(inferfair_sim::policy::Action::Drop {
+                    model: m.id,
+                    requests: m.queue.iter().map(|r| r.id).collect(),
+                });
+            }
+        }
+    }
+}
+
+#[test]
+fn a_closed_loop_client_sends_at_most_once_per_fastest_execution() {
+    // Found by the swarm (seed 151): clients with no think time whose
+    // requests a policy drops on arrival sent again 1 ns later, a billion
+    // requests a second. Two clients of `small` (1 ms at batch 1) over 10
+    // ms: each sends once per millisecond, 10 requests each.
+    let s = scenario(
+        r#"
+        name = "t"
+        duration_s = 0.01
+        profile = "toy.csv"
+        [cluster]
+        preload = true
+        [[models]]
+        model = "small"
+        arrival = { process = "closed", clients = 2, think_ms = 0 }
+        "#,
+    );
+    let mut rec = crate::common::Recorder::default();
+    let r = inferfair_sim::run::simulate_with(
+        &s,
+        &mut DropAll,
+        inferfair_sim::RunOptions {
+            observer: Some(&mut rec),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!((r.requests, r.models[0].dropped), (20, 20));
+    let mut sends: Vec<u64> = rec.ends.iter().map(|e| e.req.arrival).collect();
+    sends.sort_unstable();
+    let (a, b) = (sends[0], sends[1]);
+    let want: Vec<u64> = (0..10)
+        .flat_map(|k| [a + k * MS, b + k * MS])
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(sends, want);
+}

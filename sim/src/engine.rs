@@ -43,6 +43,10 @@ pub struct Finished {
     pub requests: u64,
 }
 
+/// Decision rounds at one instant of simulated time, at most: more means the
+/// run livelocks (every event at that time schedules another at that time).
+pub const MAX_SAME_INSTANT: u64 = 100_000;
+
 /// One simulation run.
 pub struct Engine<'s, 'p, 'o> {
     scenario: &'s Scenario,
@@ -104,9 +108,19 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         });
         self.server
             .init(&mut sink(&mut self.events, &mut self.noise, 0));
+        let mut same_instant = 0u64;
         while let Some(t) = self.events.peek_time() {
             if t > end {
                 break;
+            }
+            same_instant = if t == self.now { same_instant + 1 } else { 0 };
+            if same_instant > MAX_SAME_INSTANT {
+                return Err(Error::Limit(format!(
+                    "{} under {}: time stopped at {:.6} s: the policy took {MAX_SAME_INSTANT} decisions without time advancing (e.g. loading and evicting models whose load takes 0 ns, load_us = 0 in the profile)",
+                    self.scenario.name,
+                    self.server.policy_name(),
+                    crate::time::secs(t)
+                )));
             }
             self.now = t;
             while self.events.peek_time() == Some(t) {

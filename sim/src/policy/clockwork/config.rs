@@ -196,7 +196,7 @@ impl ClockworkConfig {
             let need = super::memory::pages_for(m.profile.weights_bytes, page);
             if need as u64 > total {
                 return Err(format!(
-                    "`page_size_mib` = {}: a GPU's {:.1} MiB for weights holds {total} pages, fewer than the {need} that `{}` needs: it could never be loaded",
+                    "`page_size_mib` = {}: a GPU's {:.1} MiB for weights holds {total} pages, fewer than the {need} that `{}` needs: it could never be loaded (use smaller pages)",
                     crate::limits::show(self.page_size_mib),
                     s.cluster.weights_bytes as f64 / 1048576.0,
                     m.name
