@@ -9,5 +9,6 @@ pub mod atomic;
 pub mod figures;
 pub mod output;
 pub mod rundir;
+pub mod swarm;
 pub mod sweep;
 pub mod trace_events;

@@ -10,6 +10,7 @@ mod inferfair;
 mod invariants;
 mod queueing;
 mod robust;
+mod swarm;
 mod sweeps;
 mod trace_events;
 mod traces;

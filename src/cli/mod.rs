@@ -8,6 +8,7 @@ mod profile;
 mod progress;
 mod replay;
 mod simulate;
+mod swarm;
 mod sweep;
 mod trace;
 
@@ -53,6 +54,8 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Run the sweeps the figure specs need and draw the figures (PNG, SVG, CSV).
     Figures(figures::FiguresArgs),
+    /// Run random valid scenarios with every invariant checked (a seeded swarm tester).
+    Swarm(swarm::SwarmArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -68,6 +71,7 @@ pub fn run() -> Result<()> {
         Command::Profile(c) => profile::run(c),
         Command::Sweep(a) => sweep::sweep(a),
         Command::Figures(a) => figures::figures(a),
+        Command::Swarm(a) => swarm::swarm(a),
     }
 }
 
