@@ -1,4 +1,5 @@
-//! A run's output folder (`simulate`, `compare`, `replay --out DIR`) made
+//! A run's output folder (`simulate`, `compare`, `replay` and `validate
+//! --out DIR`, and validate's `sim/` and `replay/`) made
 //! whole. Each file is written atomically (`crate::atomic`), but a run
 //! writes several, and a run killed between two of them would leave a folder
 //! that mixes two runs. So a run first removes the folder's `manifest.json`
@@ -27,6 +28,9 @@ pub const RUN_FILES: &[&str] = &[
     "clockwork_requests.tsv",
     "batches.csv",
     "loads.csv",
+    "validation.csv",
+    "validation.txt",
+    "validation.json",
 ];
 
 /// A run's folder being written.

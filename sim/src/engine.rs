@@ -235,12 +235,15 @@ impl Timing for Sink<'_> {
     #[inline]
     fn exec(&mut self, gpu: GpuId, model: ModelId, _size: u32, _requests: u32, expected_ns: Nanos) {
         let dur = self.noise.duration(model, expected_ns);
-        self.events.push(self.now + dur, Event::BatchDone(gpu));
+        self.events
+            .push(self.now.saturating_add(dur), Event::BatchDone(gpu));
     }
     #[inline]
     fn transfer(&mut self, gpu: GpuId, _model: ModelId, expected_ns: Nanos) {
-        self.events
-            .push(self.now + expected_ns, Event::TransferDone(gpu));
+        self.events.push(
+            self.now.saturating_add(expected_ns),
+            Event::TransferDone(gpu),
+        );
     }
     #[inline]
     fn evict(&mut self, _gpu: GpuId, _model: ModelId) {}

@@ -291,6 +291,9 @@ fn replay_and_validate_write_their_files() {
     ] {
         assert!(v.join(f).exists(), "{f}");
     }
+    for dir in [v.clone(), v.join("sim"), v.join("replay")] {
+        inferfair::rundir::verify(&dir).unwrap();
+    }
     std::fs::remove_dir_all(d).ok();
 }
 
