@@ -873,3 +873,41 @@ fn a_closed_loop_client_sends_at_most_once_per_fastest_execution() {
         .collect();
     assert_eq!(sends, want);
 }
+
+#[test]
+fn alone_a_closed_loop_models_clients_send_more() {
+    // The documented meaning of "alone" for closed loops (docs/metrics.md):
+    // the same clients and think time, who send more when served faster, so
+    // normalized goodput is their slowdown, below 1 even if all is good.
+    let s = scenario(
+        r#"
+        name = "t"
+        duration_s = 2.0
+        warmup_s = 0.2
+        profile = "toy.csv"
+        [cluster]
+        preload = true
+        [[models]]
+        model = "small"
+        slo_ms = 100
+        arrival = { process = "closed", clients = 4, think_ms = 1 }
+        [[models]]
+        model = "big"
+        slo_ms = 200
+        arrival = { process = "poisson", rate_rps = 60 }
+        "#,
+    );
+    let shared = inferfair_sim::simulate(&s, "fifo", Default::default()).unwrap();
+    let alone = inferfair_sim::simulate(&s.only(0), "fifo", Default::default()).unwrap();
+    let (m, a) = (&shared.models[0], &alone.models[0]);
+    assert!(
+        a.arrived > m.arrived * 3 / 2,
+        "alone {} vs shared {}",
+        a.arrived,
+        m.arrived
+    );
+    assert_eq!(m.good, m.arrived, "every request it sends is good");
+    let r = inferfair_sim::simulate_isolated(&s, "fifo", Default::default()).unwrap();
+    let n = r.models[0].normalized_goodput.unwrap();
+    assert!(n < 0.7, "normalized goodput {n}");
+}
