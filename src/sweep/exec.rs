@@ -140,6 +140,9 @@ fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs the points of `points` whose result file is missing from `dir`.
 pub fn run(points: &[&Point], dir: &Path, opts: &ExecOptions) -> Result<Report> {
+    if let Some(j) = opts.jobs.filter(|&j| j > 1024) {
+        bail!("--jobs must be at most 1024, found {j}");
+    }
     ensure_dir(dir)?;
     let (todo, cached) = missing(points, dir, opts.fresh);
     let total = todo.len() + cached;
