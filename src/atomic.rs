@@ -140,11 +140,17 @@ pub struct AtomicFile {
 impl AtomicFile {
     /// Starts writing `dest`.
     pub fn create(dest: &Path) -> Result<Self> {
-        let real = resolve_links(dest)?;
-        let special = match std::fs::metadata(&real) {
+        // What the path names, links followed (by the system: a link such as
+        // /proc/self/fd/1 may name a pipe that has no path).
+        let (real, special) = match std::fs::metadata(dest) {
             Ok(m) if m.is_dir() => bail!("cannot write {}: it is a folder", dest.display()),
-            Ok(m) => !m.is_file(),
-            Err(_) => false,
+            Ok(m) if !m.is_file() => (dest.to_path_buf(), true),
+            Ok(_) => (
+                std::fs::canonicalize(dest)
+                    .with_context(|| format!("cannot write {}", dest.display()))?,
+                false,
+            ),
+            Err(_) => (resolve_links(dest)?, false),
         };
         let (target, f) = if special {
             let f = OpenOptions::new()

@@ -551,6 +551,20 @@ fn trace_events_follow_symlinks_and_write_devices_in_place() {
     assert!(v["traceEvents"].as_array().is_some_and(|a| !a.is_empty()));
     ok(&["simulate", toy, "--trace-events", "/dev/null"]);
     assert!(!std::fs::metadata("/dev/null").unwrap().is_file());
+    // /dev/stdout is a link to a pipe here: written in place.
+    let out = ok(&[
+        "simulate",
+        toy,
+        "--trace-events",
+        "/dev/stdout",
+        "--format",
+        "json",
+    ]);
+    assert!(
+        out.starts_with("{\"traceEvents\":") || out.contains("\"traceEvents\""),
+        "{}",
+        &out[..200.min(out.len())]
+    );
     let names: Vec<_> = std::fs::read_dir(&d)
         .unwrap()
         .map(|e| e.unwrap().file_name())
