@@ -925,3 +925,47 @@ fn alone_a_closed_loop_models_clients_send_more() {
     let n = r.models[0].normalized_goodput.unwrap();
     assert!(n < 0.7, "normalized goodput {n}");
 }
+
+#[test]
+fn clockwork_does_not_poll_a_gpu_whose_batch_is_overdue() {
+    // Found by the swarm (seed 29743): with execution noise a batch can run
+    // far past its estimate; once it is overdue by more than `lag`,
+    // Clockwork's idea of when the GPU is free moves with the clock, and it
+    // asked to be woken every few hundred nanoseconds, each wake-up adding
+    // another (2 million decisions in the first 0.12 s of this toy run).
+    // Those wake-ups could plan nothing on that GPU: it now waits for the
+    // batch to end. 3,729 events in all.
+    let s = scenario(
+        r#"
+        name = "noisy"
+        seed = 4
+        duration_s = 2.0
+        profile = "toy.csv"
+        [cluster]
+        preload = true
+        [[models]]
+        model = "big"
+        slo_ms = 1000
+        exec_cv = 2.0
+        arrival = { process = "poisson", rate_rps = 40 }
+        [[models]]
+        model = "small"
+        slo_ms = 500
+        arrival = { process = "poisson", rate_rps = 800 }
+        "#,
+    );
+    let mut rec = crate::common::Recorder::default();
+    let r = inferfair_sim::simulate(
+        &s,
+        "clockwork",
+        inferfair_sim::RunOptions {
+            observer: Some(&mut rec),
+            max_events: Some(100_000),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.events < 10_000, "{} events", r.events);
+    rec.ends.sort_by_key(|e| e.req.id);
+    inferfair_sim::check::simulated(&s, &r, &rec).unwrap();
+}

@@ -349,14 +349,18 @@ impl Clockwork {
         }
         let ahead = self.p.schedule_ahead;
         let demand = self.tracker.as_ref().is_some_and(|t| t.any_demand());
+        // While a GPU's running action is overdue its expected free time
+        // moves with now: waking before it completes (a notice of its own)
+        // could plan nothing there, and each wake-up would ask for the next
+        // a few nanoseconds later.
         for gpu in &self.gpus {
-            if !gpu.strategies.is_empty() {
+            if !gpu.strategies.is_empty() && !gpu.exec.overdue(now) {
                 let at = gpu.exec.available(now);
                 if at >= now + ahead {
                     out.wake(at - ahead + 1);
                 }
             }
-            if demand {
+            if demand && !gpu.pcie.overdue(now) {
                 let at = gpu.pcie.available(now);
                 if at >= now + ahead {
                     out.wake(at - ahead + 1);
