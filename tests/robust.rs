@@ -969,3 +969,20 @@ fn clockwork_does_not_poll_a_gpu_whose_batch_is_overdue() {
     rec.ends.sort_by_key(|e| e.req.id);
     inferfair_sim::check::simulated(&s, &r, &rec).unwrap();
 }
+
+#[test]
+fn an_onoff_stream_that_rarely_sends_ends_with_the_run() {
+    // Found by the swarm (seed 30025): an on/off stream whose next arrival
+    // lies far beyond the run (here a mean gap of a million seconds, in
+    // on periods of 1 ms) looked for it one on period at a time, forever.
+    // Streams now stop at the end of arrivals.
+    let s = scenario(&one(
+        "",
+        "",
+        "arrival = { process = \"onoff\", rate_rps = 1e-6, on_s = 0.001, off_s = 0.001, cv = 0.5 }",
+    ));
+    for p in crate::common::policies() {
+        let r = inferfair_sim::simulate(&s, p, Default::default()).unwrap();
+        assert_eq!(r.requests, 0);
+    }
+}

@@ -435,17 +435,20 @@ impl Scenario {
                         ),
                     ));
                 }
-                let arrival = entry.arrival.resolve(
-                    &at(&format!("{place}.arrival")),
-                    Scales {
-                        rate: file.rate_scale,
-                        cv: file.cv_scale,
-                        slo: file.slo_scale,
-                    },
-                    w * n as f64 / wsum,
-                    &mut sources,
-                    &name,
-                )?;
+                let arrival = entry
+                    .arrival
+                    .resolve(
+                        &at(&format!("{place}.arrival")),
+                        Scales {
+                            rate: file.rate_scale,
+                            cv: file.cv_scale,
+                            slo: file.slo_scale,
+                        },
+                        w * n as f64 / wsum,
+                        &mut sources,
+                        &name,
+                    )?
+                    .until(duration);
                 check_trace_slos(&at(&format!("{place}.arrival")), &arrival, mp)?;
                 models.push(ModelSpec {
                     name,

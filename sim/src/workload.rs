@@ -55,7 +55,9 @@ pub enum ArrivalSpec {
     /// On/off bursts: arrivals at `rate_rps` (Poisson, or Gamma with `cv`)
     /// during on periods, none during off periods; period lengths are
     /// exponential with means `on_s` and `off_s`, starting with an on period.
-    /// The mean rate is rate_rps * on_s / (on_s + off_s).
+    /// Gaps run in on-time only (what is left of one at the end of an on
+    /// period carries over to the next), so the mean rate is
+    /// rate_rps * on_s / (on_s + off_s) whatever the CV.
     Onoff {
         /// Requests per second during on periods.
         rate_rps: f64,
@@ -647,6 +649,41 @@ impl ArrivalSpec {
 }
 
 impl Arrival {
+    /// The same process with no arrival from `end` on (the end of a run):
+    /// an on/off process whose on periods rarely hold an arrival would
+    /// otherwise keep switching forever looking for the next one.
+    pub fn until(self, end: Nanos) -> Arrival {
+        match self {
+            Arrival::Renewal {
+                mean_gap_ns,
+                cv,
+                start,
+                stop,
+            } => Arrival::Renewal {
+                mean_gap_ns,
+                cv,
+                start,
+                stop: stop.min(end),
+            },
+            Arrival::OnOff {
+                mean_gap_ns,
+                cv,
+                on_ns,
+                off_ns,
+                start,
+                stop,
+            } => Arrival::OnOff {
+                mean_gap_ns,
+                cv,
+                on_ns,
+                off_ns,
+                start,
+                stop: stop.min(end),
+            },
+            other => other,
+        }
+    }
+
     /// What drawing this process costs over [0, `duration`): the expected
     /// number of arrivals and of on/off switches. A closed loop's clients
     /// each send at most once per `min_cycle` (their think time or the
@@ -716,6 +753,8 @@ pub struct ArrivalStream {
     initial: Vec<Nanos>,
     /// Expected arrivals in the current interval of a binned process (negative: not computed yet).
     seg_mass: f64,
+    /// On-time left of an on/off process's gap from earlier on periods (negative: none).
+    carry: f64,
 }
 
 impl ArrivalStream {
@@ -760,6 +799,7 @@ impl ArrivalStream {
             segment: 0,
             initial,
             seg_mass: -1.0,
+            carry: -1.0,
         }
     }
 
@@ -813,12 +853,22 @@ impl ArrivalStream {
                 stop,
                 ..
             } => loop {
-                let next = self.t + Self::gap(&mut self.rng, *mean_gap_ns, *cv);
+                // The gap runs in on-time only: what is left of it when an on
+                // period ends carries over to the next (for Poisson gaps,
+                // memoryless, a fresh gap is the same and is drawn instead).
+                let gap = if *cv == 1.0 || self.carry < 0.0 {
+                    Self::gap(&mut self.rng, *mean_gap_ns, *cv)
+                } else {
+                    self.carry
+                };
+                let next = self.t + gap;
                 if next < self.phase_end {
                     self.t = next;
+                    self.carry = -1.0;
                     let t = next.round();
                     return (t < *stop as f64).then_some((t as Nanos, None));
                 }
+                self.carry = gap - (self.phase_end - self.t);
                 // The on period ends first: skip the off period and start a new on period.
                 self.t = self.phase_end + self.rng.exp(*off_ns);
                 self.phase_end = self.t + self.rng.exp(*on_ns);
@@ -985,6 +1035,38 @@ mod tests {
         assert!((r / 100.0 - 1.0).abs() < 0.05, "mean rate {r}");
         let (_, c) = rate_and_cv(&ts);
         assert!(c > 1.5, "bursty: cv {c}");
+    }
+
+    #[test]
+    fn onoff_mean_rate_holds_whatever_the_cv() {
+        // Gaps (mean 1 s, CV 0.3) far longer than an on period (mean 5 ms):
+        // each on period used to draw a fresh gap, which almost never fit,
+        // so the stream sent nearly nothing and, with no stop, looked for
+        // its next arrival forever. Gaps now run in on-time: 0.25 r/s.
+        for cv in [0.3, 3.0] {
+            let spec = ArrivalSpec::Onoff {
+                rate_rps: 1.0,
+                on_s: 0.005,
+                off_s: 0.015,
+                cv: Some(cv),
+                start_s: None,
+                stop_s: None,
+            };
+            let ts = draw(&spec, 40_000 * crate::time::NS_PER_S);
+            let r = ts.len() as f64 / 40_000.0;
+            assert!((r / 0.25 - 1.0).abs() < 0.1, "mean rate {r} at cv {cv}");
+        }
+        // A stream cut at the end of a run stops there.
+        let a = ArrivalSpec::Onoff {
+            rate_rps: 1e-3,
+            on_s: 0.001,
+            off_s: 0.001,
+            cv: Some(0.1),
+            start_s: None,
+            stop_s: None,
+        };
+        let mut s = ArrivalStream::new(resolve(&a).until(crate::time::NS_PER_S), Rng::new(1));
+        assert_eq!(s.next(), None);
     }
 
     #[test]

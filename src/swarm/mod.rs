@@ -306,7 +306,11 @@ pub struct Report {
 pub fn run(o: &Options) -> Result<Report> {
     let started = Instant::now();
     let mut tally = Tally::default();
-    let scratch = o.out.join(format!(".scratch-{}", std::process::id()));
+    // Registered as a temporary folder: removed even on SIGINT/SIGTERM.
+    std::fs::create_dir_all(&o.out)
+        .with_context(|| format!("cannot create {}", o.out.display()))?;
+    let scratch_dir = crate::atomic::TempPath::beside(&o.out.join("scratch"), "")?;
+    let scratch = scratch_dir.path().to_path_buf();
     let mut seed = o.first_seed;
     loop {
         if o.scenarios.is_some_and(|n| tally.scenarios >= n)
