@@ -165,7 +165,7 @@ fn demo(seconds: f64) -> anyhow::Result<String> {
     let s = quickstart(seconds)?;
     // 1. Directly, as an object: the simulator...
     let mut sjf = Sjf::new(SjfConfig::default());
-    let sim = simulate_with(&s, &mut sjf, RunOptions::default());
+    let sim = simulate_with(&s, &mut sjf, RunOptions::default())?;
     // ... and the replay, with a fresh object (policies keep state).
     let mut sjf = Sjf::new(SjfConfig::default());
     let cpu = inferfair_replay::backend::cpu::Cpu;
@@ -234,7 +234,8 @@ mod tests {
                 observer: Some(&mut ends),
                 ..Default::default()
             },
-        );
+        )
+        .unwrap();
         let mut ids: Vec<u64> = ends.0.iter().map(|e| e.req.id).collect();
         ids.sort_unstable();
         assert_eq!(

@@ -1,78 +1,19 @@
-//! Result files and tables: files are written whole or not at all (to a
-//! temporary name, then renamed), so an interrupted run leaves no half-written
-//! file behind. Files hold no wall-clock times, so the same seed gives
+//! Result files and tables: files are written whole or not at all
+//! (`crate::atomic`), so an interrupted run leaves no half-written file
+//! behind. Files hold no wall-clock times, so the same seed gives
 //! byte-identical files.
 
 use anyhow::{Context, Result};
 use inferfair_sim::RunResult;
 use inferfair_sim::engine::Observer;
 use inferfair_sim::state::{Batch, GpuId, ModelId, RequestEnd};
+use inferfair_sim::text::{csv_field, pad};
 use inferfair_sim::time::Nanos;
 use serde_json::{Value, json};
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
-/// A file written under a temporary name and renamed into place on `commit`;
-/// dropped without commit, it is removed.
-pub struct AtomicFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    w: Option<BufWriter<File>>,
-}
-
-impl AtomicFile {
-    /// Starts writing `dest`.
-    pub fn create(dest: &Path) -> Result<Self> {
-        let name = dest.file_name().context("a file name")?.to_string_lossy();
-        let tmp = dest.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-        let f = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok(AtomicFile {
-            tmp,
-            dest: dest.to_path_buf(),
-            w: Some(BufWriter::new(f)),
-        })
-    }
-
-    /// The writer.
-    pub fn writer(&mut self) -> &mut BufWriter<File> {
-        self.w.as_mut().expect("not committed")
-    }
-
-    /// Flushes, syncs and renames into place.
-    pub fn commit(mut self) -> Result<()> {
-        let w = self.w.take().expect("not committed");
-        let f = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", self.tmp.display()))?;
-        f.sync_all().ok();
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.tmp.display(),
-                self.dest.display()
-            )
-        })
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if self.w.is_some() {
-            let _ = std::fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// Writes `contents` to `path` atomically.
-pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    f.writer()
-        .write_all(contents)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.commit()
-}
+pub use crate::atomic::{AtomicFile, write_atomic};
 
 /// Creates the output folder.
 pub fn ensure_dir(dir: &Path) -> Result<()> {
@@ -159,9 +100,9 @@ pub fn per_model_rows(r: &RunResult, out: &mut String) {
         let l = &m.latency_ms;
         out.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.policy,
-            m.model,
-            m.profile_model,
+            csv_field(&r.policy),
+            csv_field(&m.model),
+            csv_field(&m.profile_model),
             m.slo_ms,
             m.arrived,
             m.good,
@@ -272,7 +213,7 @@ impl RequestLog {
     /// Renames the log into place, or reports the first write error.
     pub fn finish(self) -> Result<()> {
         if let Some(e) = self.error {
-            return Err(e).context("cannot write requests.csv");
+            return Err(e).with_context(|| format!("cannot write {}", self.file.dest().display()));
         }
         self.file.commit()
     }
@@ -292,7 +233,7 @@ impl Observer for RequestLog {
             self.file.writer(),
             "{},{},{},{},{},{},{},{},{},{in_window},{}",
             e.req.id,
-            self.names[e.req.model],
+            csv_field(&self.names[e.req.model]),
             e.req.arrival,
             e.req.deadline,
             start,
@@ -431,9 +372,10 @@ impl Table {
             let mut line = String::new();
             for (i, c) in r.iter().enumerate() {
                 if i == 0 {
-                    line.push_str(&format!("{c:<width$}", width = w[i]));
+                    line.push_str(&pad(c, w[i], true));
                 } else {
-                    line.push_str(&format!("  {c:>width$}", width = w[i]));
+                    line.push_str("  ");
+                    line.push_str(&pad(c, w[i], false));
                 }
             }
             s.push_str(line.trim_end());
@@ -521,6 +463,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         "SLO att.",
         "dropped",
         "late",
+        "unfinished",
         "p99 ms",
         "GPU util",
     ];
@@ -539,6 +482,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             pct(o.slo_attainment),
             o.dropped.to_string(),
             o.late.to_string(),
+            o.unfinished.to_string(),
             fmt(o.latency_ms.p99, 1),
             format!("{:.1}%", o.gpu_utilization * 100.0),
         ];
@@ -592,8 +536,18 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
     }
     s.push('\n');
     let mut cols = vec![
-        "model", "policy", "slo ms", "offered", "goodput", "SLO att.", "dropped", "late", "p50 ms",
-        "p99 ms", "batch",
+        "model",
+        "policy",
+        "slo ms",
+        "offered",
+        "goodput",
+        "SLO att.",
+        "dropped",
+        "late",
+        "unfinished",
+        "p50 ms",
+        "p99 ms",
+        "batch",
     ];
     if iso {
         cols.push("N");
@@ -611,6 +565,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
                 pct(ms.slo_attainment),
                 ms.dropped.to_string(),
                 ms.late.to_string(),
+                ms.unfinished.to_string(),
                 fmt(ms.latency_ms.p50, 2),
                 fmt(ms.latency_ms.p99, 2),
                 fmt(ms.mean_batch, 1),

@@ -174,16 +174,17 @@ impl TraceEvents {
             self.flush_queue(m);
         }
         if let Some(e) = self.error {
-            return Err(e).context("cannot write the trace-events file");
+            return Err(e).with_context(|| format!("cannot write {}", self.file.dest().display()));
         }
         let tail = format!(
             "\n],\n\"displayTimeUnit\":\"ms\",\n\"otherData\":{{{},\"events\":{},\"max_events\":{},\"truncated\":{}}}}}\n",
             self.meta, self.events, self.opts.max_events, self.truncated
         );
+        let dest = self.file.dest().to_path_buf();
         self.file
             .writer()
             .write_all(tail.as_bytes())
-            .context("cannot write the trace-events file")?;
+            .with_context(|| format!("cannot write {}", dest.display()))?;
         let (n, t) = (self.events, self.truncated);
         self.file.commit()?;
         Ok((n, t))

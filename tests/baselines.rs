@@ -299,7 +299,8 @@ fn fair(s: &Scenario) -> (RunResult, Recorder, Vec<f64>) {
             observer: Some(&mut rec),
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     rec.ends.sort_by_key(|e| e.req.id);
     check_request_ends(s, &r, &rec);
     (r, rec, p.counters().to_vec())
@@ -460,7 +461,8 @@ fn scripted(s: &Scenario, steps: Vec<(Nanos, Vec<Action>)>) -> (RunResult, Recor
             observer: Some(&mut rec),
             ..Default::default()
         },
-    );
+    )
+    .unwrap();
     rec.ends.sort_by_key(|e| e.req.id);
     check_request_ends(s, &r, &rec);
     (r, rec)

@@ -92,6 +92,7 @@ fn same_seed_gives_byte_identical_files_whatever_the_thread_count() {
         fa.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(),
         vec![
             "inputs/toy.csv",
+            "manifest.json",
             "per_gpu.csv",
             "per_model.csv",
             "requests.csv",

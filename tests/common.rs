@@ -3,8 +3,6 @@
 #![allow(dead_code)]
 
 use inferfair_sim::Scenario;
-use inferfair_sim::engine::Observer;
-use inferfair_sim::state::{Batch, GpuId, ModelId, Outcome, RequestEnd};
 use inferfair_sim::time::Nanos;
 use std::path::{Path, PathBuf};
 
@@ -54,43 +52,8 @@ pub fn scenario(text: &str) -> Scenario {
     Scenario::parse(text, &data().join("inline.toml")).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Records everything a run does.
-#[derive(Default, Debug)]
-pub struct Recorder {
-    pub ends: Vec<RequestEnd>,
-    pub batches: Vec<(GpuId, ModelId, usize, u32, Nanos, Nanos)>,
-    pub loads: Vec<(GpuId, ModelId, Nanos, Nanos)>,
-    pub evicts: Vec<(GpuId, ModelId, Nanos)>,
-    /// Every batch start: (gpu, batch id, model, size, start).
-    pub starts: Vec<(GpuId, u64, ModelId, u32, Nanos)>,
-    /// The id of each of `batches`.
-    pub batch_ids: Vec<u64>,
-    /// Every preempted batch: (gpu, batch id, model, start, preempted at).
-    pub preempted: Vec<(GpuId, u64, ModelId, Nanos, Nanos)>,
-}
-
-impl Observer for Recorder {
-    fn request_end(&mut self, e: &RequestEnd) {
-        self.ends.push(*e);
-    }
-    fn batch_start(&mut self, gpu: GpuId, b: &Batch, now: Nanos) {
-        self.starts.push((gpu, b.id, b.model, b.size, now));
-    }
-    fn batch(&mut self, gpu: GpuId, b: &Batch, start: Nanos, finish: Nanos) {
-        self.batches
-            .push((gpu, b.model, b.requests.len(), b.size, start, finish));
-        self.batch_ids.push(b.id);
-    }
-    fn preempted(&mut self, gpu: GpuId, b: &Batch, start: Nanos, now: Nanos) {
-        self.preempted.push((gpu, b.id, b.model, start, now));
-    }
-    fn load(&mut self, gpu: GpuId, model: ModelId, start: Nanos, finish: Nanos) {
-        self.loads.push((gpu, model, start, finish));
-    }
-    fn evict(&mut self, gpu: GpuId, model: ModelId, now: Nanos) {
-        self.evicts.push((gpu, model, now));
-    }
-}
+/// Records everything a run does (shared with the swarm tester).
+pub use inferfair_sim::check::Recorder;
 
 /// Runs `s` under `policy` and records everything.
 pub fn record(s: &Scenario, policy: &str) -> (inferfair_sim::RunResult, Recorder) {
@@ -152,88 +115,19 @@ pub fn policies() -> Vec<&'static str> {
 /// What holds of the recorded request ends of any run, simulated or replayed:
 /// every request that arrived ended exactly once; a completed request started
 /// after it arrived and is good exactly when it met its deadline; a request
-/// that never ran has no start; the result's counters agree with the ends.
+/// that never ran has no start; the result's counters agree with the ends
+/// (`inferfair_sim::check::request_ends`, which the swarm tester runs too).
 pub fn check_request_ends(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    let ids: Vec<u64> = rec.ends.iter().map(|e| e.req.id).collect();
-    assert_eq!(
-        ids,
-        (0..r.requests).collect::<Vec<_>>(),
-        "each request ends exactly once"
-    );
-    for e in &rec.ends {
-        match e.outcome {
-            Outcome::Good | Outcome::Late => {
-                let start = e.start.unwrap();
-                assert!(start >= e.req.arrival && e.finish > start, "{e:?}");
-                assert_eq!(
-                    e.outcome == Outcome::Good,
-                    e.finish <= e.req.deadline,
-                    "{e:?}"
-                );
-            }
-            Outcome::Dropped | Outcome::Unfinished => assert!(e.start.is_none(), "{e:?}"),
-        }
-    }
-    for (i, m) in r.models.iter().enumerate() {
-        let measured = |o: Outcome| {
-            rec.ends
-                .iter()
-                .filter(|e| {
-                    e.req.model == i
-                        && e.outcome == o
-                        && e.req.arrival >= s.warmup
-                        && e.req.arrival < s.duration
-                })
-                .count() as u64
-        };
-        assert_eq!(
-            (m.good, m.late, m.dropped, m.unfinished),
-            (
-                measured(Outcome::Good),
-                measured(Outcome::Late),
-                measured(Outcome::Dropped),
-                measured(Outcome::Unfinished)
-            ),
-            "counters of {}",
-            m.model
-        );
-        assert_eq!(m.arrived, m.good + m.late + m.dropped + m.unfinished);
+    if let Err(e) = inferfair_sim::check::request_ends(s, r, rec) {
+        panic!("{e}");
     }
     check_preemptions(s, r, rec);
 }
 
-/// What holds of preempted batches: each started (and was not reported as
-/// done), was preempted no earlier than its start, and is counted once in
-/// the metrics; its lost GPU time is part of the busy time.
+/// What holds of preempted batches (`inferfair_sim::check::preemptions`).
 pub fn check_preemptions(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    for p in &rec.preempted {
-        assert!(
-            rec.starts
-                .iter()
-                .any(|st| st.1 == p.1 && st.0 == p.0 && st.4 == p.3),
-            "preempted batch {p:?} never started"
-        );
-        assert!(
-            !rec.batch_ids.contains(&p.1),
-            "batch {} both preempted and done",
-            p.1
-        );
-        assert!(p.4 >= p.3, "{p:?}");
-    }
-    let in_window = |t: Nanos| t >= s.warmup && t < s.duration;
-    let counted = rec.preempted.iter().filter(|p| in_window(p.3)).count() as u64;
-    assert_eq!(r.overall.preemptions, counted);
-    assert_eq!(r.gpus.iter().map(|g| g.preemptions).sum::<u64>(), counted);
-    assert_eq!(r.models.iter().map(|m| m.preempted).sum::<u64>(), counted);
-    for g in &r.gpus {
-        assert!(
-            g.wasted >= 0.0 && g.wasted <= g.utilization + 1e-12,
-            "{g:?}"
-        );
-        assert!(g.preemptions > 0 || g.wasted == 0.0, "{g:?}");
-    }
-    for m in &r.models {
-        assert!(m.wasted_share <= m.gpu_share + 1e-12, "{m:?}");
+    if let Err(e) = inferfair_sim::check::preemptions(s, r, rec) {
+        panic!("{e}");
     }
 }
 

@@ -3,7 +3,7 @@
 //! profiled execution time, batches never exceed a model's largest size, and
 //! the same seed gives the same results.
 
-use crate::common::{Recorder, check_request_ends, policies, record, scenario};
+use crate::common::{Recorder, policies, record, scenario};
 use inferfair_sim::Scenario;
 use proptest::prelude::*;
 
@@ -71,52 +71,12 @@ fn random_models(seed: u64, cluster: &str, models: &[(bool, u8, f64, f64, f64)])
     scenario(&t)
 }
 
+/// Every invariant of a simulated run (`inferfair_sim::check::simulated`,
+/// which the swarm tester runs too): request ends and counters, no GPU
+/// overlap, batch sizes, memory, exact execution times without noise.
 pub fn check_invariants(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    check_request_ends(s, r, rec);
-    // No GPU runs two batches at once (unless its pool runs several: see
-    // `concurrent::check_concurrency`); batches are within a model's sizes.
-    let exclusive = |g: usize| r.gpus[g].max_concurrent == 1;
-    for g in (0..s.cluster.gpus).filter(|&g| exclusive(g)) {
-        let mut spans: Vec<_> = rec
-            .batches
-            .iter()
-            .filter(|b| b.0 == g)
-            .map(|b| (b.4, b.5))
-            .chain(
-                rec.preempted
-                    .iter()
-                    .filter(|p| p.0 == g)
-                    .map(|p| (p.3, p.4)),
-            )
-            .collect();
-        spans.sort();
-        for w in spans.windows(2) {
-            assert!(w[0].1 <= w[1].0, "gpu {g}: batches {w:?} overlap");
-        }
-    }
-    for b in &rec.batches {
-        let p = s.models[b.1]
-            .profile_on(s.cluster.pool_of(b.0))
-            .expect("a batch runs only where its model can");
-        assert!(
-            b.2 as u32 <= b.3 && p.batch_sizes.contains(&b.3),
-            "batch {b:?}"
-        );
-    }
-    // Without noise, a completed request ran exactly its batch's profiled
-    // time (at least that long beside other batches).
-    for e in &rec.ends {
-        if let (Some(start), Some(g), 0.0) = (e.start, e.gpu, s.models[e.req.model].exec_cv) {
-            let exec = s.models[e.req.model]
-                .profile_on(s.cluster.pool_of(g))
-                .and_then(|p| p.exec_exact(e.batch_size))
-                .unwrap();
-            if exclusive(g) {
-                assert_eq!(e.finish - start, exec, "{e:?}");
-            } else {
-                assert!(e.finish - start + 1 >= exec, "{e:?}");
-            }
-        }
+    if let Err(e) = inferfair_sim::check::simulated(s, r, rec) {
+        panic!("{e}");
     }
 }
 

@@ -134,7 +134,7 @@ fn the_period_record_shows_the_overload_and_the_large_model_kept_apart() {
     let s = issue_mix(4, 1.5);
     let mut p = InferFair::new(InferFairConfig::default());
     p.record_periods();
-    run::simulate_with(&s, &mut p, RunOptions::default());
+    run::simulate_with(&s, &mut p, RunOptions::default()).unwrap();
     let periods = p.periods();
     assert_eq!(periods.len(), 12 * 10 + 2); // every 100 ms until the drain (200 ms) ends
     // From 2 s to the end of arrivals (12 s).

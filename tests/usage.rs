@@ -175,6 +175,7 @@ fn the_resolved_scenario_reruns_anywhere_to_the_same_bytes() {
         [
             "inputs/toy.csv",
             "inputs/trace.csv",
+            "manifest.json",
             "per_gpu.csv",
             "per_model.csv",
             "requests.csv",

@@ -111,18 +111,21 @@ fn layout(fig: &Figure, z: Sz) -> Layout {
     let cols = fig.columns.max(1).min(fig.panels.len().max(1));
     let rows = fig.panels.len().div_ceil(cols).max(1);
     let (pw, ph) = fig.panel_size.unwrap_or(PANEL);
-    let width = z.upx(pw as f64) * cols as u32;
+    let width = z.upx(pw as f64).saturating_mul(cols as u32);
     let entries = legend_entries(fig);
     let legend_rows = legend_rows(&entries, width, z);
     let title_h = if fig.title.is_some() { z.upx(34.0) } else { 0 };
     let legend_h = if entries.is_empty() {
         0
     } else {
-        z.upx(8.0) + z.upx(26.0) * legend_rows.len() as u32
+        z.upx(8.0)
+            .saturating_add(z.upx(26.0).saturating_mul(legend_rows.len() as u32))
     };
     Layout {
         width,
-        height: title_h + legend_h + z.upx(ph as f64) * rows as u32,
+        height: title_h
+            .saturating_add(legend_h)
+            .saturating_add(z.upx(ph as f64).saturating_mul(rows as u32)),
         title_h,
         legend_h,
         rows,
@@ -132,9 +135,24 @@ fn layout(fig: &Figure, z: Sz) -> Layout {
     }
 }
 
+/// The largest image drawn: 2 x 10^8 pixels (600 MB as RGB), at most 10^5 on a side.
+const MAX_PIXELS: u64 = 200_000_000;
+const MAX_SIDE: u32 = 100_000;
+
+fn check_size(l: &Layout) -> Result<(), PlotError> {
+    if l.width > MAX_SIDE || l.height > MAX_SIDE || l.width as u64 * l.height as u64 > MAX_PIXELS {
+        return Err(PlotError(format!(
+            "the figure would be {} x {} pixels, more than the {MAX_SIDE} per side and {MAX_PIXELS} in all that are drawn: lower the scale or the panel size",
+            l.width, l.height
+        )));
+    }
+    Ok(())
+}
+
 pub fn svg(fig: &Figure) -> Result<String, PlotError> {
     let z = Sz(1.0);
     let l = layout(fig, z);
+    check_size(&l)?;
     let mut s = String::new();
     {
         let root = SVGBackend::with_string(&mut s, (l.width, l.height)).into_drawing_area();
@@ -145,8 +163,14 @@ pub fn svg(fig: &Figure) -> Result<String, PlotError> {
 }
 
 pub fn png(fig: &Figure, path: &std::path::Path, scale: f64) -> Result<(), PlotError> {
+    if !(scale.is_finite() && scale > 0.0) {
+        return Err(PlotError(format!(
+            "the PNG scale must be a positive number, found {scale}"
+        )));
+    }
     let z = Sz(scale.max(0.25));
     let l = layout(fig, z);
+    check_size(&l)?;
     let root = BitMapBackend::new(path, (l.width, l.height)).into_drawing_area();
     draw(&root, fig, &l, z)?;
     root.present().map_err(err)

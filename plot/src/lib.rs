@@ -195,6 +195,14 @@ pub fn render_svg(fig: &Figure) -> Result<String, PlotError> {
     draw::svg(fig)
 }
 
+/// The figure as a PNG file written directly at `path` (whose name must end
+/// in `.png`), `scale` pixels per SVG pixel. A figure larger than 2 x 10^8
+/// pixels is an error.
+pub fn render_png_file(fig: &Figure, path: &Path, scale: f64) -> Result<(), PlotError> {
+    register_font();
+    draw::png(fig, path, scale)
+}
+
 /// The figure as a PNG file at `path`, `scale` pixels per SVG pixel (2 gives
 /// print resolution). Written whole or not at all (a temporary file renamed).
 pub fn render_png(fig: &Figure, path: &Path, scale: f64) -> Result<(), PlotError> {

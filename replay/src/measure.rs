@@ -239,10 +239,30 @@ pub fn profile_csv(
             estimated.join(", ")
         ));
     }
+    // A larger batch never runs faster (the simulator refuses a profile whose
+    // time falls): a median below the previous size's is raised to it, and said.
+    let mut raised = Vec::new();
+    for m in models {
+        let mut floor = 0;
+        for b in &m.batches {
+            if b.exec.median_ns < floor {
+                raised.push(format!("{} batch {}", m.name, b.size));
+            }
+            floor = floor.max(b.exec.median_ns);
+        }
+    }
+    if !raised.is_empty() {
+        s.push_str(&format!(
+            "# exec_us raised to the next smaller batch size's where a larger batch measured faster: {}\n",
+            raised.join(", ")
+        ));
+    }
     s.push_str("model,batch_size,exec_us,weights_mib,load_us,gflops,exec_p99_us,device_exec_us,load_p99_us");
     s.push_str(if utils.is_some() { ",util\n" } else { "\n" });
     for m in models {
+        let mut floor = 0;
         for b in &m.batches {
+            floor = floor.max(b.exec.median_ns);
             let util = utils.map(|u| {
                 let x = u
                     .iter()
@@ -253,9 +273,9 @@ pub fn profile_csv(
             });
             s.push_str(&format!(
                 "{},{},{},{},{},{},{},{},{}{}\n",
-                m.name,
+                inferfair_sim::text::csv_field(&m.name),
                 b.size,
-                us(b.exec.median_ns),
+                us(floor),
                 mib(m.weights_bytes),
                 us(m.load.median_ns),
                 m.gflops,

@@ -4,6 +4,7 @@
 //! were from the profile's.
 
 use crate::driver::{BatchRecord, LoadRecord};
+use inferfair_sim::text::csv_field;
 use inferfair_sim::time::Nanos;
 
 /// Header of `batches.csv`.
@@ -32,9 +33,10 @@ pub fn batch_rows(policy: &str, names: &[String], batches: &[BatchRecord], out: 
     for b in batches {
         let measured = b.span.finish - b.span.start;
         out.push_str(&format!(
-            "{policy},{},{},{},{},{},{},{},{},{},{measured},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{measured},{},{}\n",
+            csv_field(policy),
             b.gpu,
-            names[b.model],
+            csv_field(&names[b.model]),
             b.size,
             b.requests,
             b.issued,
@@ -53,9 +55,10 @@ pub fn load_rows(policy: &str, names: &[String], loads: &[LoadRecord], out: &mut
     for l in loads {
         let measured = l.span.finish - l.span.start;
         out.push_str(&format!(
-            "{policy},{},{},{},{},{},{},{measured},{},{}\n",
+            "{},{},{},{},{},{},{},{measured},{},{}\n",
+            csv_field(policy),
             l.gpu,
-            names[l.model],
+            csv_field(&names[l.model]),
             l.issued,
             l.span.start,
             l.span.finish,

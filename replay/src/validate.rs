@@ -295,8 +295,8 @@ pub fn csv(rows: &[Row]) -> String {
     for r in rows {
         s.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.policy,
-            r.model,
+            inferfair_sim::text::csv_field(&r.policy),
+            inferfair_sim::text::csv_field(&r.model),
             o(r.sim.slo_attainment),
             o(r.real.slo_attainment),
             o(r.attainment_diff_pts()),

@@ -9,6 +9,7 @@
 
 use crate::error::{Error, Result};
 use crate::interference::{Interference, InterferenceSpec};
+use crate::limits::{MAX_GPU_MEMORY_GIB, MAX_GPUS};
 use crate::profile::Profile;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -113,6 +114,12 @@ fn memory(
             format!("must be a positive number, found {gpu_gib}"),
         ));
     }
+    if gpu_gib > MAX_GPU_MEMORY_GIB {
+        return Err(Error::invalid(
+            field("gpu_memory_gib"),
+            format!("must be at most {MAX_GPU_MEMORY_GIB} (1 PiB), found {gpu_gib}"),
+        ));
+    }
     let weights = weights_gib.unwrap_or(gpu_gib * WEIGHTS_FRACTION);
     if !(weights.is_finite() && weights > 0.0) {
         return Err(Error::invalid(
@@ -194,8 +201,11 @@ pub(crate) fn resolve(
     };
     if c.pools.is_empty() {
         let gpus = c.gpus.unwrap_or(1);
-        if gpus == 0 {
-            return Err(Error::invalid(at("cluster.gpus"), "must be at least 1"));
+        if gpus == 0 || gpus as u64 > MAX_GPUS {
+            return Err(Error::invalid(
+                at("cluster.gpus"),
+                format!("must be from 1 to {MAX_GPUS}, found {gpus}"),
+            ));
         }
         *c.gpus = Some(gpus);
         let (_, weights) = memory(at, "cluster.", c.gpu_memory_gib, *c.weights_memory_gib)?;
@@ -262,8 +272,14 @@ pub(crate) fn resolve(
                 ),
             ));
         }
-        if spec.count == 0 {
-            return Err(Error::invalid(field("count"), "must be at least 1"));
+        if spec.count == 0 || first_gpu as u64 + spec.count as u64 > MAX_GPUS {
+            return Err(Error::invalid(
+                field("count"),
+                format!(
+                    "must be at least 1, and all pools together at most {MAX_GPUS} GPUs, found {}",
+                    spec.count
+                ),
+            ));
         }
         let profile = match spec.profile.as_ref() {
             Some(p) => {

@@ -15,8 +15,10 @@
 //! its id waits in a short list until its end event comes (nothing else
 //! changes, so runs without preemption keep their exact event order).
 
+use crate::error::{Error, Result};
 use crate::event::EventQueue;
 use crate::interference::{Fluid, Interference};
+use crate::limits::MAX_PENDING;
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::scenario::Scenario;
@@ -53,6 +55,10 @@ pub struct Finished {
     pub requests: u64,
 }
 
+/// Decision rounds at one instant of simulated time, at most: more means the
+/// run livelocks (every event at that time schedules another at that time).
+pub const MAX_SAME_INSTANT: u64 = 100_000;
+
 /// One simulation run.
 pub struct Engine<'s, 'p, 'o> {
     scenario: &'s Scenario,
@@ -63,6 +69,8 @@ pub struct Engine<'s, 'p, 'o> {
     timers: Vec<ExecTimer>,
     now: Nanos,
     processed: u64,
+    max_events: u64,
+    max_pending: usize,
 }
 
 /// How one GPU's running batches progress, with their actual (noisy) work.
@@ -143,11 +151,25 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 .collect(),
             now: 0,
             processed: 0,
+            max_events: u64::MAX,
+            max_pending: MAX_PENDING,
         }
     }
 
-    /// Runs to the end; `progress` is called now and then with the fraction of simulated time done.
-    pub fn run(mut self, mut progress: Option<&mut dyn FnMut(f64)>) -> Finished {
+    /// Stops the run with an error after `max_events` events (a watchdog for
+    /// policies that wake without making progress; none by default) or when
+    /// more than `max_pending` requests wait at once (default [`MAX_PENDING`]).
+    pub fn with_limits(mut self, max_events: Option<u64>, max_pending: Option<usize>) -> Self {
+        self.max_events = max_events.unwrap_or(u64::MAX);
+        self.max_pending = max_pending.unwrap_or(MAX_PENDING);
+        self
+    }
+
+    /// Runs to the end; `progress` is called now and then with the fraction
+    /// of simulated time done. Stops with [`Error::Limit`] when more than
+    /// [`MAX_PENDING`] requests wait at once (a policy that never drops, far
+    /// past capacity) or past the event limit (see [`Engine::with_limits`]).
+    pub fn run(mut self, mut progress: Option<&mut dyn FnMut(f64)>) -> Result<Finished> {
         let end = self.scenario.duration + self.scenario.drain;
         let events = &mut self.events;
         self.arrivals.start(|t, m, src| {
@@ -165,9 +187,19 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
             &mut self.timers,
             0,
         ));
+        let mut same_instant = 0u64;
         while let Some(t) = self.events.peek_time() {
             if t > end {
                 break;
+            }
+            same_instant = if t == self.now { same_instant + 1 } else { 0 };
+            if same_instant > MAX_SAME_INSTANT {
+                return Err(Error::Limit(format!(
+                    "{} under {}: time stopped at {:.6} s: the policy took {MAX_SAME_INSTANT} decisions without time advancing (e.g. loading and evicting models whose load takes 0 ns, load_us = 0 in the profile)",
+                    self.scenario.name,
+                    self.server.policy_name(),
+                    crate::time::secs(t)
+                )));
             }
             self.now = t;
             let mut any = false;
@@ -183,6 +215,18 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
                 t,
                 &mut sink(&mut self.events, &mut self.noise, &mut self.timers, t),
             );
+            if self.server.state().queued() > self.max_pending {
+                return Err(self.overflow(t));
+            }
+            if self.processed > self.max_events {
+                return Err(Error::Limit(format!(
+                    "{} under {}: stopped at {:.6} s of simulated time after {} events (the limit of this run): the policy may be waking without progress",
+                    self.scenario.name,
+                    self.server.policy_name(),
+                    crate::time::secs(t),
+                    self.processed
+                )));
+            }
             if self.processed & 0xFFFF == 0
                 && let Some(p) = progress.as_mut()
             {
@@ -198,11 +242,30 @@ impl<'s, 'p, 'o> Engine<'s, 'p, 'o> {
         if let Some(p) = progress.as_mut() {
             p(1.0);
         }
-        Finished {
+        Ok(Finished {
             requests,
             metrics,
             events: self.processed,
-        }
+        })
+    }
+
+    fn overflow(&self, t: Nanos) -> Error {
+        let st = self.server.state();
+        let m = st
+            .models
+            .iter()
+            .max_by_key(|m| (m.queue.len(), std::cmp::Reverse(m.id)))
+            .expect("a scenario has models");
+        Error::Limit(format!(
+            "{} under {}: stopped at {:.3} s of simulated time with {} requests waiting (`{}` alone holds {}), more than the limit of {} (with the default limit, about 1-2 GB of memory): the offered load is far past what the policy serves and it does not drop requests; lower the load (rate_scale, fewer clients) or use a policy that drops late requests (clockwork, inferfair)",
+            self.scenario.name,
+            self.server.policy_name(),
+            crate::time::secs(t),
+            st.queued(),
+            m.name,
+            m.queue.len(),
+            self.max_pending
+        ))
     }
 
     /// Handles one event; false for a stale batch end (re-timed or preempted: nothing happened).
@@ -287,7 +350,7 @@ impl Timing for Sink<'_> {
         let timer = &mut self.timers[gpu];
         if timer.k == 1 {
             self.events
-                .push(self.now + dur, Event::BatchDone(gpu, b.id));
+                .push(self.now.saturating_add(dur), Event::BatchDone(gpu, b.id));
         } else {
             timer
                 .fluid
@@ -297,8 +360,10 @@ impl Timing for Sink<'_> {
     }
     #[inline]
     fn transfer(&mut self, gpu: GpuId, _model: ModelId, expected_ns: Nanos) {
-        self.events
-            .push(self.now + expected_ns, Event::TransferDone(gpu));
+        self.events.push(
+            self.now.saturating_add(expected_ns),
+            Event::TransferDone(gpu),
+        );
     }
     #[inline]
     fn abort(&mut self, gpu: GpuId, batch: BatchId) {

@@ -24,6 +24,9 @@ pub enum Error {
         /// What was wrong and what was expected.
         msg: String,
     },
+    /// A run went past one of the simulator's limits (`crate::limits`).
+    #[error("{0}")]
+    Limit(String),
     /// A value is well-formed but impossible (a field of a scenario, an argument).
     #[error("{place}: {msg}")]
     Invalid {

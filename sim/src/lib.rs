@@ -9,6 +9,7 @@
 //! the isolation metrics of `docs/metrics.md`.
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cluster;
 pub mod engine;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod event;
 pub mod hist;
 pub mod interference;
 pub mod isolation;
+pub mod limits;
 pub mod metrics;
 pub mod mix;
 pub mod policy;
@@ -26,6 +28,7 @@ pub mod scenario;
 pub mod serve;
 pub mod set;
 pub mod state;
+pub mod text;
 pub mod time;
 pub mod trace;
 pub mod workload;

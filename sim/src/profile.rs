@@ -12,7 +12,7 @@
 //! (`crate::interference`).
 
 use crate::error::{Error, Result};
-use crate::time::{Nanos, from_us};
+use crate::time::{Nanos, Unit, checked};
 use std::path::{Path, PathBuf};
 
 /// One model of a profile.
@@ -90,6 +90,9 @@ pub struct Profile {
     pub models: Vec<ModelProfile>,
 }
 
+/// The largest weights a profile may give a model, MiB (1 PiB).
+const MAX_WEIGHTS_MIB: f64 = 1_073_741_824.0;
+
 const REQUIRED: [&str; 5] = ["model", "batch_size", "exec_us", "weights_mib", "load_us"];
 
 impl Profile {
@@ -117,6 +120,15 @@ impl Profile {
             .headers()
             .map_err(|e| Error::parse(path, csv_line(&e), format!("cannot read the header: {e}")))?
             .clone();
+        for (i, h) in headers.iter().enumerate() {
+            if headers.iter().take(i).any(|p| p == h) {
+                return Err(Error::parse(
+                    path,
+                    Some(1),
+                    format!("column `{h}` appears twice in the header"),
+                ));
+            }
+        }
         let mut col = [0usize; 5];
         for (i, name) in REQUIRED.iter().enumerate() {
             col[i] = headers.iter().position(|h| h == *name).ok_or_else(|| {
@@ -170,19 +182,33 @@ impl Profile {
             if exec_us <= 0.0 {
                 return Err(Error::parse(path, line, "`exec_us` must be positive"));
             }
+            let exec_ns = checked(exec_us, Unit::Us, true)
+                .map_err(|m| Error::parse(path, line, format!("`exec_us`: {m}")))?;
             let weights_mib = num(3)?;
+            if weights_mib > MAX_WEIGHTS_MIB {
+                return Err(Error::parse(
+                    path,
+                    line,
+                    format!(
+                        "`weights_mib` must be at most {MAX_WEIGHTS_MIB} (1 PiB), found {weights_mib}"
+                    ),
+                ));
+            }
             let load_us = num(4)?;
             let weights_bytes = (weights_mib * 1024.0 * 1024.0).round() as u64;
-            let load_ns = from_us(load_us);
+            let load_ns = checked(load_us, Unit::Us, false)
+                .map_err(|m| Error::parse(path, line, format!("`load_us`: {m}")))?;
             let gflops = match gflops_col.map(|c| rec.get(c).unwrap_or("")) {
                 None | Some("") => None,
                 Some(s) => match s.parse::<f64>() {
-                    Ok(v) if v.is_finite() && v > 0.0 => Some(v),
+                    Ok(v) if v.is_finite() && v > 0.0 && v <= 1e6 => Some(v),
                     _ => {
                         return Err(Error::parse(
                             path,
                             line,
-                            format!("`gflops` must be a positive number or empty, found `{s}`"),
+                            format!(
+                                "`gflops` must be a positive number (at most 1e6) or empty, found `{s}`"
+                            ),
                         ));
                     }
                 },
@@ -239,7 +265,7 @@ impl Profile {
                 ));
             }
             m.batch_sizes.push(batch);
-            m.exec_ns.push(from_us(exec_us));
+            m.exec_ns.push(exec_ns);
             m.util.push(util);
         }
         if models.is_empty() {
@@ -253,6 +279,20 @@ impl Profile {
             m.batch_sizes = rows.iter().map(|r| r.0).collect();
             m.exec_ns = rows.iter().map(|r| r.1).collect();
             m.util = rows.iter().map(|r| r.2).collect();
+            if let Some(w) = rows.windows(2).find(|w| w[1].1 < w[0].1) {
+                return Err(Error::parse(
+                    path,
+                    None,
+                    format!(
+                        "model `{}`: batch size {} runs in {} us, faster than batch size {} ({} us): execution time must not fall as the batch grows (a batch runs padded to a larger size)",
+                        m.name,
+                        w[1].0,
+                        crate::time::ms(w[1].1) * 1e3,
+                        w[0].0,
+                        crate::time::ms(w[0].1) * 1e3
+                    ),
+                ));
+            }
         }
         models.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(Profile {
@@ -373,6 +413,26 @@ mod tests {
                 "same on every row",
             ),
             ("model,batch_size,exec_us,weights_mib,load_us\n", "no rows"),
+            (
+                "model,batch_size,exec_us,exec_us,weights_mib,load_us\na,1,1,1,1,1\n",
+                "t.csv:1: column `exec_us` appears twice",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,0.0001,1,1\n",
+                "t.csv:2: `exec_us`: 0.0001 us rounds to 0 ns",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1,1e300\n",
+                "t.csv:2: `load_us`: 1e300 us is longer than the simulator's longest time",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1e300,1\n",
+                "`weights_mib` must be at most",
+            ),
+            (
+                "model,batch_size,exec_us,weights_mib,load_us\na,1,100,1,1\na,4,90,1,1\n",
+                "model `a`: batch size 4 runs in 90 us, faster than batch size 1 (100 us)",
+            ),
             (
                 "model,batch_size,exec_us,weights_mib,load_us\na,1,1,1\n",
                 "t.csv:2",

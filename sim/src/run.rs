@@ -47,6 +47,11 @@ pub struct RunResult {
 /// Options of a run.
 #[derive(Default)]
 pub struct RunOptions<'a> {
+    /// Stop with an error after this many events (a watchdog; none by default).
+    pub max_events: Option<u64>,
+    /// Stop with an error when more requests than this wait at once
+    /// (default: [`crate::limits::MAX_PENDING`]).
+    pub max_pending: Option<usize>,
     /// Receives every request end, batch and load.
     pub observer: Option<&'a mut dyn Observer>,
     /// Called with the fraction of simulated time done.
@@ -58,17 +63,23 @@ pub struct RunOptions<'a> {
 /// Runs `scenario` under policy `name`.
 pub fn simulate(scenario: &Scenario, name: &str, opts: RunOptions) -> Result<RunResult> {
     let mut p = policy::build(name, scenario)?;
-    Ok(simulate_with(scenario, p.as_mut(), opts))
+    simulate_with(scenario, p.as_mut(), opts)
 }
 
 /// Runs `scenario` under a policy object.
-pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOptions) -> RunResult {
+pub fn simulate_with(
+    scenario: &Scenario,
+    policy: &mut dyn Policy,
+    opts: RunOptions,
+) -> Result<RunResult> {
     let wall = std::time::Instant::now();
     let metrics = Metrics::new(scenario, opts.timeline_bin);
     let params = policy.params();
     let name = policy.name().to_string();
     let cap = policy.max_concurrent();
-    let done = Engine::new(scenario, policy, metrics, opts.observer).run(opts.progress);
+    let done = Engine::new(scenario, policy, metrics, opts.observer)
+        .with_limits(opts.max_events, opts.max_pending)
+        .run(opts.progress)?;
     let mut r = RunResult::from_metrics(
         scenario,
         name,
@@ -79,7 +90,7 @@ pub fn simulate_with(scenario: &Scenario, policy: &mut dyn Policy, opts: RunOpti
         wall.elapsed().as_secs_f64(),
     );
     r.cap_concurrency(cap);
-    r
+    Ok(r)
 }
 
 impl RunResult {
@@ -127,18 +138,20 @@ impl RunResult {
     }
 }
 
-/// Goodput of every model when it runs alone under policy `name` (in parallel).
+/// Goodput of every model when it runs alone under policy `name` (in
+/// parallel): its own arrival stream, or for a closed loop the same clients
+/// and think time (which send more alone, being served faster; see
+/// `docs/metrics.md`).
 pub fn alone_goodputs(scenario: &Scenario, name: &str) -> Result<Vec<f64>> {
     policy::build(name, scenario)?;
-    Ok((0..scenario.models.len())
+    (0..scenario.models.len())
         .into_par_iter()
         .map(|i| {
             let s = scenario.only(i);
-            let r = simulate(&s, name, RunOptions::default())
-                .expect("the policy was built once already");
-            r.models[0].goodput_rps
+            let r = simulate(&s, name, RunOptions::default())?;
+            Ok(r.models[0].goodput_rps)
         })
-        .collect())
+        .collect()
 }
 
 /// Fills in normalized goodputs and isolation metrics from isolated goodputs.

@@ -6,8 +6,11 @@
 use crate::cluster::{Cluster, ClusterInput, PoolSpec};
 use crate::error::{Error, Result};
 use crate::interference::InterferenceSpec;
+use crate::limits::{
+    MAX_ARRIVALS, MAX_CLIENTS, MAX_EXEC_CV, MAX_GPU_MODEL_CELLS, MAX_INSTANCES, approx, show,
+};
 use crate::profile::ModelProfile;
-use crate::time::{Nanos, from_ms, from_secs};
+use crate::time::{Nanos, Unit, checked};
 use crate::trace::Trace;
 use crate::trace::mapping::MinuteTable;
 use crate::workload::{Arrival, ArrivalSpec, AzureKey, AzureRow, Scales, Sources, TraceEntry};
@@ -48,7 +51,8 @@ pub struct ScenarioFile {
     #[serde(default)]
     pub warmup_s: f64,
     /// How long the run goes on after the last arrival so that requests in
-    /// flight can finish (default: the largest SLO).
+    /// flight can finish (default: the longest SLO of any request, the
+    /// models' or a trace's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drain_s: Option<f64>,
     /// Profile CSV, relative to the scenario file (with `[[cluster.pools]]`,
@@ -235,15 +239,22 @@ impl Scenario {
             } else {
                 Err(Error::invalid(
                     at(field),
-                    format!("must be a positive number, found {v}"),
+                    format!(
+                        "must be a positive number, found {}",
+                        crate::limits::show(v)
+                    ),
                 ))
             }
         };
         if file.name.trim().is_empty() {
             return Err(Error::invalid(at("name"), "must not be empty"));
         }
-        pos("duration_s", file.duration_s)?;
-        if !(file.warmup_s >= 0.0 && file.warmup_s < file.duration_s) {
+        let time = |field: &str, v: f64, unit: Unit, positive: bool| {
+            checked(v, unit, positive).map_err(|m| Error::invalid(at(field), m))
+        };
+        let duration = time("duration_s", file.duration_s, Unit::S, true)?;
+        let warmup = time("warmup_s", file.warmup_s, Unit::S, false)?;
+        if warmup >= duration {
             return Err(Error::invalid(
                 at("warmup_s"),
                 format!(
@@ -255,12 +266,7 @@ impl Scenario {
         pos("rate_scale", file.rate_scale)?;
         pos("cv_scale", file.cv_scale)?;
         pos("slo_scale", file.slo_scale)?;
-        if !(file.cluster.exec_cv >= 0.0 && file.cluster.exec_cv.is_finite()) {
-            return Err(Error::invalid(
-                at("cluster.exec_cv"),
-                "must be a non-negative number",
-            ));
-        }
+        check_exec_cv(&at("cluster.exec_cv"), file.cluster.exec_cv)?;
         if file.models.is_empty() {
             return Err(Error::invalid(
                 at("models"),
@@ -282,6 +288,7 @@ impl Scenario {
             base,
             &at,
         )?;
+        check_sizes(&file, cluster.gpus, &at)?;
 
         // Azure sources: make paths absolute, then count the instances that
         // share each table so that each gets its own row, in scenario order.
@@ -334,7 +341,12 @@ impl Scenario {
                     DEFAULT_SLO_MS
                 }
             };
-            let slo = from_ms(slo_ms * file.slo_scale);
+            let slo = checked(slo_ms * file.slo_scale, Unit::Ms, true).map_err(|m| {
+                Error::invalid(
+                    at(&format!("{place}.slo_ms")),
+                    format!("{m} (the SLO times slo_scale = {})", file.slo_scale),
+                )
+            })?;
             if slo < mp.min_exec_ns() {
                 return Err(Error::invalid(
                     at(&format!("{place}.slo_ms")),
@@ -348,12 +360,7 @@ impl Scenario {
                 ));
             }
             let exec_cv = entry.exec_cv.unwrap_or(file.cluster.exec_cv);
-            if !(exec_cv >= 0.0 && exec_cv.is_finite()) {
-                return Err(Error::invalid(
-                    at(&format!("{place}.exec_cv")),
-                    "must be a non-negative number",
-                ));
-            }
+            check_exec_cv(&at(&format!("{place}.exec_cv")), exec_cv)?;
             entry.exec_cv = Some(exec_cv);
             let alpha = *entry.zipf_alpha.get_or_insert(0.0);
             if !(alpha >= 0.0 && alpha.is_finite()) {
@@ -386,16 +393,21 @@ impl Scenario {
                         ),
                     ));
                 }
-                let arrival = entry.arrival.resolve(
-                    &at(&format!("{place}.arrival")),
-                    Scales {
-                        rate: file.rate_scale,
-                        cv: file.cv_scale,
-                    },
-                    w * n as f64 / wsum,
-                    &mut sources,
-                    &name,
-                )?;
+                let arrival = entry
+                    .arrival
+                    .resolve(
+                        &at(&format!("{place}.arrival")),
+                        Scales {
+                            rate: file.rate_scale,
+                            cv: file.cv_scale,
+                            slo: file.slo_scale,
+                        },
+                        w * n as f64 / wsum,
+                        &mut sources,
+                        &name,
+                    )?
+                    .until(duration);
+                check_trace_slos(&at(&format!("{place}.arrival")), &arrival, mp)?;
                 models.push(ModelSpec {
                     name,
                     kind: 0,
@@ -429,23 +441,19 @@ impl Scenario {
             Arc::make_mut(&mut pool.interference).bind(&kinds);
         }
 
-        let max_slo = models.iter().map(|m| m.slo).max().unwrap_or(0);
+        check_work(&models, duration, &at)?;
+        // Long enough for the request with the longest SLO, the model's or its own.
+        let max_slo = models.iter().map(ModelSpec::max_slo).max().unwrap_or(0);
         let drain = match file.drain_s {
-            Some(d) if d.is_finite() && d >= 0.0 => from_secs(d),
-            Some(d) => {
-                return Err(Error::invalid(
-                    at("drain_s"),
-                    format!("must be non-negative, found {d}"),
-                ));
-            }
+            Some(d) => time("drain_s", d, Unit::S, false)?,
             None => max_slo,
         };
         file.drain_s = Some(crate::time::secs(drain));
         Ok(Scenario {
             name: file.name.clone(),
             seed: file.seed,
-            duration: from_secs(file.duration_s),
-            warmup: from_secs(file.warmup_s),
+            duration,
+            warmup,
             drain,
             cluster,
             models,
@@ -579,6 +587,148 @@ impl ModelSpec {
     pub fn fastest(&self) -> &ModelProfile {
         fastest(&self.profiles)
     }
+}
+
+impl ModelSpec {
+    /// The longest SLO of its requests: the model's, or a longer one a trace gives a request.
+    pub fn max_slo(&self) -> Nanos {
+        match &self.arrival {
+            Arrival::Trace { entries } => entries
+                .iter()
+                .filter_map(|e| e.slo)
+                .max()
+                .map_or(self.slo, |s| s.max(self.slo)),
+            _ => self.slo,
+        }
+    }
+}
+
+fn check_exec_cv(place: &str, cv: f64) -> Result<()> {
+    if !(cv >= 0.0 && cv.is_finite()) {
+        return Err(Error::invalid(place, "must be a non-negative number"));
+    }
+    if cv > MAX_EXEC_CV {
+        return Err(Error::invalid(
+            place,
+            format!(
+                "must be at most {MAX_EXEC_CV}, found {}: with more variation most batches would take almost no time (many exactly 1 ns)",
+                show(cv)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Sizes that decide the memory of a run, checked before anything is expanded.
+fn check_sizes(file: &ScenarioFile, gpus: usize, at: &dyn Fn(&str) -> String) -> Result<()> {
+    let instances: u64 = file.models.iter().map(|m| m.count as u64).sum();
+    if instances > MAX_INSTANCES {
+        return Err(Error::invalid(
+            at("models"),
+            format!(
+                "{instances} model instances (all `count`s together) is more than the {MAX_INSTANCES} the simulator handles"
+            ),
+        ));
+    }
+    let cells = instances * gpus as u64;
+    if cells > MAX_GPU_MODEL_CELLS {
+        return Err(Error::invalid(
+            at(if file.cluster.pools.is_empty() {
+                "cluster.gpus"
+            } else {
+                "cluster.pools"
+            }),
+            format!(
+                "{gpus} GPUs x {instances} model instances = {cells} is more than the {MAX_GPU_MODEL_CELLS} the simulator handles (it keeps a few words per model per GPU)"
+            ),
+        ));
+    }
+    let clients: u64 = file
+        .models
+        .iter()
+        .map(|m| match m.arrival {
+            ArrivalSpec::Closed { clients, .. } => clients as u64 * m.count as u64,
+            _ => 0,
+        })
+        .sum();
+    if clients > MAX_CLIENTS {
+        return Err(Error::invalid(
+            at("models"),
+            format!(
+                "{clients} closed-loop clients in all is more than the {MAX_CLIENTS} the simulator handles"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A trace's own SLOs must be reachable, as a scenario's `slo_ms` must.
+fn check_trace_slos(place: &str, arrival: &Arrival, mp: &ModelProfile) -> Result<()> {
+    let Arrival::Trace { entries } = arrival else {
+        return Ok(());
+    };
+    let fastest = mp.min_exec_ns();
+    let short: Vec<Nanos> = entries
+        .iter()
+        .filter_map(|e| e.slo)
+        .filter(|&s| s < fastest)
+        .collect();
+    if let Some(min) = short.iter().min() {
+        return Err(Error::invalid(
+            place,
+            format!(
+                "{} of its {} requests have an SLO shorter than `{}`'s fastest execution ({:.3} ms at batch size {}), the shortest {:.3} ms (after slo_scale): no such request could meet it",
+                short.len(),
+                entries.len(),
+                mp.name,
+                crate::time::ms(fastest),
+                mp.min_batch(),
+                crate::time::ms(*min)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The expected arrivals (and on/off switches) of a run, refused beyond
+/// [`MAX_ARRIVALS`] before anything runs.
+fn check_work(models: &[ModelSpec], duration: Nanos, at: &dyn Fn(&str) -> String) -> Result<()> {
+    let mut total = 0.0;
+    let mut worst = (0.0, 0);
+    for (i, m) in models.iter().enumerate() {
+        let (arrivals, switches) = m.arrival.expected_work(duration, m.fastest().min_exec_ns());
+        let w = arrivals + switches;
+        total += w;
+        if w > worst.0 {
+            worst = (w, i);
+        }
+    }
+    if total > MAX_ARRIVALS || total.is_nan() {
+        let m = &models[worst.1];
+        let (arrivals, switches) = m.arrival.expected_work(duration, m.fastest().min_exec_ns());
+        return Err(Error::invalid(
+            at(&format!("models[{}].arrival", m.entry)),
+            format!(
+                "the run would draw about {} arrivals{} in {} s ({} for `{}` alone{}): the simulator handles at most {} per run; lower the rates or the duration",
+                approx(total),
+                if switches > 0.0 {
+                    " and on/off switches"
+                } else {
+                    ""
+                },
+                crate::time::secs(duration),
+                approx(arrivals),
+                m.name,
+                if switches > 0.0 {
+                    format!(", and {} on/off switches", approx(switches))
+                } else {
+                    String::new()
+                },
+                approx(MAX_ARRIVALS)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Trace data for resolving a scenario: each file is read once per load.

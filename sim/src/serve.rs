@@ -175,6 +175,9 @@ pub struct Server<'p, 'o> {
     ends: Vec<RequestEnd>,
     /// Think time of each closed-loop model.
     think: Vec<Option<Nanos>>,
+    /// Each model's fastest execution: a closed-loop client sends at most
+    /// once per this (see `record_ends`).
+    min_cycle: Vec<Nanos>,
     /// End of arrivals: closed-loop clients send nothing from then on.
     duration: Nanos,
     /// The pending wake-up the policy asked for.
@@ -207,6 +210,11 @@ impl<'p, 'o> Server<'p, 'o> {
                     Arrival::Closed { think_ns, .. } => Some(think_ns),
                     _ => None,
                 })
+                .collect(),
+            min_cycle: scenario
+                .models
+                .iter()
+                .map(|m| m.fastest().min_exec_ns())
                 .collect(),
             duration: scenario.duration,
             wake: None,
@@ -334,7 +342,11 @@ impl<'p, 'o> Server<'p, 'o> {
         (self.metrics, self.state.requests_arrived())
     }
 
-    /// Records ended requests; closed-loop clients think and send again.
+    /// Records ended requests; closed-loop clients think and send again. A
+    /// client sends at most once per its model's fastest execution: one
+    /// whose request was dropped sooner than that after it was sent waits
+    /// out the rest (else, with no think time, a policy that drops at
+    /// arrival would have it send a billion requests a second).
     fn record_ends(&mut self, out: &mut impl Timing) {
         for i in 0..self.ends.len() {
             let e = self.ends[i];
@@ -344,7 +356,8 @@ impl<'p, 'o> Server<'p, 'o> {
             }
             if let (Some(think), true) = (self.think[e.req.model], e.outcome != Outcome::Unfinished)
             {
-                let at = e.finish + think.max(1);
+                let m = e.req.model;
+                let at = (e.finish + think.max(1)).max(e.req.arrival + self.min_cycle[m]);
                 if at < self.duration {
                     out.send(e.req.model, at);
                 }

@@ -374,6 +374,8 @@ pub struct State {
     pub gpus: Vec<GpuState>,
     next_id: RequestId,
     next_batch: BatchId,
+    /// Requests in the models' queues, over all models.
+    queued: usize,
     /// Emptied request lists of finished batches and dispatches, reused so
     /// that serving a batch allocates nothing.
     spare: Spare,
@@ -437,6 +439,7 @@ impl State {
                 .collect(),
             next_id: 0,
             next_batch: 0,
+            queued: 0,
             spare: Spare::default(),
         }
         .preloaded(scenario)
@@ -509,6 +512,7 @@ impl State {
             deadline: now + slo.unwrap_or(m.slo),
         };
         self.next_id += 1;
+        self.queued += 1;
         m.arrived += 1;
         m.queue.push_back(req);
         req
@@ -533,6 +537,7 @@ impl State {
                 Err(_) => panic!("{what}: request {id} is not pending for model {model}"),
             }
         }
+        self.queued -= out.len();
         out
     }
 
@@ -754,6 +759,7 @@ impl State {
             let pos = q.binary_search_by_key(&req.id, |r| r.id).unwrap_err();
             q.insert(pos, req);
         }
+        self.queued += b.requests.len();
         (b, started)
     }
 
@@ -859,6 +865,12 @@ impl State {
         for m in &mut self.models {
             ends.extend(m.queue.drain(..).map(unfinished));
         }
+        self.queued = 0;
+    }
+
+    /// Requests waiting in the models' queues (arrived, not dispatched, not dropped).
+    pub fn queued(&self) -> usize {
+        self.queued
     }
 
     /// Number of requests arrived so far.

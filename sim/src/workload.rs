@@ -5,8 +5,9 @@
 //! event per model.
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_CLIENTS, MAX_CV, MAX_RATE_RPS, approx, show};
 use crate::rng::Rng;
-use crate::time::{Nanos, from_ms, from_secs};
+use crate::time::{MAX_TIME, Nanos, Unit, checked};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,7 +55,9 @@ pub enum ArrivalSpec {
     /// On/off bursts: arrivals at `rate_rps` (Poisson, or Gamma with `cv`)
     /// during on periods, none during off periods; period lengths are
     /// exponential with means `on_s` and `off_s`, starting with an on period.
-    /// The mean rate is rate_rps * on_s / (on_s + off_s).
+    /// Gaps run in on-time only (what is left of one at the end of an on
+    /// period carries over to the next), so the mean rate is
+    /// rate_rps * on_s / (on_s + off_s) whatever the CV.
     Onoff {
         /// Requests per second during on periods.
         rate_rps: f64,
@@ -352,7 +355,10 @@ fn positive(place: &str, field: &str, v: f64) -> Result<f64> {
     } else {
         Err(Error::invalid(
             format!("{place}.{field}"),
-            format!("must be a positive number, found {v}"),
+            format!(
+                "must be a positive number, found {}",
+                crate::limits::show(v)
+            ),
         ))
     }
 }
@@ -363,29 +369,98 @@ fn non_negative(place: &str, field: &str, v: f64) -> Result<f64> {
     } else {
         Err(Error::invalid(
             format!("{place}.{field}"),
-            format!("must be a non-negative number, found {v}"),
+            format!(
+                "must be a non-negative number, found {}",
+                crate::limits::show(v)
+            ),
         ))
     }
 }
 
+/// A configured time, checked (see [`crate::time::checked`]); the error names `place.field`.
+pub fn time(place: &str, field: &str, v: f64, unit: Unit, positive: bool) -> Result<Nanos> {
+    checked(v, unit, positive).map_err(|m| Error::invalid(format!("{place}.{field}"), m))
+}
+
+fn check_cv(place: &str, field: &str, cv: f64) -> Result<f64> {
+    if cv > MAX_CV {
+        return Err(Error::invalid(
+            format!("{place}.{field}"),
+            format!(
+                "an inter-arrival CV of {} (after cv_scale) is more than {MAX_CV}: Gamma gaps that variable put thousands of arrivals at the same nanosecond",
+                show(cv)
+            ),
+        ));
+    }
+    Ok(cv)
+}
+
+/// A trace's entries with times divided by the rate scale and own SLOs
+/// multiplied by the SLO scale, each checked.
+fn scale_trace(
+    place: &str,
+    path: &Path,
+    entries: &[TraceEntry],
+    scales: Scales,
+) -> Result<Vec<TraceEntry>> {
+    let mut out = Vec::with_capacity(entries.len());
+    for e in entries {
+        let t = if scales.rate == 1.0 {
+            e.t as f64
+        } else {
+            (e.t as f64 / scales.rate).round()
+        };
+        if t > MAX_TIME as f64 {
+            return Err(Error::invalid(
+                format!("{place}.path"),
+                format!(
+                    "{}: the request at {} ms divided by rate_scale {} comes after the simulator's longest time ({} s)",
+                    path.display(),
+                    crate::time::ms(e.t),
+                    scales.rate,
+                    approx(MAX_TIME as f64 / 1e9)
+                ),
+            ));
+        }
+        let slo = match e.slo {
+            Some(s) if scales.slo == 1.0 => Some(s),
+            Some(s) => Some(
+                checked(crate::time::ms(s) * scales.slo, Unit::Ms, true).map_err(|m| {
+                    Error::invalid(
+                        format!("{place}.path"),
+                        format!(
+                            "{}: a request's slo_ms times slo_scale {}: {m}",
+                            path.display(),
+                            scales.slo
+                        ),
+                    )
+                })?,
+            ),
+            None => None,
+        };
+        let t = if scales.rate == 1.0 { e.t } else { t as Nanos };
+        out.push(TraceEntry { t, slo });
+    }
+    Ok(out)
+}
+
 fn window(place: &str, start_s: Option<f64>, stop_s: Option<f64>) -> Result<(Nanos, Nanos)> {
-    let start = non_negative(place, "start_s", start_s.unwrap_or(0.0))?;
+    let start = time(place, "start_s", start_s.unwrap_or(0.0), Unit::S, false)?;
     let stop = match stop_s {
-        Some(s) => positive(place, "stop_s", s)?,
-        None => f64::INFINITY,
+        Some(s) => time(place, "stop_s", s, Unit::S, true)?,
+        None => Nanos::MAX,
     };
     if stop <= start {
         return Err(Error::invalid(
             format!("{place}.stop_s"),
-            format!("must be after start_s ({start}), found {stop}"),
+            format!(
+                "must be after start_s ({}), found {}",
+                start_s.unwrap_or(0.0),
+                stop_s.unwrap_or(0.0)
+            ),
         ));
     }
-    let stop = if stop.is_finite() {
-        from_secs(stop)
-    } else {
-        Nanos::MAX
-    };
-    Ok((from_secs(start), stop))
+    Ok((start, stop))
 }
 
 /// Scaling knobs applied when resolving (sweeps set them).
@@ -395,6 +470,8 @@ pub struct Scales {
     pub rate: f64,
     /// Multiplies every inter-arrival CV.
     pub cv: f64,
+    /// Multiplies the SLOs a trace gives its requests.
+    pub slo: f64,
 }
 
 impl ArrivalSpec {
@@ -408,12 +485,28 @@ impl ArrivalSpec {
         sources: &mut dyn Sources,
         instance: &str,
     ) -> Result<Arrival> {
+        let too_fast = |field: &str, v: f64, r: f64| {
+            Error::invalid(
+                format!("{place}.{field}"),
+                format!(
+                    "{} requests/s (scaled: {}) is more than {} per second for one instance: arrivals would be less than 1 ns apart",
+                    show(v),
+                    approx(r),
+                    approx(MAX_RATE_RPS)
+                ),
+            )
+        };
         let rate = |v: f64| -> Result<f64> {
-            Ok(positive(place, "rate_rps", v)? * scales.rate * rate_factor)
+            let r = positive(place, "rate_rps", v)? * scales.rate * rate_factor;
+            if r > MAX_RATE_RPS {
+                return Err(too_fast("rate_rps", v, r));
+            }
+            Ok(r)
         };
         let gap = |r: f64| 1e9 / r;
         let cv_of = |c: Option<f64>| -> Result<f64> {
-            Ok(positive(place, "cv", c.unwrap_or(1.0))? * scales.cv)
+            let cv = positive(place, "cv", c.unwrap_or(1.0))? * scales.cv;
+            check_cv(place, "cv", cv)
         };
         Ok(match self {
             ArrivalSpec::Deterministic {
@@ -437,7 +530,7 @@ impl ArrivalSpec {
                 let (start, stop) = window(place, *start_s, *stop_s)?;
                 Arrival::Renewal {
                     mean_gap_ns: gap(rate(*rate_rps)?),
-                    cv: scales.cv,
+                    cv: check_cv(place, "cv", scales.cv)?,
                     start,
                     stop,
                 }
@@ -491,8 +584,7 @@ impl ArrivalSpec {
                 }
                 let mut times = Vec::with_capacity(times_s.len());
                 for (i, &t) in times_s.iter().enumerate() {
-                    let t = non_negative(place, &format!("times_s[{i}]"), t)?;
-                    let t = from_secs(t);
+                    let t = time(place, &format!("times_s[{i}]"), t, Unit::S, false)?;
                     if let Some(&last) = times.last()
                         && t <= last
                     {
@@ -505,9 +597,12 @@ impl ArrivalSpec {
                 }
                 let mut mean_gaps_ns = Vec::with_capacity(rates_rps.len());
                 for (i, &r) in rates_rps.iter().enumerate() {
-                    let r = non_negative(place, &format!("rates_rps[{i}]"), r)?
-                        * scales.rate
-                        * rate_factor;
+                    let field = format!("rates_rps[{i}]");
+                    let v = r;
+                    let r = non_negative(place, &field, r)? * scales.rate * rate_factor;
+                    if r > MAX_RATE_RPS {
+                        return Err(too_fast(&field, v, r));
+                    }
                     mean_gaps_ns.push(if r > 0.0 { gap(r) } else { f64::INFINITY });
                 }
                 Arrival::Piecewise {
@@ -517,16 +612,16 @@ impl ArrivalSpec {
                 }
             }
             ArrivalSpec::Closed { clients, think_ms } => {
-                if *clients == 0 {
+                if *clients == 0 || *clients as u64 > MAX_CLIENTS {
                     return Err(Error::invalid(
                         format!("{place}.clients"),
-                        "must be at least 1",
+                        format!("must be from 1 to {MAX_CLIENTS}, found {clients}"),
                     ));
                 }
                 let think = non_negative(place, "think_ms", *think_ms)?;
                 Arrival::Closed {
                     clients: *clients,
-                    think_ns: from_ms(think / scales.rate),
+                    think_ns: time(place, "think_ms", think / scales.rate, Unit::Ms, false)?,
                 }
             }
             ArrivalSpec::Trace { path, model } => {
@@ -541,19 +636,10 @@ impl ArrivalSpec {
                         ),
                     ));
                 }
-                let entries = if scales.rate == 1.0 {
+                let entries = if scales.rate == 1.0 && scales.slo == 1.0 {
                     entries
                 } else {
-                    let r = scales.rate;
-                    Arc::new(
-                        entries
-                            .iter()
-                            .map(|e| TraceEntry {
-                                t: (e.t as f64 / r).round() as Nanos,
-                                slo: e.slo,
-                            })
-                            .collect(),
-                    )
+                    Arc::new(scale_trace(place, path, &entries, scales)?)
                 };
                 Arrival::Trace { entries }
             }
@@ -574,6 +660,7 @@ impl ArrivalSpec {
                     cv: cv.unwrap_or(1.0) * scales.cv,
                 };
                 replay.check(place)?;
+                check_cv(place, "cv", replay.cv)?;
                 let (table, row) = sources.azure(&key).map_err(|e| match e {
                     Error::Invalid { place: p, msg } if p == "mapping" || p == "slice" => {
                         Error::invalid(
@@ -583,6 +670,7 @@ impl ArrivalSpec {
                     }
                     e => e,
                 })?;
+                replay.check_span(&table, place)?;
                 replay.arrival(&table, row, scales.rate * rate_factor)
             }
         })
@@ -654,6 +742,95 @@ impl ArrivalSpec {
     }
 }
 
+impl Arrival {
+    /// The same process with no arrival from `end` on (the end of a run):
+    /// an on/off process whose on periods rarely hold an arrival would
+    /// otherwise keep switching forever looking for the next one.
+    pub fn until(self, end: Nanos) -> Arrival {
+        match self {
+            Arrival::Renewal {
+                mean_gap_ns,
+                cv,
+                start,
+                stop,
+            } => Arrival::Renewal {
+                mean_gap_ns,
+                cv,
+                start,
+                stop: stop.min(end),
+            },
+            Arrival::OnOff {
+                mean_gap_ns,
+                cv,
+                on_ns,
+                off_ns,
+                start,
+                stop,
+            } => Arrival::OnOff {
+                mean_gap_ns,
+                cv,
+                on_ns,
+                off_ns,
+                start,
+                stop: stop.min(end),
+            },
+            other => other,
+        }
+    }
+
+    /// What drawing this process costs over [0, `duration`): the expected
+    /// number of arrivals and of on/off switches. A closed loop's clients
+    /// each send at most once per `min_cycle` (their think time or the
+    /// fastest possible response, whichever is longer).
+    pub fn expected_work(&self, duration: Nanos, min_cycle: Nanos) -> (f64, f64) {
+        let d = duration as f64;
+        let span = |start: Nanos, stop: Nanos| (stop.min(duration) as f64 - start as f64).max(0.0);
+        match self {
+            Arrival::Renewal {
+                mean_gap_ns,
+                start,
+                stop,
+                ..
+            } => (span(*start, *stop) / mean_gap_ns, 0.0),
+            Arrival::OnOff {
+                mean_gap_ns,
+                on_ns,
+                off_ns,
+                start,
+                stop,
+                ..
+            } => {
+                let s = span(*start, *stop);
+                let cycle = on_ns + off_ns;
+                (s * on_ns / cycle / mean_gap_ns, s / cycle)
+            }
+            Arrival::Piecewise {
+                times,
+                mean_gaps_ns,
+                ..
+            } => {
+                let mut n = 0.0;
+                for (i, &t) in times.iter().enumerate() {
+                    let end = times.get(i + 1).copied().unwrap_or(Nanos::MAX);
+                    n += span(t, end) / mean_gaps_ns[i];
+                }
+                (n, 0.0)
+            }
+            Arrival::Closed { clients, think_ns } => {
+                let cycle = (*think_ns).max(min_cycle).max(1) as f64;
+                (*clients as f64 * (d / cycle + 1.0), 0.0)
+            }
+            Arrival::Trace { entries } => (entries.partition_point(|e| e.t < duration) as f64, 0.0),
+            Arrival::Binned {
+                table,
+                row,
+                per_count,
+                ..
+            } => (table.total(*row) as f64 * per_count, 0.0),
+        }
+    }
+}
+
 /// Draws the arrivals of one model instance, lazily and in time order.
 #[derive(Clone, Debug)]
 pub struct ArrivalStream {
@@ -670,6 +847,8 @@ pub struct ArrivalStream {
     initial: Vec<Nanos>,
     /// Expected arrivals in the current interval of a binned process (negative: not computed yet).
     seg_mass: f64,
+    /// On-time left of an on/off process's gap from earlier on periods (negative: none).
+    carry: f64,
 }
 
 impl ArrivalStream {
@@ -714,6 +893,7 @@ impl ArrivalStream {
             segment: 0,
             initial,
             seg_mass: -1.0,
+            carry: -1.0,
         }
     }
 
@@ -767,12 +947,22 @@ impl ArrivalStream {
                 stop,
                 ..
             } => loop {
-                let next = self.t + Self::gap(&mut self.rng, *mean_gap_ns, *cv);
+                // The gap runs in on-time only: what is left of it when an on
+                // period ends carries over to the next (for Poisson gaps,
+                // memoryless, a fresh gap is the same and is drawn instead).
+                let gap = if *cv == 1.0 || self.carry < 0.0 {
+                    Self::gap(&mut self.rng, *mean_gap_ns, *cv)
+                } else {
+                    self.carry
+                };
+                let next = self.t + gap;
                 if next < self.phase_end {
                     self.t = next;
+                    self.carry = -1.0;
                     let t = next.round();
                     return (t < *stop as f64).then_some((t as Nanos, None));
                 }
+                self.carry = gap - (self.phase_end - self.t);
                 // The on period ends first: skip the off period and start a new on period.
                 self.t = self.phase_end + self.rng.exp(*off_ns);
                 self.phase_end = self.t + self.rng.exp(*on_ns);
@@ -861,8 +1051,18 @@ mod tests {
     use super::*;
 
     fn resolve(spec: &ArrivalSpec) -> Arrival {
-        spec.resolve("m", Scales { rate: 1.0, cv: 1.0 }, 1.0, &mut NoSources, "x")
-            .unwrap()
+        spec.resolve(
+            "m",
+            Scales {
+                rate: 1.0,
+                cv: 1.0,
+                slo: 1.0,
+            },
+            1.0,
+            &mut NoSources,
+            "x",
+        )
+        .unwrap()
     }
 
     fn draw(spec: &ArrivalSpec, until: Nanos) -> Vec<Nanos> {
@@ -929,6 +1129,38 @@ mod tests {
         assert!((r / 100.0 - 1.0).abs() < 0.05, "mean rate {r}");
         let (_, c) = rate_and_cv(&ts);
         assert!(c > 1.5, "bursty: cv {c}");
+    }
+
+    #[test]
+    fn onoff_mean_rate_holds_whatever_the_cv() {
+        // Gaps (mean 1 s, CV 0.3) far longer than an on period (mean 5 ms):
+        // each on period used to draw a fresh gap, which almost never fit,
+        // so the stream sent nearly nothing and, with no stop, looked for
+        // its next arrival forever. Gaps now run in on-time: 0.25 r/s.
+        for cv in [0.3, 3.0] {
+            let spec = ArrivalSpec::Onoff {
+                rate_rps: 1.0,
+                on_s: 0.005,
+                off_s: 0.015,
+                cv: Some(cv),
+                start_s: None,
+                stop_s: None,
+            };
+            let ts = draw(&spec, 40_000 * crate::time::NS_PER_S);
+            let r = ts.len() as f64 / 40_000.0;
+            assert!((r / 0.25 - 1.0).abs() < 0.1, "mean rate {r} at cv {cv}");
+        }
+        // A stream cut at the end of a run stops there.
+        let a = ArrivalSpec::Onoff {
+            rate_rps: 1e-3,
+            on_s: 0.001,
+            off_s: 0.001,
+            cv: Some(0.1),
+            start_s: None,
+            stop_s: None,
+        };
+        let mut s = ArrivalStream::new(resolve(&a).until(crate::time::NS_PER_S), Rng::new(1));
+        assert_eq!(s.next(), None);
     }
 
     #[test]
@@ -1051,7 +1283,11 @@ mod tests {
         }
         .resolve(
             "s.toml: models[1].arrival",
-            Scales { rate: 1.0, cv: 1.0 },
+            Scales {
+                rate: 1.0,
+                cv: 1.0,
+                slo: 1.0,
+            },
             1.0,
             &mut NoSources,
             "x",

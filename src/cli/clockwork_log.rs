@@ -67,7 +67,7 @@ impl ClockworkLog {
     /// Renames the log into place, or reports the first write error.
     pub fn finish(self) -> Result<()> {
         if let Some(e) = self.error {
-            return Err(e).context("cannot write clockwork_requests.tsv");
+            return Err(e).with_context(|| format!("cannot write {}", self.file.dest().display()));
         }
         self.file.commit()
     }

@@ -13,6 +13,7 @@ use inferfair::output;
 mod profile;
 mod replay;
 mod simulate;
+mod swarm;
 mod sweep;
 mod trace;
 
@@ -63,11 +64,15 @@ enum Command {
     /// Random heterogeneous model mixes: write one as a scenario.
     #[command(subcommand)]
     Mix(mix::MixCommand),
+    /// Run random valid scenarios with every invariant checked (a seeded swarm tester).
+    Swarm(swarm::SwarmArgs),
 }
 
 /// The `inferfair` program: parses the command line, runs the command, and
 /// turns an error into a message on stderr and a failure exit code.
+/// Temporary files of results being written are removed on SIGINT/SIGTERM.
 pub fn main() -> std::process::ExitCode {
+    inferfair::atomic::install_signal_cleanup();
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -105,6 +110,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::sweep(a),
         Command::Figures(a) => figures::figures(a),
         Command::Mix(c) => mix::run(c),
+        Command::Swarm(a) => swarm::swarm(a),
     }
 }
 

@@ -73,6 +73,15 @@ pub fn run(c: ProfileCommand) -> Result<()> {
 }
 
 fn measure_cmd(a: MeasureArgs) -> Result<()> {
+    // Every timed run is kept until its model is done: bound them.
+    if a.reps > 1_000_000 || a.load_reps > 1_000_000 || a.warmup > 1_000_000 {
+        anyhow::bail!(
+            "--reps, --load-reps and --warmup must be at most 1000000, found {}, {} and {}",
+            a.reps,
+            a.load_reps,
+            a.warmup
+        );
+    }
     let source = Profile::load(&a.profile)?;
     let backend = inferfair_replay::backend(&a.backend, a.gpu)?;
     let opts = MeasureOptions {

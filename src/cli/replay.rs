@@ -3,7 +3,7 @@
 //! policy and model). Method and files: `docs/validation.md`.
 
 use super::output::{
-    RequestLog, Table, WIDTH, ensure_dir, fmt, json_doc, render_tables, write_atomic, write_results,
+    RequestLog, Table, WIDTH, fmt, json_doc, render_tables, write_atomic, write_results,
 };
 use super::{Format, Overrides};
 use crate::progress::Progress;
@@ -174,6 +174,11 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
     let scenario = a.common.scenario()?;
     let mut policy = inferfair_sim::policy::build(&a.policy, &scenario)?;
     let backend = a.common.backend()?;
+    let run_dir = a
+        .out
+        .as_deref()
+        .map(inferfair::rundir::RunDir::begin)
+        .transpose()?;
     let mut log = match (&a.out, a.requests) {
         (Some(dir), true) => Some(RequestLog::create(dir, &scenario)?),
         _ => None,
@@ -210,6 +215,9 @@ pub fn replay(a: ReplayArgs) -> Result<()> {
         }
         write_results(dir, &scenario, &results)?;
         write_records(dir, &scenario, &[&r])?;
+    }
+    if let Some(d) = run_dir {
+        d.finish(super::simulate::about("replay", &scenario, &results))?;
     }
     match a.format {
         Format::Table => {
@@ -412,10 +420,15 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
         "replay": v.real.iter().map(replay_json).collect::<Vec<_>>(),
     });
     if let Some(dir) = &a.out {
-        ensure_dir(dir)?;
-        write_results(&dir.join("sim"), &scenario, &v.sim)?;
+        use inferfair::rundir::RunDir;
+        let (top, sim_dir, replay_dir) = (dir.clone(), dir.join("sim"), dir.join("replay"));
+        let folders = [
+            RunDir::begin(&top)?,
+            RunDir::begin(&sim_dir)?,
+            RunDir::begin(&replay_dir)?,
+        ];
+        write_results(&sim_dir, &scenario, &v.sim)?;
         let real: Vec<_> = v.real.iter().map(|r| r.result.clone()).collect();
-        let replay_dir = dir.join("replay");
         write_results(&replay_dir, &scenario, &real)?;
         write_records(&replay_dir, &scenario, &v.real.iter().collect::<Vec<_>>())?;
         write_atomic(
@@ -426,6 +439,18 @@ pub fn validate(a: ValidateArgs) -> Result<()> {
         let mut j = serde_json::to_string_pretty(&doc)?;
         j.push('\n');
         write_atomic(&dir.join("validation.json"), j.as_bytes())?;
+        let [top, sim_d, replay_d] = folders;
+        sim_d.finish(super::simulate::about(
+            "validate (simulator)",
+            &scenario,
+            &v.sim,
+        ))?;
+        replay_d.finish(super::simulate::about(
+            "validate (replay)",
+            &scenario,
+            &real,
+        ))?;
+        top.finish(super::simulate::about("validate", &scenario, &v.sim))?;
     }
     match a.format {
         Format::Table => print!("{text}"),

@@ -6,6 +6,7 @@ use super::{Format, Overrides, load_scenario};
 use crate::progress::Progress;
 use anyhow::Result;
 use clap::Args;
+use inferfair::rundir::RunDir;
 use inferfair::trace_events::{DEFAULT_MAX_EVENTS, TraceEvents, TraceOptions};
 use inferfair_sim::engine::Observer;
 use inferfair_sim::run::{self, RunOptions};
@@ -93,6 +94,7 @@ fn print(
 pub fn simulate(a: SimulateArgs) -> Result<()> {
     let scenario = load_scenario(&a.scenario, &a.overrides)?;
     inferfair_sim::policy::build(&a.policy, &scenario)?;
+    let run_dir = a.out.as_deref().map(RunDir::begin).transpose()?;
     let mut log = match (&a.out, a.requests) {
         (Some(dir), true) => Some(RequestLog::create(dir, &scenario)?),
         _ => None,
@@ -131,7 +133,7 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
     let opts = RunOptions {
         observer: observing.then_some(&mut observers as &mut dyn Observer),
         progress: Some(&mut tick),
-        timeline_bin: None,
+        ..Default::default()
     };
     let mut result = run::simulate(&scenario, &a.policy, opts)?;
     drop(progress);
@@ -159,7 +161,24 @@ pub fn simulate(a: SimulateArgs) -> Result<()> {
         }
         write_results(dir, &scenario, &results)?;
     }
+    if let Some(d) = run_dir {
+        d.finish(about("simulate", &scenario, &results))?;
+    }
     print(a.format, &scenario, &results)
+}
+
+/// What a run folder's manifest says ran.
+pub fn about(
+    command: &str,
+    scenario: &inferfair_sim::Scenario,
+    results: &[inferfair_sim::RunResult],
+) -> serde_json::Value {
+    serde_json::json!({
+        "command": command,
+        "scenario": scenario.name,
+        "seed": scenario.seed,
+        "policies": results.iter().map(|r| r.policy.clone()).collect::<Vec<_>>(),
+    })
 }
 
 fn trace_options(a: &SimulateArgs) -> Result<TraceOptions> {
@@ -210,7 +229,9 @@ pub fn compare(a: CompareArgs) -> Result<()> {
     };
     let results = run::compare(&scenario, &policies)?;
     if let Some(dir) = &a.out {
+        let d = RunDir::begin(dir)?;
         write_results(dir, &scenario, &results)?;
+        d.finish(about("compare", &scenario, &results))?;
     }
     print(a.format, &scenario, &results)
 }

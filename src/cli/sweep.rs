@@ -126,7 +126,7 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
                 .zip(&names)
                 .filter_map(|(v, n)| v.as_ref().map(|v| format!("{n}={}", fmt_value(v))))
                 .collect();
-            let done = point::path(&points_dir, &p.id).exists();
+            let done = point::is_done(&points_dir, &p.id);
             println!(
                 "{}  {:<4}  {}  seed {}  {}",
                 p.id,

@@ -5,7 +5,7 @@ use super::output::AtomicFile;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use inferfair_sim::rng::Rng;
-use inferfair_sim::time::{Nanos, from_ms, from_secs};
+use inferfair_sim::time::{Nanos, Unit, checked};
 use inferfair_sim::trace::generate::{GenConfig, Generator};
 use inferfair_sim::trace::mapping::{self, Assign, MinuteSource, Replay, Slice, Style};
 use inferfair_sim::trace::{self, Writer, maf1, maf2, stats};
@@ -321,6 +321,12 @@ fn instance_names(spec: &str, memory_factor: f64) -> Result<Vec<String>> {
         };
         trace::check_model_name(name).map_err(|e| anyhow::anyhow!("--models: {e}"))?;
         let n = mapping::instances(count, memory_factor);
+        if (names.len() + n) as u64 > inferfair_sim::limits::MAX_INSTANCES {
+            bail!(
+                "--models and --memory-factor make more than {} instances",
+                inferfair_sim::limits::MAX_INSTANCES
+            );
+        }
         if n == 1 {
             names.push(name.to_string());
         } else {
@@ -360,8 +366,9 @@ impl MapArgs {
 
     fn slo(&self) -> Result<Option<Nanos>> {
         match self.slo_ms {
-            Some(v) if v.is_finite() && v > 0.0 => Ok(Some(from_ms(v))),
-            Some(v) => bail!("--slo-ms must be a positive number, found {v}"),
+            Some(v) => Ok(Some(
+                checked(v, Unit::Ms, true).map_err(|m| anyhow::anyhow!("--slo-ms: {m}"))?,
+            )),
             None => Ok(None),
         }
     }
@@ -431,6 +438,7 @@ fn replay_counts(source: &mut dyn MinuteSource, m: &MapArgs, out: &Path) -> Resu
     let replay = m.replay(interval)?;
     let slo = m.slo()?;
     let table = mapping::build(source, m.mapping(), names.len(), slice)?;
+    replay.check_span(&table, "replay")?;
     let table = Arc::new(table);
     let streams = names
         .iter()
@@ -462,9 +470,21 @@ fn replay_counts(source: &mut dyn MinuteSource, m: &MapArgs, out: &Path) -> Resu
     Ok(())
 }
 
+/// The most functions `trace gen` makes (a real day has about 46,400).
+const MAX_FUNCTIONS: usize = 10_000_000;
+/// The most days `trace gen` makes.
+const MAX_DAYS: usize = 366;
+
 fn gen_cmd(a: GenArgs) -> Result<()> {
     if a.functions == 0 || a.days == 0 {
         bail!("--functions and --days must be at least 1");
+    }
+    if a.functions > MAX_FUNCTIONS || a.days > MAX_DAYS {
+        bail!(
+            "--functions must be at most {MAX_FUNCTIONS} and --days at most {MAX_DAYS}, found {} and {}",
+            a.functions,
+            a.days
+        );
     }
     if !(a.scale.is_finite() && a.scale > 0.0) {
         bail!("--scale must be a positive number, found {}", a.scale);
@@ -592,7 +612,14 @@ fn convert_maf2(input: &Path, m: &MapArgs, out: &Path) -> Result<()> {
         let mut tw = Writer::new(w, slo.is_some())?;
         for &(at, f) in &t.arrivals {
             if let Some(i) = map[f as usize] {
-                let at = (at as f64 / m.time_scale).round() as Nanos;
+                let at = (at as f64 / m.time_scale).round();
+                if at > inferfair_sim::time::MAX_TIME as f64 {
+                    bail!(
+                        "--time-scale {}: an arrival lands after the simulator's longest time (about 3 years)",
+                        m.time_scale
+                    );
+                }
+                let at = at as Nanos;
                 tw.write(at, &names[i as usize], slo)?;
             }
         }
@@ -624,7 +651,7 @@ fn stats_cmd(a: StatsArgs) -> Result<()> {
                 .collect();
             let groups: Vec<(String, &[Nanos])> =
                 times.iter().map(|(k, v)| (k.clone(), &v[..])).collect();
-            stats::from_times("canonical", &groups, a.bin_s, a.top, a.rows)
+            stats::from_times("canonical", &groups, a.bin_s, a.top, a.rows)?
         }
         InputFormat::Maf2 => {
             let t = maf2::load(&a.inputs[0], 0.0, None)?;
@@ -638,7 +665,7 @@ fn stats_cmd(a: StatsArgs) -> Result<()> {
                 .cloned()
                 .zip(per.iter().map(|v| &v[..]))
                 .collect();
-            stats::from_times("maf2", &groups, a.bin_s, a.top, a.rows)
+            stats::from_times("maf2", &groups, a.bin_s, a.top, a.rows)?
         }
         InputFormat::Maf1 => {
             let mut days = maf1::Days::new(a.inputs.clone())?;
@@ -671,8 +698,13 @@ fn slice(a: SliceArgs) -> Result<()> {
     {
         bail!("--end-s must be after --start-s ({}), found {e}", a.start_s);
     }
-    let from = from_secs(a.start_s);
-    let to = a.end_s.map_or(Nanos::MAX, from_secs);
+    let secs =
+        |v: f64, flag: &str| checked(v, Unit::S, false).map_err(|m| anyhow::anyhow!("{flag}: {m}"));
+    let from = secs(a.start_s, "--start-s")?;
+    let to = match a.end_s {
+        Some(e) => secs(e, "--end-s")?,
+        None => Nanos::MAX,
+    };
     let shift = if a.keep_time { 0 } else { from };
     // The header needs to know about the slo_ms column before the first row.
     let has_slo = {

@@ -94,8 +94,17 @@ fn load(path: &Path, policies: &Option<Vec<String>>, hashes: &ContentHashes) -> 
     Ok(Loaded { spec, sweeps })
 }
 
+/// The largest `--scale`: 16 PNG pixels per SVG pixel.
+pub const MAX_SCALE: f64 = 16.0;
+
 /// Runs `inferfair figures`.
 pub fn run(o: &Options) -> Result<Summary> {
+    if !(o.scale.is_finite() && o.scale > 0.0 && o.scale <= MAX_SCALE) {
+        bail!(
+            "--scale must be a number of PNG pixels per SVG pixel in (0, {MAX_SCALE}], found {}",
+            o.scale
+        );
+    }
     let files = spec_files(&o.specs)?;
     let name = |p: &PathBuf| {
         p.file_stem()
@@ -221,8 +230,10 @@ fn draw(l: &Loaded, points_dir: &Path, cache: &Path, out: &Path, scale: f64) -> 
     let name = &l.spec.name;
     let svg = inferfair_plot::render_svg(&fig).map_err(|e| anyhow!("{e}"))?;
     write_atomic(&out.join(format!("{name}.svg")), svg.as_bytes())?;
-    inferfair_plot::render_png(&fig, &out.join(format!("{name}.png")), scale)
-        .map_err(|e| anyhow!("{e}"))?;
+    let png = out.join(format!("{name}.png"));
+    let tmp = crate::atomic::TempPath::beside(&png, ".png")?;
+    inferfair_plot::render_png_file(&fig, tmp.path(), scale).map_err(|e| anyhow!("{e}"))?;
+    tmp.rename_to(&png)?;
     write_atomic(&out.join(format!("{name}.csv")), data_csv(&fig)?.as_bytes())
 }
 

@@ -39,7 +39,8 @@ pub struct Report {
     pub ran: usize,
 }
 
-/// The distinct points (by id) whose result file is missing from `dir`.
+/// The distinct points (by id) whose result file is missing from `dir` (or
+/// is not a complete point file).
 pub fn missing<'a>(points: &[&'a Point], dir: &Path, fresh: bool) -> (Vec<&'a Point>, usize) {
     let mut seen = BTreeSet::new();
     let mut todo = Vec::new();
@@ -48,9 +49,16 @@ pub fn missing<'a>(points: &[&'a Point], dir: &Path, fresh: bool) -> (Vec<&'a Po
         if !seen.insert(p.id.as_str()) {
             continue;
         }
-        if !fresh && point::path(dir, &p.id).exists() {
+        let file = point::path(dir, &p.id);
+        if !fresh && point::is_done(dir, &p.id) {
             cached += 1;
         } else {
+            if !fresh && file.exists() {
+                eprintln!(
+                    "inferfair: warning: {} is not a complete point result (truncated or corrupt): running it again",
+                    file.display()
+                );
+            }
             todo.push(*p);
         }
     }
@@ -73,6 +81,9 @@ fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs the points of `points` whose result file is missing from `dir`.
 pub fn run(points: &[&Point], dir: &Path, opts: &ExecOptions) -> Result<Report> {
+    if let Some(j) = opts.jobs.filter(|&j| j > 1024) {
+        bail!("--jobs must be at most 1024, found {j}");
+    }
     ensure_dir(dir)?;
     let (todo, cached) = missing(points, dir, opts.fresh);
     let total = todo.len() + cached;

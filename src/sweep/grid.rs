@@ -6,6 +6,7 @@
 //! (an empty cell) on it.
 
 use super::spec::{AxisKind, SweepSpec};
+use inferfair_sim::limits::MAX_SWEEP_POINTS;
 
 /// One point of the grid, before it is resolved into a scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,6 +18,32 @@ pub struct GridPoint {
     /// The value of each axis of `SweepSpec::axes`; `None` where the axis
     /// does not apply to this point's policy.
     pub coords: Vec<Option<toml::Value>>,
+}
+
+/// Refuses a grid of more than [`MAX_SWEEP_POINTS`] points, before expanding it.
+pub fn check_size(spec: &SweepSpec) -> anyhow::Result<()> {
+    let n = spec
+        .axes
+        .iter()
+        .map(|a| a.values.len() as f64)
+        .product::<f64>()
+        * spec.policies.len() as f64
+        * spec.seeds.len() as f64;
+    if n > MAX_SWEEP_POINTS as f64 {
+        anyhow::bail!(
+            "{}: the grid has about {} points ({} axes, {} policies, {} seeds), more than the {MAX_SWEEP_POINTS} a sweep may have: split it into several sweeps",
+            spec.source,
+            inferfair_sim::limits::approx(n),
+            spec.axes
+                .iter()
+                .map(|a| format!("{} x{}", a.name, a.values.len()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            spec.policies.len(),
+            spec.seeds.len()
+        );
+    }
+    Ok(())
 }
 
 /// Every point of the grid, in order.

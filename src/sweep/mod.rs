@@ -41,6 +41,7 @@ impl Sweep {
                 anyhow::anyhow!("{}: policies[{i}] ({}): {e}", spec.source, v.label)
             })?;
         }
+        grid::check_size(&spec)?;
         let grid = grid::expand(&spec);
         let resolved: Vec<Result<Point>> = grid
             .par_iter()

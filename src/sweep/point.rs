@@ -190,6 +190,19 @@ pub fn resolve(spec: &SweepSpec, gp: &GridPoint, hashes: &ContentHashes) -> Resu
     let label = format!("{} (point {})", spec.source, describe(spec, gp));
     let file = scenario_file(spec, gp).map_err(|e| anyhow!("{label}: {e}"))?;
     let scenario = Scenario::resolve(file, spec.scenario_dir(), &label)?;
+    if let Some(bin) = spec.run.timeline_bin_s {
+        let cells =
+            inferfair_sim::time::secs(scenario.window()) / bin * scenario.models.len() as f64;
+        if cells > inferfair_sim::limits::MAX_BINS as f64 {
+            return Err(anyhow!(
+                "{label}: timeline_bin_s = {bin} over a {} s window and {} models makes {} timeline bins, more than {}: use wider bins",
+                inferfair_sim::time::secs(scenario.window()),
+                scenario.models.len(),
+                inferfair_sim::limits::approx(cells),
+                inferfair_sim::limits::MAX_BINS
+            ));
+        }
+    }
     inferfair_sim::policy::build(&var.policy, &scenario).map_err(|e| anyhow!("{label}: {e}"))?;
 
     let mut canon = scenario.file.clone();
@@ -356,6 +369,12 @@ impl Point {
 /// The file of point `id` in `dir`.
 pub fn path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
+}
+
+/// Whether point `id` has a complete result file in `dir` (one that reads
+/// as a point file of that id: a truncated or corrupt file is not done).
+pub fn is_done(dir: &Path, id: &str) -> bool {
+    read(&path(dir, id)).is_ok_and(|f| f.id == id)
 }
 
 /// Reads a point file.

@@ -7,8 +7,9 @@
 
 use super::merge::{GridFile, Results};
 use super::point;
+use crate::atomic::{TempPath, copy_atomic};
 use crate::output::ensure_dir;
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Result, anyhow, bail};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -50,8 +51,11 @@ impl Shard {
 }
 
 /// Merges sweep folders (shards of one sweep) into `out`: checks that they
-/// are shards of the same sweep, copies their point files, and writes the
-/// grid and the merged results. Returns the results.
+/// are shards of the same sweep and that together they hold a complete
+/// result for every point, before writing anything; then copies their point
+/// files and writes the grid and the merged results. A new `out` is built
+/// under a temporary name and renamed into place at the end, so a failed
+/// merge leaves no half-written folder. Returns the results.
 pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Results> {
     let first = dirs
         .first()
@@ -66,28 +70,58 @@ pub fn merge_dirs(dirs: &[PathBuf], out: &Path) -> Result<Results> {
             );
         }
     }
-    let points = out.join("points");
-    ensure_dir(&points)?;
     let ids: BTreeSet<&str> = grid.points.iter().map(|p| p.id.as_str()).collect();
+    let out_points = out.join("points");
+    let mut copies = Vec::new();
+    let mut missing = Vec::new();
     for id in ids {
-        let dest = point::path(&points, id);
-        if dest.exists() {
+        if point::is_done(&out_points, id) {
             continue;
         }
-        if let Some(src) = dirs
+        match dirs
             .iter()
-            .map(|d| point::path(&d.join("points"), id))
-            .find(|p| p.exists())
+            .map(|d| d.join("points"))
+            .find(|d| point::is_done(d, id))
         {
-            let tmp = points.join(format!(".{id}.{}.tmp", std::process::id()));
-            std::fs::copy(&src, &tmp)
-                .with_context(|| format!("cannot copy {} to {}", src.display(), tmp.display()))?;
-            std::fs::rename(&tmp, &dest)
-                .with_context(|| format!("cannot rename {}", tmp.display()))?;
+            Some(d) => copies.push(point::path(&d, id)),
+            None => missing.push(id),
         }
     }
-    grid.write(out)?;
+    if !missing.is_empty() {
+        bail!(
+            "{} of the {} points of sweep `{}` have no result in {} (e.g. {}): run the missing shards first; nothing was written",
+            missing.len(),
+            grid.points.len(),
+            grid.sweep,
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            missing
+                .iter()
+                .take(3)
+                .copied()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let fresh = !out.exists();
+    let tmp = if fresh {
+        Some(TempPath::beside(out, ".merge")?)
+    } else {
+        None
+    };
+    let dir = tmp.as_ref().map_or(out, |t| t.path());
+    let points = dir.join("points");
+    ensure_dir(&points)?;
+    for src in &copies {
+        copy_atomic(src, &points.join(src.file_name().expect("a point file")))?;
+    }
+    grid.write(dir)?;
     let results = Results::load(grid, &points)?;
-    results.write(out)?;
+    results.write(dir)?;
+    if let Some(t) = tmp {
+        t.rename_to(out)?;
+    }
     Ok(results)
 }

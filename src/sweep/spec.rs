@@ -413,14 +413,27 @@ impl SweepSpec {
             } else if let Some(&axis) = SCENARIO_AXES.iter().find(|a| **a == key) {
                 for v in &values {
                     let ok = match axis {
-                        "gpus" | "models" => matches!(v, toml::Value::Integer(i) if *i >= 1),
+                        "gpus" => {
+                            matches!(v, toml::Value::Integer(i) if *i >= 1 && *i as u64 <= inferfair_sim::limits::MAX_GPUS)
+                        }
+                        "models" => {
+                            matches!(v, toml::Value::Integer(i) if *i >= 1 && *i as u64 <= inferfair_sim::limits::MAX_INSTANCES)
+                        }
                         _ => value_f64(v).is_some_and(|x| x.is_finite() && x > 0.0) && !v.is_bool(),
                     };
                     if !ok {
-                        let what = if matches!(axis, "gpus" | "models") {
-                            "whole numbers >= 1"
+                        let what = if axis == "gpus" {
+                            format!(
+                                "whole numbers from 1 to {}",
+                                inferfair_sim::limits::MAX_GPUS
+                            )
+                        } else if axis == "models" {
+                            format!(
+                                "whole numbers from 1 to {}",
+                                inferfair_sim::limits::MAX_INSTANCES
+                            )
                         } else {
-                            "positive numbers"
+                            "positive numbers".to_string()
                         };
                         bail!("{place}: expected {what}, found {v}");
                     }

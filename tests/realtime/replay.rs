@@ -304,6 +304,7 @@ fn replay_and_validate_write_their_files() {
             "batches.csv",
             "inputs",
             "loads.csv",
+            "manifest.json",
             "per_gpu.csv",
             "per_model.csv",
             "requests.csv",
@@ -343,6 +344,9 @@ fn replay_and_validate_write_their_files() {
         "replay/summary.json",
     ] {
         assert!(v.join(f).exists(), "{f}");
+    }
+    for dir in [v.clone(), v.join("sim"), v.join("replay")] {
+        inferfair::rundir::verify(&dir).unwrap();
     }
     std::fs::remove_dir_all(d).ok();
 }

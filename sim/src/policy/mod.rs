@@ -404,12 +404,16 @@ pub fn build(name: &str, scenario: &Scenario) -> Result<Box<dyn Policy>> {
             let cfg: clockwork::ClockworkConfig =
                 parse_params(table).map_err(|m| Error::invalid(&place, m))?;
             cfg.validate().map_err(|m| Error::invalid(&place, m))?;
+            cfg.check_scenario(scenario)
+                .map_err(|m| Error::invalid(&place, m))?;
             Ok(Box::new(Clockwork::new(cfg)))
         }
         "inferfair" => {
             let cfg: inferfair::InferFairConfig =
                 parse_params(table).map_err(|m| Error::invalid(&place, m))?;
             cfg.validate().map_err(|m| Error::invalid(&place, m))?;
+            cfg.check_scenario(scenario)
+                .map_err(|m| Error::invalid(&place, m))?;
             Ok(Box::new(InferFair::new(cfg)))
         }
         _ => match registry().iter().find(|r| r.name == name) {

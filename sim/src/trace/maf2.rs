@@ -113,9 +113,16 @@ pub fn load(path: &Path, start_s: f64, end_s: Option<f64>) -> Result<Maf2> {
             out.outside += 1;
             continue;
         }
+        let at =
+            crate::time::checked(arrival - start_s, crate::time::Unit::S, false).map_err(|m| {
+                Error::parse(
+                    path,
+                    Some(line),
+                    format!("the arrival (end_timestamp - duration - start): {m}"),
+                )
+            })?;
         out.totals[id as usize] += 1;
-        out.arrivals
-            .push((((arrival - start_s) * 1e9).round() as Nanos, id));
+        out.arrivals.push((at, id));
     }
     out.arrivals.sort_unstable();
     Ok(out)

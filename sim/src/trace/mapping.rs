@@ -319,7 +319,10 @@ impl Replay {
             } else {
                 Err(Error::invalid(
                     format!("{place}.{field}"),
-                    format!("must be a positive number, found {v}"),
+                    format!(
+                        "must be a positive number, found {}",
+                        crate::limits::show(v)
+                    ),
                 ))
             }
         };
@@ -338,6 +341,25 @@ impl Replay {
             return Err(Error::invalid(
                 format!("{place}.cv"),
                 format!("must be a non-negative number, found {}", self.cv),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that `table`'s slice, once time-scaled, fits in the simulator's
+    /// longest time; `place` names the knob in errors.
+    pub fn check_span(&self, table: &MinuteTable, place: &str) -> Result<()> {
+        let span_ns = table.minutes as f64 * 60e9 / self.time_scale;
+        if span_ns > crate::time::MAX_TIME as f64 {
+            return Err(Error::invalid(
+                format!("{place}.time_scale"),
+                format!(
+                    "{} trace minutes at time_scale {} last {} s, longer than the simulator's longest time ({} s)",
+                    table.minutes,
+                    crate::limits::show(self.time_scale),
+                    crate::limits::approx(span_ns / 1e9),
+                    crate::limits::approx(crate::time::MAX_TIME as f64 / 1e9)
+                ),
             ));
         }
         Ok(())

@@ -148,13 +148,14 @@ fn bins_summary(
 }
 
 /// Summarizes per-group sorted arrival times (canonical traces and MAF2).
+/// Refuses (before allocating them) more than [`crate::limits::MAX_BINS`] bins.
 pub fn from_times(
     format: &str,
     groups: &[(String, &[Nanos])],
     bin_s: f64,
     top: usize,
     rows: usize,
-) -> Summary {
+) -> Result<Summary> {
     let mut all: Vec<Nanos> = groups.iter().flat_map(|g| g.1.iter().copied()).collect();
     all.sort_unstable();
     let n = all.len() as u64;
@@ -171,6 +172,17 @@ pub fn from_times(
     } else {
         (last as f64 / bin_ns).floor() as u64 - b0 + 1
     };
+    if nb > crate::limits::MAX_BINS {
+        return Err(crate::error::Error::invalid(
+            "--bin-s",
+            format!(
+                "bins of {} s over the trace's {:.3} s make {nb} bins, more than {}: use wider bins",
+                crate::limits::show(bin_s),
+                span_s,
+                crate::limits::MAX_BINS
+            ),
+        ));
+    }
     let mut bins = vec![0u64; nb as usize];
     for &t in &all {
         bins[((t as f64 / bin_ns).floor() as u64 - b0) as usize] += 1;
@@ -201,7 +213,7 @@ pub fn from_times(
         })
         .collect();
     let (t1, t10) = top_shares(groups.iter().map(|g| g.1.len() as u64).collect());
-    Summary {
+    Ok(Summary {
         format: format.into(),
         requests: n,
         group_kind: kind_of(format).into(),
@@ -219,7 +231,7 @@ pub fn from_times(
         top: top_groups,
         triggers: vec![],
         histogram,
-    }
+    })
 }
 
 /// Summarizes MAF1 day files; `bin_min` minutes per bin.
@@ -372,21 +384,25 @@ impl Summary {
             let w = self
                 .top
                 .iter()
-                .map(|g| g.name.len())
+                .map(|g| g.name.chars().count())
                 .max()
                 .unwrap_or(4)
                 .max(5);
             let _ = writeln!(
                 s,
-                "\n{:<w$}  {:>10}  {:>7}  {:>11}  {:>6}",
-                "top", "requests", "share", "rate r/s", "CV"
+                "\n{}  {:>10}  {:>7}  {:>11}  {:>6}",
+                crate::text::pad("top", w, true),
+                "requests",
+                "share",
+                "rate r/s",
+                "CV"
             );
             for g in &self.top {
                 let cv = g.cv.map_or("-".to_string(), |c| format!("{c:.2}"));
                 let _ = writeln!(
                     s,
-                    "{:<w$}  {:>10}  {:>6.2}%  {:>11.3}  {:>6}",
-                    g.name,
+                    "{}  {:>10}  {:>6.2}%  {:>11.3}  {:>6}",
+                    crate::text::pad(&g.name, w, true),
                     g.requests,
                     g.share * 100.0,
                     g.rate_rps,
@@ -425,6 +441,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn too_many_bins_are_refused_before_allocating() {
+        let a: Vec<Nanos> = vec![0, 3_600_000_000_000];
+        let e = from_times("canonical", &[("a".into(), &a)], 1e-9, 2, 10)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--bin-s") && e.contains("more than 10000000"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn hand_computed_summary() {
         // a: 0, 1, 2, 3 s; b: 3.5 s. Merged gaps 1, 1, 1, 0.5.
         let a: Vec<Nanos> = vec![0, 1_000_000_000, 2_000_000_000, 3_000_000_000];
@@ -436,7 +464,8 @@ mod tests {
             2.0,
             2,
             10,
-        );
+        )
+        .unwrap();
         assert_eq!(s.requests, 5);
         assert_eq!(s.groups, 3);
         assert_eq!(s.idle_groups, 1);

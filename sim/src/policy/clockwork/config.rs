@@ -2,7 +2,7 @@
 //! the value Clockwork uses as its default, and the same values converted to
 //! nanoseconds for the scheduler (`Params`).
 
-use crate::time::{Nanos, from_ms};
+use crate::time::{Nanos, Unit, checked};
 use serde::{Deserialize, Serialize};
 
 /// `[policy.clockwork]`. Defaults are Clockwork's (see `docs/clockwork.md`
@@ -129,11 +129,7 @@ impl ClockworkConfig {
             ),
         ];
         for (name, v) in times {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(format!(
-                    "`{name}` must be a non-negative number of milliseconds, found {v}"
-                ));
-            }
+            checked(v, Unit::Ms, false).map_err(|m| format!("`{name}`: {m}"))?;
         }
         let positive = [
             ("tracker_capacity_ms", self.tracker_capacity_ms),
@@ -144,8 +140,32 @@ impl ClockworkConfig {
         ];
         for (name, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("`{name}` must be a positive number, found {v}"));
+                return Err(format!(
+                    "`{name}` must be a positive number, found {}",
+                    crate::limits::show(v)
+                ));
             }
+        }
+        for (name, v) in [
+            ("tracker_capacity_ms", self.tracker_capacity_ms),
+            ("max_loadweights_slo_ms", self.max_loadweights_slo_ms),
+            ("max_exec_ms", self.max_exec_ms),
+        ] {
+            checked(v, Unit::Ms, true).map_err(|m| format!("`{name}`: {m}"))?;
+        }
+        if checked(self.schedule_ahead_ms, Unit::Ms, false)?
+            <= checked(self.future_ms, Unit::Ms, false)?
+        {
+            return Err(format!(
+                "`schedule_ahead_ms` ({}) must be greater than `future_ms` ({}): the scheduler only plans work that starts before now + schedule_ahead, and never earlier than now + future, so nothing would ever run",
+                self.schedule_ahead_ms, self.future_ms
+            ));
+        }
+        if (self.page_size_mib * 1024.0 * 1024.0).round() < 1.0 {
+            return Err(format!(
+                "`page_size_mib` = {} rounds to 0 bytes",
+                crate::limits::show(self.page_size_mib)
+            ));
         }
         if self.tracker_gpu_outstanding_ms <= 0.0 {
             return Err(
@@ -167,27 +187,61 @@ impl ClockworkConfig {
         Ok(())
     }
 
-    /// The values in nanoseconds and bytes.
+    /// Checks what depends on the scenario: every model must fit in the
+    /// pages of each pool it can run on (with huge pages a GPU holds none).
+    pub fn check_scenario(&self, s: &crate::scenario::Scenario) -> Result<(), String> {
+        let page = self.params().page_bytes;
+        for (p, pool) in s.cluster.pools.iter().enumerate() {
+            let total = pool.weights_bytes / page;
+            for m in &s.models {
+                let Some(mp) = m.profile_on(p) else { continue };
+                let need = super::memory::pages_for(mp.weights_bytes, page);
+                if need as u64 > total {
+                    return Err(format!(
+                        "`page_size_mib` = {}: a GPU's {:.1} MiB for weights{} holds {total} pages, fewer than the {need} that `{}` needs: it could never be loaded (use smaller pages)",
+                        crate::limits::show(self.page_size_mib),
+                        pool.weights_bytes as f64 / 1048576.0,
+                        if s.cluster.is_uniform() {
+                            String::new()
+                        } else {
+                            format!(" in pool `{}`", pool.name)
+                        },
+                        m.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The values in nanoseconds and bytes (the configuration must be valid).
     pub fn params(&self) -> Params {
         Params {
-            buffer: from_ms(self.buffer_ms),
-            schedule_ahead: from_ms(self.schedule_ahead_ms),
-            latest_delta: from_ms(self.latest_delta_ms),
-            future: from_ms(self.future_ms),
-            lag: from_ms(self.lag_ms),
-            capacity: from_ms(self.tracker_capacity_ms) as i64,
-            gpu_outstanding: from_ms(self.tracker_gpu_outstanding_ms) as i64,
+            buffer: ms(self.buffer_ms),
+            schedule_ahead: ms(self.schedule_ahead_ms),
+            latest_delta: ms(self.latest_delta_ms),
+            future: ms(self.future_ms),
+            lag: ms(self.lag_ms),
+            capacity: ms(self.tracker_capacity_ms) as i64,
+            gpu_outstanding: ms(self.tracker_gpu_outstanding_ms) as i64,
             gpu_weight: self.tracker_gpu_weight,
-            max_loadweights_slo: from_ms(self.max_loadweights_slo_ms),
+            max_loadweights_slo: ms(self.max_loadweights_slo_ms),
             window: self.estimate_window,
             percentile: self.estimate_percentile,
             max_batch: self.max_batch,
-            max_exec: from_ms(self.max_exec_ms),
-            page_bytes: (self.page_size_mib * 1024.0 * 1024.0).round().max(1.0) as u64,
+            max_exec: ms(self.max_exec_ms),
+            page_bytes: (self.page_size_mib * 1024.0 * 1024.0)
+                .round()
+                .clamp(1.0, u64::MAX as f64) as u64,
             load_demand_expires: self.load_demand_expires,
             positive_priority_only: self.load_requires_positive_priority,
         }
     }
+}
+
+/// Milliseconds to nanoseconds, for a value `validate` accepted.
+fn ms(v: f64) -> Nanos {
+    checked(v, Unit::Ms, false).unwrap_or(crate::time::MAX_TIME)
 }
 
 #[cfg(test)]
@@ -225,6 +279,24 @@ mod tests {
             ..Default::default()
         };
         assert!(c.validate().unwrap_err().contains("page_size_mib"));
+        c = ClockworkConfig {
+            schedule_ahead_ms: 0.0,
+            ..Default::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .contains("`schedule_ahead_ms` (0) must be greater than `future_ms` (1)")
+        );
+        c = ClockworkConfig {
+            lag_ms: 1e300,
+            ..Default::default()
+        };
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .contains("`lag_ms`: 1e300 ms is longer")
+        );
         assert!(ClockworkConfig::default().validate().is_ok());
     }
 }

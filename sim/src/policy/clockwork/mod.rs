@@ -356,7 +356,10 @@ impl Clockwork {
             if ids.is_empty() {
                 out.give_ids(ids);
             } else {
-                let est = est.exec(taken.size_index);
+                // Timed-out requests left out of the batch make it run padded
+                // to a smaller size: expect, and later measure, that size.
+                let size_index = queues.padded_index(ids.len());
+                let est = est.exec(size_index);
                 let p = &self.p;
                 out.actions.push(Action::Dispatch(Dispatch {
                     gpu: g,
@@ -368,7 +371,7 @@ impl Clockwork {
                 gpu.exec.add(est, now);
                 gpu.in_flight.push_back(InFlight {
                     model: m,
-                    size_index: taken.size_index,
+                    size_index,
                     exec_demand: taken.exec_demand,
                 });
                 self.tracker
@@ -463,35 +466,41 @@ impl Clockwork {
                 out.wake(at - ahead + 1);
             }
         };
+        // While a GPU's running action is overdue its expected free time
+        // moves with now: waking before it completes (a notice of its own)
+        // could plan nothing there, and each wake-up would ask for the next
+        // a few nanoseconds later. So overdue GPUs and links are skipped.
+        let plans = |gpu: &Gpu| !gpu.no_strategies() && !gpu.exec.overdue(now);
         // A GPU with nothing outstanding is free from now + future on: only
         // when future >= schedule_ahead can any GPU be booked without work.
         let idle_booked = self.p.future >= ahead;
         if idle_booked {
-            for gpu in self.gpus.iter().filter(|g| !g.no_strategies()) {
+            for gpu in self.gpus.iter().filter(|g| plans(g)) {
                 wake_at(gpu.exec.available(now));
             }
         } else {
             for &(at, g) in booked {
-                if !self.gpus[g].no_strategies() {
+                if plans(&self.gpus[g]) {
                     wake_at(at);
                 }
             }
             for &(_, _, g) in &self.order {
                 let gpu = &self.gpus[g];
-                if !gpu.no_strategies() {
+                if plans(gpu) {
                     wake_at(gpu.exec.available(now));
                 }
             }
         }
         if self.tracker.as_ref().is_some_and(|t| t.any_demand()) {
+            let link = |gpu: &Gpu| (!gpu.pcie.overdue(now)).then(|| gpu.pcie.available(now));
             if idle_booked {
-                for gpu in &self.gpus {
-                    wake_at(gpu.pcie.available(now));
-                }
+                self.gpus.iter().filter_map(link).for_each(&mut wake_at);
             } else {
-                for &g in &self.transferring {
-                    wake_at(self.gpus[g].pcie.available(now));
-                }
+                let gpus = &self.gpus;
+                self.transferring
+                    .iter()
+                    .filter_map(|&g| link(&gpus[g]))
+                    .for_each(&mut wake_at);
             }
         }
     }

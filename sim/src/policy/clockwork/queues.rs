@@ -77,6 +77,15 @@ impl ModelQueues {
         self.entries.is_empty()
     }
 
+    /// Index of the smallest allowed batch size that holds `n` requests: the
+    /// size a batch of `n` runs as (the engine pads it to that size).
+    pub fn padded_index(&self, n: usize) -> usize {
+        self.sizes
+            .iter()
+            .position(|&b| b as usize >= n)
+            .unwrap_or(self.sizes.len() - 1)
+    }
+
     /// Requests in queue `q`.
     pub fn len(&self, q: usize) -> usize {
         (self.next - self.heads[q]) as usize

@@ -43,6 +43,13 @@ impl WorkerTracker {
         (begin + self.total).max(now + self.future)
     }
 
+    /// Whether the running action is overdue by more than `lag` at `now`:
+    /// then `available(now)` moves with `now`, and only its completion (or
+    /// new work) changes when the resource may be planned again.
+    pub fn overdue(&self, now: Nanos) -> bool {
+        !self.outstanding.is_empty() && self.work_begin + self.front + self.lag < now
+    }
+
     /// An action of expected duration `size` was sent at `now`.
     pub fn add(&mut self, size: Nanos, now: Nanos) {
         if self.outstanding.is_empty() {
@@ -102,5 +109,10 @@ mod tests {
         assert_eq!(w.available(12 * MS), 13 * MS);
         assert_eq!(w.available(20 * MS), 21 * MS);
         assert_eq!(w.len(), 1);
+        // Overdue by more than lag (3 + 10 ms) from just after 13 ms.
+        assert!(!w.overdue(13 * MS));
+        assert!(w.overdue(13 * MS + 1));
+        w.done(21 * MS);
+        assert!(!w.overdue(30 * MS));
     }
 }

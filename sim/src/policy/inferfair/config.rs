@@ -106,7 +106,26 @@ impl Default for InferFairConfig {
     }
 }
 
+/// The most estimation periods one run may take.
+pub const MAX_PERIODS: f64 = 1e9;
+
 impl InferFairConfig {
+    /// Checks what depends on the scenario: the number of periods in a run.
+    pub fn check_scenario(&self, s: &crate::scenario::Scenario) -> Result<(), String> {
+        let period = crate::time::checked(self.period_ms, crate::time::Unit::Ms, true)?;
+        let periods = (s.duration + s.drain) as f64 / period as f64;
+        if periods > MAX_PERIODS {
+            return Err(format!(
+                "`period_ms` = {}: a run of {} s would take {} estimation periods, more than {}: use a longer period",
+                crate::limits::show(self.period_ms),
+                crate::time::secs(s.duration + s.drain),
+                crate::limits::approx(periods),
+                crate::limits::approx(MAX_PERIODS)
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks the values are possible.
     pub fn validate(&self) -> Result<(), String> {
         let in01 = |name: &str, v: f64, zero_ok: bool| {
@@ -125,6 +144,8 @@ impl InferFairConfig {
                 self.period_ms
             ));
         }
+        crate::time::checked(self.period_ms, crate::time::Unit::Ms, true)
+            .map_err(|m| format!("`period_ms`: {m}"))?;
         in01("rate_ewma", self.rate_ewma, false)?;
         in01("rate_ewma_up", self.rate_ewma_up, false)?;
         in01("slo_fraction", self.slo_fraction, false)?;
