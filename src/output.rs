@@ -301,8 +301,14 @@ impl Table {
     /// together, `groups` giving their sizes) as fit; the groups that do not
     /// fit go to further tables, each repeating the key columns, separated
     /// by a blank line. A single group wider than `max` gets a table of its own.
+    /// Columns beyond the groups form one last group (none is ever left out).
     pub fn render_fit(&self, max: usize, keys: usize, groups: &[usize]) -> String {
         let widths = self.widths();
+        let mut groups = groups.to_vec();
+        let grouped = keys + groups.iter().sum::<usize>();
+        if grouped < self.header.len() {
+            groups.push(self.header.len() - grouped);
+        }
         let width_of = |cols: &[usize]| -> usize {
             cols.iter().map(|&c| widths[c]).sum::<usize>() + 2 * cols.len().saturating_sub(1)
         };
@@ -310,7 +316,8 @@ impl Table {
         let mut blocks: Vec<Vec<usize>> = Vec::new();
         let mut cur = key_cols.clone();
         let mut next = keys;
-        for &g in groups {
+        for g in groups {
+            let g = g.min(self.header.len() - next);
             let cols: Vec<usize> = (next..next + g).collect();
             next += g;
             let mut with = cur.clone();
@@ -506,7 +513,8 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
         }
         t.row(row);
     }
-    s.push_str(&t.render_fit(WIDTH, 1, if iso { &[6, 5] } else { &[6] }));
+    let first = cols.len() - 1 - if iso { 5 } else { 0 };
+    s.push_str(&t.render_fit(WIDTH, 1, &[first, 5]));
     s.push_str(&concurrency_note(scenario, results));
     let get = |n: &str| results.iter().find(|r| r.policy == n);
     if let (Some(inf), Some(cw)) = (get("inferfair"), get("clockwork")) {
@@ -576,7 +584,7 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             t.row(row);
         }
         if i >= 40 && scenario.models.len() > 50 {
-            s.push_str(&t.render_fit(WIDTH, 2, if iso { &[6, 4] } else { &[6, 3] }));
+            s.push_str(&t.render_fit(WIDTH, 2, &[6]));
             s.push_str(&format!(
                 "... and {} more models (see per_model.csv with --out, or --format json)\n",
                 scenario.models.len() - i - 1
@@ -584,6 +592,36 @@ pub fn render_tables(scenario: &inferfair_sim::Scenario, results: &[RunResult]) 
             return s;
         }
     }
-    s.push_str(&t.render_fit(WIDTH, 2, if iso { &[6, 4] } else { &[6, 3] }));
+    s.push_str(&t.render_fit(WIDTH, 2, &[6]));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Table;
+
+    #[test]
+    fn render_fit_splits_groups_and_never_drops_a_column() {
+        let mut t = Table::new(&["key", "a", "b", "c", "d"]);
+        t.row(vec![
+            "k".into(),
+            "1".into(),
+            "2".into(),
+            "3".into(),
+            "4".into(),
+        ]);
+        // Groups cover only a and b: c and d form a last group.
+        let wide = t.render_fit(100, 1, &[2]);
+        assert_eq!(wide.lines().next().unwrap().split_whitespace().count(), 5);
+        // Too narrow for more than one group beside the key: three tables.
+        let narrow = t.render_fit(8, 1, &[1, 1]);
+        for col in ["a", "b", "c", "d"] {
+            assert!(
+                narrow
+                    .lines()
+                    .any(|l| l.split_whitespace().any(|w| w == col)),
+                "{col} missing:\n{narrow}"
+            );
+        }
+    }
 }
