@@ -475,3 +475,32 @@ fn student_t_interval_on_known_inputs() {
     let line = ci.lines().nth(1).unwrap();
     assert!(line.starts_with("hand,1,1,1,1,1,fifo,*,,,3,"), "{line}");
 }
+
+/// `sweep --set` reaches the scenarios of a sweep over random mixes too
+/// (each generated mix), before the grid's axes.
+#[test]
+fn set_overrides_apply_to_each_generated_mix() {
+    let mut s = spec(
+        "policies = [\"fifo\"]\n[mix]\nprofile = \"toy.csv\"\nmodels = 2\n[grid]\nmix_seed = \"1-2\"\ngpus = [1, 3]\n",
+    );
+    s.sets = vec![
+        "cluster.max_concurrent=4".parse().unwrap(),
+        "cluster.gpus=2".parse().unwrap(),
+    ];
+    let points = grid::expand(&s);
+    assert_eq!(points.len(), 4);
+    for gp in &points {
+        let f = point::scenario_file(&s, gp).unwrap();
+        assert_eq!(f.cluster.max_concurrent, Some(4));
+        // The grid's axis wins over the override.
+        assert!(
+            matches!(f.cluster.gpus, Some(1) | Some(3)),
+            "{:?}",
+            f.cluster.gpus
+        );
+    }
+    // Without the override, a mix has one batch at a time.
+    s.sets.clear();
+    let f = point::scenario_file(&s, &points[0]).unwrap();
+    assert_eq!(f.cluster.max_concurrent, None);
+}

@@ -99,6 +99,7 @@ pub fn sweep(a: SweepArgs) -> Result<()> {
     };
     let mut spec = SweepSpec::load(&file)?;
     spec.base = spec.base.with_sets(&a.sets)?;
+    spec.sets = a.sets.clone();
     let sweep = Sweep::new(spec, &ContentHashes::default())?;
     let grid = sweep.grid_file();
     let points_dir = out.join("points");

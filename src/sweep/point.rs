@@ -105,7 +105,8 @@ fn as_f64(v: &toml::Value) -> f64 {
 /// The scenario file of a grid point (before resolution): the base
 /// scenario, or in a sweep over random mixes the mix of the point's
 /// `mix_seed` drawn for its number of GPUs (and of models, if `models` is an
-/// axis), with the scenario seed mix_seed + the point's seed.
+/// axis) with the sweep's `--set` overrides, and the scenario seed mix_seed +
+/// the point's seed.
 pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> Result<ScenarioFile> {
     let var = &spec.policies[gp.variant];
     let mut f = match &spec.mix {
@@ -130,6 +131,7 @@ pub fn scenario_file(spec: &SweepSpec, gp: &GridPoint) -> Result<ScenarioFile> {
                 warmup_s: spec.base.warmup_s,
             };
             let mut f = inferfair_sim::mix::generate(&ms, &mix.profile, mix.profile_path.clone())
+                .and_then(|f| f.with_sets(&spec.sets).map_err(|e| e.to_string()))
                 .map_err(|e| anyhow!("mix {seed}: {e}"))?;
             f.seed = seed.wrapping_add(gp.seed);
             f

@@ -190,6 +190,9 @@ pub struct SweepSpec {
     pub warmup_s: Option<f64>,
     /// Axes, outermost first.
     pub axes: Vec<Axis>,
+    /// `sweep --set` overrides: applied to the base scenario, and in a sweep
+    /// over random mixes to each generated mix (before the grid's axes).
+    pub sets: Vec<inferfair_sim::set::Set>,
 }
 
 /// Formats an axis value for a CSV cell or a label.
@@ -496,6 +499,7 @@ impl SweepSpec {
             duration_s: f.duration_s,
             warmup_s: f.warmup_s,
             axes,
+            sets: Vec::new(),
         })
     }
 

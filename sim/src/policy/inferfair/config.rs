@@ -68,6 +68,11 @@ pub struct InferFairConfig {
     /// does more work per second than without it (ablation: `false` = fill
     /// free slots as FIFO does).
     pub corun_admission: bool,
+    /// Under overload, the first model whose batch is refused beside the
+    /// running ones reserves the GPU: others start there only if it still
+    /// comes free as soon (ablation: `false` = no reservation; a model whose
+    /// batches are never admitted beside others may wait for ever).
+    pub corun_reservation: bool,
     /// Price a GPU that runs batches at once by the solo work it was
     /// measured to complete per busy second (ablation: `false` = a GPU
     /// second is a GPU second, whatever runs beside).
@@ -101,6 +106,7 @@ impl Default for InferFairConfig {
             pool_pricing: true,
             concurrency: true,
             corun_admission: true,
+            corun_reservation: true,
             measured_capacity: true,
         }
     }

@@ -7,6 +7,13 @@
 //! 1 / slowdown grows). Under processor sharing (util 1, no contention) (c)
 //! never holds, so InferFair runs one batch at a time there; batches that
 //! leave SMs idle (small batches of small models) run side by side.
+//!
+//! A batch refused beside others could wait for ever on a GPU that keeps
+//! admitting smaller ones. So under overload the first model (in InferFair's
+//! order) whose batch is refused reserves the GPU, as EASY backfilling
+//! reserves a machine for the first job in its queue: until the running
+//! batches have drained ([`drained`]), another batch starts there only if
+//! the GPU still drains by then with it ([`delays`] is false).
 
 use crate::interference::{Interference, Runner};
 use crate::time::Nanos;
@@ -81,6 +88,39 @@ pub(super) fn admit(
     })
 }
 
+/// When every batch of `running` is predicted to have ended, at the
+/// slowdowns they run at together (`now` if none runs).
+pub(super) fn drained(model: &Interference, running: &[Running], now: Nanos) -> Nanos {
+    let runners: Vec<Runner> = running.iter().map(|r| r.runner).collect();
+    running
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            now.saturating_add((r.work * model.slowdown(&runners, i).max(1.0)).ceil() as Nanos)
+        })
+        .max()
+        .unwrap_or(now)
+}
+
+/// Whether starting `cand` (solo time `exec`) beside `running` at `now`
+/// makes the GPU drain later than `by`.
+pub(super) fn delays(
+    model: &Interference,
+    running: &[Running],
+    cand: Runner,
+    exec: Nanos,
+    now: Nanos,
+    by: Nanos,
+) -> bool {
+    let mut all = running.to_vec();
+    all.push(Running {
+        runner: cand,
+        work: exec as f64,
+        deadline: Nanos::MAX,
+    });
+    drained(model, &all, now) > by
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +174,41 @@ mod tests {
             ..Default::default()
         };
         assert!(!admit(&m, &[run(0.8, 6, 100)], cand, 5 * MS, 100 * MS, 0));
+    }
+
+    #[test]
+    fn the_gpu_drains_when_its_slowest_batch_ends() {
+        let m = Interference::default();
+        // Alone: 10 ms of work left ends in 10 ms.
+        assert_eq!(drained(&m, &[run(1.0, 10, 100)], 0), 10 * MS);
+        // Two util-1 batches share the GPU: each runs at half speed.
+        assert_eq!(
+            drained(&m, &[run(1.0, 10, 100), run(1.0, 4, 100)], 0),
+            20 * MS
+        );
+        // Nothing runs: free now.
+        assert_eq!(drained(&m, &[], 7), 7);
+    }
+
+    #[test]
+    fn a_batch_that_ends_before_the_drain_does_not_delay_it() {
+        let m = Interference::default();
+        let small = Runner { kind: 0, util: 0.3 };
+        // A util-0.5 batch with 10 ms left: the GPU drains at 10 ms. A
+        // util-0.3 batch of 2 ms fits beside it without slowing anyone.
+        let running = [run(0.5, 10, 100)];
+        let by = drained(&m, &running, 0);
+        assert!(!delays(&m, &running, small, 2 * MS, 0, by));
+        // One of 12 ms would end after the drain.
+        assert!(delays(&m, &running, small, 12 * MS, 0, by));
+        // A util-1 batch slows the running one past 10 ms.
+        assert!(delays(
+            &m,
+            &running,
+            Runner { kind: 0, util: 1.0 },
+            2 * MS,
+            0,
+            by
+        ));
     }
 }

@@ -217,6 +217,39 @@ impl InferFair {
         (latest > view.now + other).then(|| latest - other)
     }
 
+    /// What runs on `g` as the admission sees it: the running batches and
+    /// those this decision already started there (`planned`).
+    fn running_here(&self, view: &View, g: GpuId, planned: &[Running]) -> Vec<Running> {
+        let gpu = &view.gpus[g];
+        let now = view.now;
+        let batches: Vec<_> = gpu
+            .running_batches()
+            .map(|b| {
+                let deadline = b.requests.iter().map(|r| r.deadline).min();
+                (
+                    b.runner(),
+                    b.expected_end.unwrap_or(now),
+                    deadline.unwrap_or(Nanos::MAX),
+                )
+            })
+            .collect();
+        let mut running = corun::running(gpu.interference(), &batches, now);
+        running.extend_from_slice(planned);
+        running
+    }
+
+    /// `m`'s batch `c` on `g` as the interference model sees it.
+    fn runner(&self, view: &View, g: GpuId, m: ModelId, c: Choice) -> Runner {
+        let util = view
+            .profile(m, g)
+            .and_then(|p| p.util_for(c.n as u32))
+            .unwrap_or(1.0);
+        Runner {
+            kind: view.models[m].kind,
+            util,
+        }
+    }
+
     /// Whether `m` may start batch `c` on `g` beside what runs there and what
     /// this decision already started there (`planned`): always on a GPU that
     /// runs one batch at a time; elsewhere as `corun::admit` says.
@@ -232,30 +265,56 @@ impl InferFair {
         if gpu.max_concurrent <= 1 || !self.cfg.corun_admission {
             return true;
         }
-        let now = view.now;
-        let batches: Vec<_> = gpu
-            .running_batches()
-            .map(|b| {
-                let deadline = b.requests.iter().map(|r| r.deadline).min();
-                (
-                    b.runner(),
-                    b.expected_end.unwrap_or(now),
-                    deadline.unwrap_or(Nanos::MAX),
-                )
-            })
-            .collect();
-        let mut running = corun::running(gpu.interference(), &batches, now);
-        running.extend_from_slice(planned);
-        let util = view
-            .profile(m, g)
-            .and_then(|p| p.util_for(c.n as u32))
-            .unwrap_or(1.0);
-        let cand = crate::interference::Runner {
-            kind: view.models[m].kind,
-            util,
-        };
+        let running = self.running_here(view, g, planned);
+        let cand = self.runner(view, g, m, c);
         let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
-        corun::admit(gpu.interference(), &running, cand, c.exec, deadline, now)
+        corun::admit(
+            gpu.interference(),
+            &running,
+            cand,
+            c.exec,
+            deadline,
+            view.now,
+        )
+    }
+
+    /// `corun_reservation`: `m`'s batch `c` was refused beside what runs on
+    /// `g`; when the GPU drains, if that is soon enough for the batch to meet
+    /// its earliest deadline alone (then `m` reserves the GPU).
+    fn reservation(
+        &self,
+        view: &View,
+        g: GpuId,
+        m: ModelId,
+        c: Choice,
+        planned: &[Running],
+    ) -> Option<Nanos> {
+        let running = self.running_here(view, g, planned);
+        let free = corun::drained(view.gpus[g].interference(), &running, view.now);
+        let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
+        (free.saturating_add(c.exec) <= deadline).then_some(free)
+    }
+
+    /// Whether `m`'s batch `c` would make `g` drain after `by` (a reservation).
+    fn delays(
+        &self,
+        view: &View,
+        g: GpuId,
+        m: ModelId,
+        c: Choice,
+        planned: &[Running],
+        by: Nanos,
+    ) -> bool {
+        let running = self.running_here(view, g, planned);
+        let cand = self.runner(view, g, m, c);
+        corun::delays(
+            view.gpus[g].interference(),
+            &running,
+            cand,
+            c.exec,
+            view.now,
+            by,
+        )
     }
 
     /// The batch GPU `g` runs now, if any. Under overload: its own models by
@@ -306,12 +365,31 @@ impl InferFair {
         // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
         let mut deferred = None;
         let mut chosen = None;
+        // Under overload, the first model whose batch is refused beside the
+        // running ones reserves the GPU (`corun::drained`): later ones start
+        // only if the GPU still drains by then.
+        let reserving = fair_mode
+            && self.cfg.corun_reservation
+            && self.cfg.corun_admission
+            && gpu.max_concurrent > 1;
+        let mut reserved: Option<Nanos> = None;
         for &(_, _, m) in &order {
             self.drop_expired(view, m, out);
             let Some(c) = self.batch_for(view, m, g, &beside) else {
                 continue;
             };
-            if !self.fits(m, g, c) || !self.admissible(view, g, m, c, planned) {
+            if !self.fits(m, g, c) {
+                continue;
+            }
+            if !self.admissible(view, g, m, c, planned) {
+                if reserving && reserved.is_none() {
+                    reserved = self.reservation(view, g, m, c, planned);
+                }
+                continue;
+            }
+            if let Some(by) = reserved
+                && self.delays(view, g, m, c, planned, by)
+            {
                 continue;
             }
             if batching && let Some(t) = self.can_wait(view, g, m, c, &top, planned) {
@@ -345,6 +423,7 @@ impl InferFair {
                 if let Some(c) = self.batch_for(view, m, g, &beside)
                     && self.fits(m, g, c)
                     && self.admissible(view, g, m, c, planned)
+                    && reserved.is_none_or(|by| !self.delays(view, g, m, c, planned, by))
                 {
                     pick = Some((m, c));
                     break;
@@ -377,13 +456,7 @@ impl InferFair {
                 }
                 if view.gpus[g].max_concurrent > 1 {
                     planned.push(Running {
-                        runner: crate::interference::Runner {
-                            kind: view.models[m].kind,
-                            util: view
-                                .profile(m, g)
-                                .and_then(|p| p.util_for(c.n as u32))
-                                .unwrap_or(1.0),
-                        },
+                        runner: self.runner(view, g, m, c),
                         work: c.exec as f64,
                         deadline: self.queues[m].deadline(q, 0),
                     });
