@@ -74,8 +74,9 @@ pub struct InferFairConfig {
     /// batches are never admitted beside others may wait for ever).
     pub corun_reservation: bool,
     /// Price a GPU that runs batches at once by the solo work it was
-    /// measured to complete per busy second (ablation: `false` = a GPU
-    /// second is a GPU second, whatever runs beside).
+    /// measured to complete per busy second (default `false`: a GPU second
+    /// is a GPU second, whatever runs beside; measured capacity made
+    /// InferFair miss overload on unseen mixes, docs/results.md).
     pub measured_capacity: bool,
 }
 
@@ -107,7 +108,7 @@ impl Default for InferFairConfig {
             concurrency: true,
             corun_admission: true,
             corun_reservation: true,
-            measured_capacity: true,
+            measured_capacity: false,
         }
     }
 }
