@@ -70,8 +70,11 @@ struct ModelInfo {
     weight: f64,
     /// The share split over GPUs (GPUs ascending).
     parts: Vec<Part>,
-    /// In the list of models that may have pending requests.
+    /// In the list of models that may have pending requests, and where.
     listed: bool,
+    pos: usize,
+    /// Requests were consumed from its queue since the last decision began.
+    touched: bool,
 }
 
 impl ModelInfo {
@@ -110,6 +113,11 @@ pub struct InferFair {
     pending: Vec<ModelId>,
     /// Per model: its pending requests in deadline order, less those consumed in this decision.
     queues: Vec<Pending>,
+    /// Models whose queues were consumed from since the last decision began
+    /// (only they need their queue state reset, and only they can have
+    /// emptied their queue), and a scratch copy.
+    touched: Vec<ModelId>,
+    recheck: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
@@ -169,6 +177,8 @@ impl InferFair {
             busy: Vec::new(),
             pending: Vec::new(),
             queues: Vec::new(),
+            touched: Vec::new(),
+            recheck: Vec::new(),
             gpu_room: Vec::new(),
             plan: placement::Plan::default(),
             order: Vec::new(),
@@ -193,6 +203,65 @@ impl InferFair {
             self.queues[m].len(&view.models[m].queue)
         } else {
             0
+        }
+    }
+
+    /// Consumes the first `k` pending requests of `m` in deadline order
+    /// (dispatched or dropped); their ids, increasing.
+    fn take(&mut self, view: &View, m: ModelId, k: usize) -> Vec<crate::state::RequestId> {
+        let info = &mut self.models[m];
+        if !info.touched {
+            info.touched = true;
+            self.touched.push(m);
+        }
+        self.queues[m].take(&view.models[m].queue, k)
+    }
+
+    /// Lists `m` among the models that may have pending requests.
+    fn list(&mut self, m: ModelId) {
+        let info = &mut self.models[m];
+        info.listed = true;
+        info.pos = self.pending.len();
+        self.pending.push(m);
+    }
+
+    /// Forgets the listed models among `cands` whose queues are empty, taking
+    /// them off `pending` as a scan from its front would (each removed by
+    /// `swap_remove`, the last model moving into its place), so that the
+    /// order of `pending` is the same as if every model had been checked.
+    fn forget_empty(&mut self, view: &View, cands: &[ModelId]) {
+        let mut ks: Vec<usize> = cands
+            .iter()
+            .filter(|&&m| self.models[m].listed && self.remaining(view, m) == 0)
+            .map(|&m| self.models[m].pos)
+            .collect();
+        debug_assert!(
+            self.pending
+                .iter()
+                .all(|&m| self.remaining(view, m) > 0 || ks.contains(&self.models[m].pos)),
+            "a listed model with an empty queue that was not consumed from"
+        );
+        if ks.is_empty() {
+            return;
+        }
+        ks.sort_unstable();
+        ks.dedup();
+        let mut i = 0;
+        while i < ks.len() {
+            let k = ks[i];
+            let last = self.pending.len() - 1;
+            let m = self.pending.swap_remove(k);
+            self.models[m].listed = false;
+            if k < last {
+                let moved = self.pending[k];
+                self.models[moved].pos = k;
+                if ks.last() == Some(&last) {
+                    // The model moved here is empty too: the scan removes it next, here.
+                    ks.pop();
+                    continue;
+                }
+            }
+            i += 1;
         }
     }
 
@@ -611,6 +680,8 @@ impl Policy for InferFair {
                     weight: 1.0,
                     parts: Vec::new(),
                     listed: false,
+                    pos: 0,
+                    touched: false,
                 }
             })
             .collect();
@@ -636,6 +707,7 @@ impl Policy for InferFair {
             .collect();
         self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
         placement::initial(view, out);
+        self.plan.count_held(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
@@ -645,8 +717,7 @@ impl Policy for InferFair {
                 info.arrivals += 1;
                 if !info.listed {
                     // Its queue was empty: start afresh.
-                    info.listed = true;
-                    self.pending.push(r.model);
+                    self.list(r.model);
                     self.queues[r.model] = Pending::default();
                 }
                 self.queues[r.model].arrived(&view.models[r.model].queue);
@@ -676,25 +747,23 @@ impl Policy for InferFair {
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
-        for &m in &self.pending {
+        // Only the queues consumed from in the last decision have state to reset.
+        let mut recheck = std::mem::take(&mut self.recheck);
+        recheck.clear();
+        for m in self.touched.drain(..) {
+            self.models[m].touched = false;
             self.queues[m].reset(&view.models[m].queue);
+            recheck.push(m);
         }
         self.plan.reset(view);
         while view.now >= self.next_period {
             self.end_period(view, out);
             self.next_period += self.period;
         }
-        // Forget models whose queues are empty.
-        let mut k = 0;
-        while k < self.pending.len() {
-            let m = self.pending[k];
-            if self.remaining(view, m) == 0 {
-                self.models[m].listed = false;
-                self.pending.swap_remove(k);
-            } else {
-                k += 1;
-            }
-        }
+        // Forget models whose queues are empty: only those consumed from can be.
+        recheck.extend_from_slice(&self.touched);
+        self.forget_empty(view, &recheck);
+        self.recheck = recheck;
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);

@@ -72,9 +72,44 @@ pub(super) struct Plan {
     evicted: Vec<(GpuId, ModelId)>,
     loaded: Vec<(GpuId, ModelId)>,
     transferring: Vec<bool>,
+    /// Per model: GPUs where it is resident, planned loads and evictions
+    /// counted (kept across decisions: only this policy loads and evicts),
+    /// and how many models are resident nowhere.
+    held: Vec<u32>,
+    nowhere: usize,
 }
 
 impl Plan {
+    /// Counts where each model is resident, once the initial loads (in `out`) are planned.
+    pub(super) fn count_held(&mut self, view: &View, out: &Decision) {
+        self.held = view
+            .models
+            .iter()
+            .map(|m| view.gpus.iter().filter(|g| g.is_resident(m.id)).count() as u32)
+            .collect();
+        for a in &out.actions {
+            if let Action::Load { model, .. } = a {
+                self.held[*model] += 1;
+            }
+        }
+        self.nowhere = self.held.iter().filter(|&&h| h == 0).count();
+    }
+
+    fn hold(&mut self, model: ModelId, up: bool) {
+        let h = &mut self.held[model];
+        if *h == 0 {
+            self.nowhere -= 1;
+        }
+        if up {
+            *h += 1
+        } else {
+            *h -= 1
+        }
+        if *h == 0 {
+            self.nowhere += 1;
+        }
+    }
+
     /// Starts a decision's plan.
     pub(super) fn reset(&mut self, view: &View) {
         self.evicted.clear();
@@ -87,9 +122,11 @@ impl Plan {
     fn load(&mut self, gpu: GpuId, model: ModelId, victims: Vec<ModelId>, out: &mut Decision) {
         for v in victims {
             self.evicted.push((gpu, v));
+            self.hold(v, false);
             out.actions.push(Action::Evict { gpu, model: v });
         }
         self.loaded.push((gpu, model));
+        self.hold(model, true);
         self.transferring[gpu] = true;
         out.actions.push(Action::Load { gpu, model });
     }
@@ -149,12 +186,19 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
 
 /// Loads, on some GPU, the pending models that are resident nowhere.
 pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
+    if p.plan.nowhere == 0 {
+        return;
+    }
     let mut want: Vec<(usize, ModelId)> = p
         .pending
         .iter()
         .map(|&m| (p.remaining(view, m), m))
-        .filter(|&(r, m)| r > 0 && !(0..view.gpus.len()).any(|g| p.plan.resident(view, g, m)))
+        .filter(|&(r, m)| r > 0 && p.plan.held[m] == 0)
         .collect();
+    debug_assert!(
+        p.pending.iter().all(|&m| (p.plan.held[m] == 0)
+            == !(0..view.gpus.len()).any(|g| p.plan.resident(view, g, m)))
+    );
     if want.is_empty() {
         return;
     }
@@ -168,7 +212,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
         };
         if !(0..view.gpus.len()).any(in_time) {
             // No pending request could finish even right after a load: drop rather than load in vain.
-            let ids = p.queues[m].take(&ms.queue, n);
+            let ids = p.take(view, m, n);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
