@@ -298,11 +298,8 @@ impl InferFair {
         } else {
             Vec::new()
         };
-        let top = if batching {
-            self.longest(g)
-        } else {
-            [(0, usize::MAX); 2]
-        };
+        // The longest batches of the other models here, found when first needed.
+        let mut top = None;
         // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
         let mut deferred = None;
         let mut chosen = None;
@@ -314,7 +311,12 @@ impl InferFair {
             if !self.fits(m, g, c) || !self.admissible(view, g, m, c, planned) {
                 continue;
             }
-            if batching && let Some(t) = self.can_wait(view, g, m, c, &top, planned) {
+            if batching
+                && let Some(t) = {
+                    let top = top.get_or_insert_with(|| self.longest(g));
+                    self.can_wait(view, g, m, c, top, planned)
+                }
+            {
                 out.wake(t);
                 deferred = deferred.or(Some((m, c)));
                 continue;
@@ -362,6 +364,10 @@ impl InferFair {
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
         for g in 0..view.gpus.len() {
+            if self.left == 0 {
+                // Nothing left to run (a GPU would find no candidate).
+                break;
+            }
             planned.clear();
             for _ in 0..view.gpus[g].free_slots() {
                 let Some((m, c)) = self.choose(view, g, &planned, out) else {

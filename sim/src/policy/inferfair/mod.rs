@@ -118,6 +118,8 @@ pub struct InferFair {
     /// emptied their queue), and a scratch copy.
     touched: Vec<ModelId>,
     recheck: Vec<ModelId>,
+    /// Pending requests of all models, less those consumed in this decision.
+    left: usize,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
@@ -179,6 +181,7 @@ impl InferFair {
             queues: Vec::new(),
             touched: Vec::new(),
             recheck: Vec::new(),
+            left: 0,
             gpu_room: Vec::new(),
             plan: placement::Plan::default(),
             order: Vec::new(),
@@ -214,6 +217,7 @@ impl InferFair {
             info.touched = true;
             self.touched.push(m);
         }
+        self.left -= k;
         self.queues[m].take(&view.models[m].queue, k)
     }
 
@@ -715,6 +719,7 @@ impl Policy for InferFair {
             Notice::Arrival(r) => {
                 let info = &mut self.models[r.model];
                 info.arrivals += 1;
+                self.left += 1;
                 if !info.listed {
                     // Its queue was empty: start afresh.
                     self.list(r.model);
@@ -755,7 +760,7 @@ impl Policy for InferFair {
             self.queues[m].reset(&view.models[m].queue);
             recheck.push(m);
         }
-        self.plan.reset(view);
+        self.plan.reset();
         while view.now >= self.next_period {
             self.end_period(view, out);
             self.next_period += self.period;
@@ -764,6 +769,13 @@ impl Policy for InferFair {
         recheck.extend_from_slice(&self.touched);
         self.forget_empty(view, &recheck);
         self.recheck = recheck;
+        debug_assert_eq!(
+            self.left,
+            self.pending
+                .iter()
+                .map(|&m| self.remaining(view, m))
+                .sum::<usize>()
+        );
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);

@@ -71,7 +71,6 @@ pub(super) fn initial(view: &View, out: &mut Decision) {
 pub(super) struct Plan {
     evicted: Vec<(GpuId, ModelId)>,
     loaded: Vec<(GpuId, ModelId)>,
-    transferring: Vec<bool>,
     /// Per model: GPUs where it is resident, planned loads and evictions
     /// counted (kept across decisions: only this policy loads and evicts),
     /// and how many models are resident nowhere.
@@ -111,12 +110,9 @@ impl Plan {
     }
 
     /// Starts a decision's plan.
-    pub(super) fn reset(&mut self, view: &View) {
+    pub(super) fn reset(&mut self) {
         self.evicted.clear();
         self.loaded.clear();
-        self.transferring.clear();
-        self.transferring
-            .extend(view.gpus.iter().map(|g| g.is_transferring()));
     }
 
     fn load(&mut self, gpu: GpuId, model: ModelId, victims: Vec<ModelId>, out: &mut Decision) {
@@ -127,8 +123,12 @@ impl Plan {
         }
         self.loaded.push((gpu, model));
         self.hold(model, true);
-        self.transferring[gpu] = true;
         out.actions.push(Action::Load { gpu, model });
+    }
+
+    /// Whether `gpu` is transferring weights or has a load planned in this decision.
+    fn transferring(&self, view: &View, gpu: GpuId) -> bool {
+        view.gpus[gpu].is_transferring() || self.loaded.iter().any(|l| l.0 == gpu)
     }
 
     fn resident(&self, view: &View, gpu: GpuId, model: ModelId) -> bool {
@@ -220,7 +220,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
             continue;
         }
         let best = (0..view.gpus.len())
-            .filter(|&g| !p.plan.transferring[g] && in_time(g))
+            .filter(|&g| !p.plan.transferring(view, g) && in_time(g))
             .filter_map(|g| {
                 victims(p, view, g, m)
                     .map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v))
@@ -272,7 +272,7 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
             continue;
         }
         let best = (0..n)
-            .filter(|&g| !p.plan.transferring[g] && !p.plan.resident(view, g, m))
+            .filter(|&g| !p.plan.transferring(view, g) && !p.plan.resident(view, g, m))
             .filter_map(|g| victims(p, view, g, m).map(|v| (sub[g], g, v)))
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let Some((_, g, vs)) = best else { continue };
