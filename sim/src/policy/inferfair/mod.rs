@@ -120,6 +120,10 @@ pub struct InferFair {
     recheck: Vec<ModelId>,
     /// Pending requests of all models, less those consumed in this decision.
     left: usize,
+    /// Per model: `cluster_cap`.
+    caps: Vec<f64>,
+    /// The models active in the last period (the only ones with parts or a share).
+    was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
@@ -182,6 +186,8 @@ impl InferFair {
             touched: Vec::new(),
             recheck: Vec::new(),
             left: 0,
+            caps: Vec::new(),
+            was_active: Vec::new(),
             gpu_room: Vec::new(),
             plan: placement::Plan::default(),
             order: Vec::new(),
@@ -278,7 +284,8 @@ impl InferFair {
         }
     }
 
-    /// The most `m` could serve within its SLO with the whole cluster (req/s).
+    /// The most `m` could serve within its SLO with the whole cluster (req/s);
+    /// fixed for a run, kept in `caps`.
     fn cluster_cap(&self, m: ModelId) -> f64 {
         let gpus: f64 = (0..self.pool_of.len()).map(|g| self.sigma(m, g)).sum();
         self.models[m].curve.cap_rps * gpus
@@ -325,14 +332,15 @@ impl InferFair {
     fn estimate(&mut self, view: &View) -> Vec<ModelId> {
         let p_s = self.period as f64 * 1e-9;
         let cfg = &self.cfg;
-        let caps: Vec<f64> = (0..self.models.len())
-            .map(|m| self.cluster_cap(m))
-            .collect();
-        let backlogs: Vec<usize> = (0..self.models.len())
-            .map(|m| self.remaining(view, m))
-            .collect();
+        let caps = &self.caps;
         let mut active = Vec::new();
         for (i, info) in self.models.iter_mut().enumerate() {
+            // Pending requests (see `remaining`).
+            let backlog = if info.listed {
+                self.queues[i].len(&view.models[i].queue)
+            } else {
+                0
+            };
             let measured = info.arrivals as f64 / p_s;
             let required = (info.arrivals as f64).min(caps[i] * p_s);
             info.required = ewma(info.required, required, cfg.achieved_ewma);
@@ -349,7 +357,7 @@ impl InferFair {
                 info.rate = ewma(info.rate, measured, w);
             }
             info.arrivals = 0;
-            let is_active = backlogs[i] > 0 || info.rate * p_s >= 0.01;
+            let is_active = backlog > 0 || info.rate * p_s >= 0.01;
             info.etr = if is_active {
                 info.rate.min(caps[i])
             } else {
@@ -498,25 +506,37 @@ impl InferFair {
         };
         let p_ns = self.period as f64;
         let carry = self.cfg.carry_periods;
-        let mut new_parts: Vec<Vec<group::Part>> = vec![Vec::new(); self.models.len()];
+        let mut new_parts: Vec<Vec<group::Part>> = Vec::with_capacity(active.len());
         for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
-            new_parts[m] = placement::on_resident(view, m, share, t);
+            new_parts.push(placement::on_resident(view, m, share, t));
             if !self.uniform {
                 // From the model's fastest pool's seconds to this GPU's.
-                for p in &mut new_parts[m] {
+                for p in new_parts.last_mut().expect("just pushed") {
                     let s = self.sigma(m, p.gpu);
                     p.share = if s > 0.0 { p.share / s } else { 0.0 };
                 }
             }
         }
-        let empty: Vec<bool> = (0..self.models.len())
-            .map(|m| self.remaining(view, m) == 0)
-            .collect();
-        for (m, info) in self.models.iter_mut().enumerate() {
+        // Only the models active in the last period or this one have parts
+        // or a share, old or new (`active` is increasing).
+        let mut with_parts = std::mem::take(&mut self.was_active);
+        with_parts.extend_from_slice(active);
+        with_parts.sort_unstable();
+        with_parts.dedup();
+        let mut next = 0;
+        for &m in &with_parts {
+            let new: &[group::Part] = match active.get(next) {
+                Some(&a) if a == m => {
+                    next += 1;
+                    &new_parts[next - 1]
+                }
+                _ => &[],
+            };
+            let empty = self.remaining(view, m) == 0;
+            let info = &mut self.models[m];
             info.share = 0.0;
-            let empty = empty[m];
             let old = std::mem::take(&mut info.parts);
-            info.parts = new_parts[m]
+            info.parts = new
                 .iter()
                 .map(|p| {
                     let grant = p.share * p_ns;
@@ -540,8 +560,15 @@ impl InferFair {
         for (&m, &s) in active.iter().zip(shares) {
             self.models[m].share = s;
         }
+        debug_assert!(self.models.iter().enumerate().all(|(m, i)| {
+            active.binary_search(&m).is_ok() || (i.parts.is_empty() && i.share == 0.0)
+        }));
+        with_parts.clear();
+        with_parts.extend_from_slice(active);
+        self.was_active = with_parts;
         self.gpu_room.iter_mut().for_each(|r| *r = Nanos::MAX);
-        for info in &self.models {
+        for &m in active {
+            let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
             }
@@ -710,6 +737,9 @@ impl Policy for InferFair {
             })
             .collect();
         self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
+        self.caps = (0..self.models.len())
+            .map(|m| self.cluster_cap(m))
+            .collect();
         placement::initial(view, out);
         self.plan.count_held(view, out);
     }

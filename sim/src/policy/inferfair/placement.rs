@@ -237,9 +237,16 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
     if n < 2 {
         return;
     }
-    let holders: Vec<usize> = (0..view.models.len())
-        .map(|m| view.gpus.iter().filter(|g| g.is_resident(m)).count())
-        .collect();
+    // The GPUs' count: the planned one less what this decision planned (an earlier period's replicas).
+    let mut holders: Vec<usize> = p.plan.held.iter().map(|&h| h as usize).collect();
+    for &(_, m) in &p.plan.loaded {
+        holders[m] -= 1;
+    }
+    for &(_, m) in &p.plan.evicted {
+        holders[m] += 1;
+    }
+    debug_assert!((0..view.models.len())
+        .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count()));
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
