@@ -245,8 +245,10 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
     for &(_, m) in &p.plan.evicted {
         holders[m] += 1;
     }
-    debug_assert!((0..view.models.len())
-        .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count()));
+    debug_assert!(
+        (0..view.models.len())
+            .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count())
+    );
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
