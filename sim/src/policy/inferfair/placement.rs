@@ -195,10 +195,9 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
         .map(|&m| (p.remaining(view, m), m))
         .filter(|&(r, m)| r > 0 && p.plan.held[m] == 0)
         .collect();
-    debug_assert!(
-        p.pending.iter().all(|&m| (p.plan.held[m] == 0)
-            == !(0..view.gpus.len()).any(|g| p.plan.resident(view, g, m)))
-    );
+    debug_assert!(p.pending.iter().all(
+        |&m| (p.plan.held[m] > 0) == (0..view.gpus.len()).any(|g| p.plan.resident(view, g, m))
+    ));
     if want.is_empty() {
         return;
     }
