@@ -272,6 +272,12 @@ impl Pending {
         &self.backlog
     }
 
+    /// Whether some listed model has requests left (in this decision).
+    pub fn any_left(&mut self, view: &View) -> bool {
+        self.backlog();
+        self.backlog.iter().any(|&m| self.left(view, m) > 0)
+    }
+
     /// Takes the models with nothing left (in this decision) off the list,
     /// calling `gone` for each, in the order they were listed. Only models
     /// that requests were taken from (or that were listed by `list`) can have

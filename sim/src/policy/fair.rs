@@ -176,7 +176,10 @@ impl Policy for Fair {
         self.pending.begin(view);
         self.pending.drop_due(view, out);
         self.slots.clear();
-        self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        if self.pending.any_left(view) {
+            // (With nothing left, no model would be chosen: no GPU is looked at.)
+            self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        }
         let mut skip = Vec::new();
         while let Some(m) = self.least(view, &skip) {
             let Some((gpu, start)) = common::place(view, &mut self.slots, m, out) else {
