@@ -128,8 +128,16 @@ pub fn load_lru(view: &View, gpu: GpuId, model: ModelId, out: &mut Decision) -> 
 /// arrive in deadline order (one SLO per model, the usual case) its queue
 /// is already in that order; otherwise its queue is sorted when first used
 /// in a decision.
+///
+/// The backlog (models that may have pending requests, in the order they
+/// were listed) is kept without rescans: a model leaves it only when a
+/// decision took requests from it, and the models whose front request the
+/// drop mode may drop are found from a heap of the times at which that can
+/// first happen.
 #[derive(Debug, Default)]
 pub struct Pending {
+    /// Which requests `drop_due` drops.
+    drop: DropMode,
     /// Per model: whether its requests arrived in deadline order.
     ordered: Vec<bool>,
     /// Per model: the deadline of its last arrival.
@@ -141,12 +149,36 @@ pub struct Pending {
     /// Models used in this decision, and whether each is among them.
     touched: Vec<ModelId>,
     used: Vec<bool>,
-    /// Models that may have pending requests, in the order they were listed.
+    /// Models requests were taken from in this decision (and those listed
+    /// again by `list` after the last one): only they can have nothing left.
+    emptied: Vec<ModelId>,
+    relisted: Vec<ModelId>,
+    /// Models that may have pending requests, in the order they were listed
+    /// (compacted when read), with each listing's number; an entry counts
+    /// only while its model is listed under that number.
+    entries: Vec<(u64, ModelId)>,
     backlog: Vec<ModelId>,
+    stale: bool,
     listed: Vec<bool>,
+    seq: Vec<u64>,
+    next_seq: u64,
+    /// Per model: the earliest time at which the drop mode may drop one of
+    /// its requests (no later than the truth), and the heap of those times;
+    /// a heap entry counts only while it is its model's time.
+    due_at: Vec<Option<Nanos>>,
+    due: std::collections::BinaryHeap<std::cmp::Reverse<(Nanos, ModelId)>>,
+    scratch: Vec<ModelId>,
 }
 
 impl Pending {
+    /// Pending requests for a policy that drops what `drop` says (`drop_due`).
+    pub fn new(drop: DropMode) -> Self {
+        Pending {
+            drop,
+            ..Default::default()
+        }
+    }
+
     fn size(&mut self, n: usize) {
         if self.ordered.len() < n {
             self.ordered.resize(n, true);
@@ -155,6 +187,29 @@ impl Pending {
             self.sorted.resize(n, None);
             self.used.resize(n, false);
             self.listed.resize(n, false);
+            self.seq.resize(n, 0);
+            self.due_at.resize(n, None);
+        }
+    }
+
+    /// The first time at which the drop mode drops `r` (`None`: never).
+    fn drop_time(&self, view: &View, r: &Request) -> Option<Nanos> {
+        match self.drop {
+            DropMode::Never => None,
+            DropMode::Expired => Some(r.deadline),
+            // `now + min_exec > deadline`.
+            DropMode::Hopeless => {
+                let exec = view.models[r.model].fastest().min_exec_ns();
+                Some(r.deadline.checked_sub(exec).map_or(0, |t| t + 1))
+            }
+        }
+    }
+
+    /// `m` may have something to drop from `t` on.
+    fn watch(&mut self, m: ModelId, t: Nanos) {
+        if self.due_at[m].is_none_or(|d| t < d) {
+            self.due_at[m] = Some(t);
+            self.due.push(std::cmp::Reverse((t, m)));
         }
     }
 
@@ -166,39 +221,91 @@ impl Pending {
             self.ordered[r.model] = false;
         }
         self.last[r.model] = self.last[r.model].max(r.deadline);
-        self.list(r.model)
+        if let Some(t) = self.drop_time(view, r) {
+            self.watch(r.model, t);
+        }
+        self.enlist(r.model)
+    }
+
+    /// Whether `m` is listed among the models that may have pending requests.
+    pub fn is_listed(&self, m: ModelId) -> bool {
+        self.listed.get(m).copied().unwrap_or(false)
     }
 
     /// Lists `m` among the models that may have pending requests (e.g. after
-    /// preempting one of its batches); returns whether it was not listed.
+    /// preempting one of its batches: its requests are checked for drops at
+    /// the next decision); returns whether it was not listed.
     pub fn list(&mut self, m: ModelId) -> bool {
         self.size(m + 1);
+        if self.drop != DropMode::Never {
+            self.watch(m, 0);
+        }
+        self.relisted.push(m);
+        self.enlist(m)
+    }
+
+    fn enlist(&mut self, m: ModelId) -> bool {
         let new = !self.listed[m];
         if new {
             self.listed[m] = true;
+            self.next_seq += 1;
+            self.seq[m] = self.next_seq;
+            if self.entries.len() > 2 * self.listed.len() + 16 {
+                // Many models left since the backlog was last read: compact it.
+                self.backlog();
+            }
+            self.entries.push((self.next_seq, m));
             self.backlog.push(m);
         }
         new
     }
 
     /// The listed models, in the order they were listed.
-    pub fn backlog(&self) -> &[ModelId] {
+    pub fn backlog(&mut self) -> &[ModelId] {
+        if self.stale {
+            let (listed, seq) = (&self.listed, &self.seq);
+            self.entries.retain(|&(s, m)| listed[m] && seq[m] == s);
+            self.backlog.clear();
+            self.backlog.extend(self.entries.iter().map(|e| e.1));
+            self.stale = false;
+        }
         &self.backlog
     }
 
+    /// Whether some listed model has requests left (in this decision).
+    pub fn any_left(&mut self, view: &View) -> bool {
+        self.backlog();
+        self.backlog.iter().any(|&m| self.left(view, m) > 0)
+    }
+
     /// Takes the models with nothing left (in this decision) off the list,
-    /// calling `gone` for each.
+    /// calling `gone` for each, in the order they were listed. Only models
+    /// that requests were taken from (or that were listed by `list`) can have
+    /// nothing left.
     pub fn forget_empty(&mut self, view: &View, mut gone: impl FnMut(ModelId)) {
-        let mut backlog = std::mem::take(&mut self.backlog);
-        backlog.retain(|&m| {
-            let keep = self.left(view, m) > 0;
-            if !keep {
-                self.listed[m] = false;
-                gone(m);
-            }
-            keep
-        });
-        self.backlog = backlog;
+        let mut empty = std::mem::take(&mut self.scratch);
+        empty.clear();
+        empty.extend(
+            self.emptied
+                .iter()
+                .copied()
+                .filter(|&m| self.listed[m] && self.left(view, m) == 0),
+        );
+        debug_assert!(
+            self.entries
+                .iter()
+                .filter(|&&(s, m)| self.listed[m] && self.seq[m] == s)
+                .all(|&(_, m)| self.left(view, m) > 0 || empty.contains(&m)),
+            "a listed model with nothing left that no request was taken from"
+        );
+        empty.sort_unstable_by_key(|&m| self.seq[m]);
+        empty.dedup();
+        for &m in &empty {
+            self.listed[m] = false;
+            self.stale = true;
+            gone(m);
+        }
+        self.scratch = empty;
     }
 
     /// Starts a decision: nothing is taken.
@@ -209,6 +316,8 @@ impl Pending {
             self.sorted[m] = None;
             self.used[m] = false;
         }
+        self.emptied.clear();
+        self.emptied.append(&mut self.relisted);
     }
 
     fn touch(&mut self, view: &View, m: ModelId) {
@@ -246,8 +355,56 @@ impl Pending {
             .map(|i| self.get(view, m, i).expect("a pending request").id)
             .collect();
         self.taken[m] += n;
+        self.emptied.push(m);
         ids.sort_unstable();
         ids
+    }
+
+    /// Drops, from every listed model in the order they were listed, the
+    /// requests at its front that the drop mode drops now (one `Drop`
+    /// action per model): only the models whose front may be dropped by
+    /// now are looked at.
+    pub fn drop_due(&mut self, view: &View, out: &mut Decision) {
+        let mut due = std::mem::take(&mut self.scratch);
+        due.clear();
+        while let Some(&std::cmp::Reverse((t, m))) = self.due.peek() {
+            if t > view.now {
+                break;
+            }
+            self.due.pop();
+            if self.due_at[m] == Some(t) {
+                self.due_at[m] = None;
+                due.push(m);
+            }
+        }
+        due.sort_unstable_by_key(|&m| self.seq[m]);
+        for &m in &due {
+            if !self.listed[m] {
+                continue;
+            }
+            self.drop_front(view, m, self.drop, out);
+            if let Some(r) = self.get(view, m, 0) {
+                let t = self.drop_time(view, r).expect("a drop mode");
+                self.watch(m, t);
+            }
+        }
+        self.scratch = due;
+        debug_assert!(
+            self.entries
+                .iter()
+                .filter(|&&(s, m)| self.listed[m] && self.seq[m] == s)
+                .all(|&(_, m)| {
+                    let k = self.taken[m];
+                    let q = &view.models[m].queue;
+                    let front = match &self.sorted[m] {
+                        Some(idx) => idx.get(k).map(|&j| &q[j as usize]),
+                        None if self.ordered[m] => q.get(k),
+                        None => q.iter().skip(k).min_by_key(|r| (r.deadline, r.id)),
+                    };
+                    front.is_none_or(|r| !self.drop.drops(view, r))
+                }),
+            "a request the drop mode drops was left"
+        );
     }
 
     /// Takes the requests of `m`, from the front, that `mode` drops, pushing

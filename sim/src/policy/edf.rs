@@ -56,6 +56,7 @@ impl Edf {
     /// An EDF policy.
     pub fn new(cfg: EdfConfig) -> Self {
         Edf {
+            pending: Pending::new(cfg.drop),
             cfg,
             ..Default::default()
         }
@@ -65,6 +66,9 @@ impl Edf {
     /// run, whose next request has the earliest deadline (ties: the lower id).
     fn earliest(&mut self, view: &View, skip: &[ModelId]) -> Option<ModelId> {
         let mut best: Option<(u64, u64, ModelId)> = None;
+        if !self.slots.iter().any(|&s| s > 0) {
+            return None;
+        }
         for i in 0..self.pending.backlog().len() {
             let m = self.pending.backlog()[i];
             if skip.contains(&m) || !common::runnable_somewhere(view, &self.slots, m) {
@@ -102,12 +106,12 @@ impl Policy for Edf {
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            self.pending.drop_front(view, m, self.cfg.drop, out);
-        }
+        self.pending.drop_due(view, out);
         self.slots.clear();
-        self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        if self.pending.any_left(view) {
+            // (With nothing left, no model would be chosen: no GPU is looked at.)
+            self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        }
         let mut skip = Vec::new();
         while let Some(m) = self.earliest(view, &skip) {
             let Some((gpu, start)) = common::place(view, &mut self.slots, m, out) else {

@@ -101,11 +101,11 @@ impl Fair {
             .map(|m| cfg.weights.get(&m.name).copied().unwrap_or(1.0))
             .collect();
         Ok(Fair {
+            pending: Pending::new(cfg.drop),
             cfg,
             weight,
             counter: vec![0.0; scenario.models.len()],
             last_left: 0.0,
-            pending: Pending::default(),
             slots: Vec::new(),
         })
     }
@@ -119,7 +119,11 @@ impl Fair {
     /// run, with the smallest counter (ties: the lower id).
     fn least(&mut self, view: &View, skip: &[ModelId]) -> Option<ModelId> {
         let mut best: Option<(f64, ModelId)> = None;
-        for &m in self.pending.backlog() {
+        if !self.slots.iter().any(|&s| s > 0) {
+            return None;
+        }
+        for i in 0..self.pending.backlog().len() {
+            let m = self.pending.backlog()[i];
             if skip.contains(&m)
                 || self.pending.left(view, m) == 0
                 || !common::runnable_somewhere(view, &self.slots, m)
@@ -151,13 +155,16 @@ impl Policy for Fair {
     fn notify(&mut self, view: &View, notice: &Notice) {
         if let Notice::Arrival(r) = notice {
             // The smallest counter among the backlogged, before this model joins them.
-            let floor = self
-                .pending
-                .backlog()
-                .iter()
-                .map(|&m| self.counter[m])
-                .reduce(f64::min)
-                .unwrap_or(self.last_left);
+            let floor = if self.pending.is_listed(r.model) {
+                0.0 // not used: the model is backlogged already
+            } else {
+                self.pending
+                    .backlog()
+                    .iter()
+                    .map(|&m| self.counter[m])
+                    .reduce(f64::min)
+                    .unwrap_or(self.last_left)
+            };
             if self.pending.arrived(view, r) {
                 let c = &mut self.counter[r.model];
                 *c = c.max(floor);
@@ -167,12 +174,12 @@ impl Policy for Fair {
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            self.pending.drop_front(view, m, self.cfg.drop, out);
-        }
+        self.pending.drop_due(view, out);
         self.slots.clear();
-        self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        if self.pending.any_left(view) {
+            // (With nothing left, no model would be chosen: no GPU is looked at.)
+            self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        }
         let mut skip = Vec::new();
         while let Some(m) = self.least(view, &skip) {
             let Some((gpu, start)) = common::place(view, &mut self.slots, m, out) else {

@@ -106,7 +106,8 @@ impl Shepherd {
     pub fn new(cfg: ShepherdConfig) -> Self {
         Shepherd {
             cfg,
-            ..Default::default()
+            pending: Pending::new(common::DropMode::Hopeless),
+            preempted: Vec::new(),
         }
     }
 
@@ -267,11 +268,7 @@ impl Policy for Shepherd {
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            self.pending
-                .drop_front(view, m, common::DropMode::Hopeless, out);
-        }
+        self.pending.drop_due(view, out);
         for gpu in 0..view.gpus.len() {
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);

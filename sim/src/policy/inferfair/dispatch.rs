@@ -34,7 +34,7 @@ impl InferFair {
         let ms = &view.models[m];
         let k = self.queues[m].before(&ms.queue, view.now + ms.fastest().min_exec_ns());
         if k > 0 {
-            let ids = self.queues[m].take(&ms.queue, k);
+            let ids = self.take(view, m, k);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
@@ -357,11 +357,8 @@ impl InferFair {
         } else {
             Vec::new()
         };
-        let top = if batching {
-            self.longest(g)
-        } else {
-            [(0, usize::MAX); 2]
-        };
+        // The longest batches of the other models here, found when first needed.
+        let mut top = None;
         // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
         let mut deferred = None;
         let mut chosen = None;
@@ -392,7 +389,12 @@ impl InferFair {
             {
                 continue;
             }
-            if batching && let Some(t) = self.can_wait(view, g, m, c, &top, planned) {
+            if batching
+                && let Some(t) = {
+                    let top = top.get_or_insert_with(|| self.longest(g));
+                    self.can_wait(view, g, m, c, top, planned)
+                }
+            {
                 out.wake(t);
                 deferred = deferred.or(Some((m, c)));
                 continue;
@@ -441,6 +443,10 @@ impl InferFair {
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
         for g in 0..view.gpus.len() {
+            if self.left == 0 {
+                // Nothing left to run (a GPU would find no candidate).
+                break;
+            }
             planned.clear();
             for _ in 0..view.gpus[g].free_slots() {
                 let Some((m, c)) = self.choose(view, g, &planned, out) else {
@@ -448,7 +454,7 @@ impl InferFair {
                 };
                 let q = &view.models[m].queue;
                 if c.skip > 0 {
-                    let ids = self.queues[m].take(q, c.skip);
+                    let ids = self.take(view, m, c.skip);
                     out.actions.push(Action::Drop {
                         model: m,
                         requests: ids,
@@ -461,7 +467,7 @@ impl InferFair {
                         deadline: self.queues[m].deadline(q, 0),
                     });
                 }
-                let ids = self.queues[m].take(q, c.n);
+                let ids = self.take(view, m, c.n);
                 if let Some(p) = self.models[m].parts.iter_mut().find(|p| p.gpu == g) {
                     p.balance -= c.exec as f64;
                     p.used += c.exec as f64;

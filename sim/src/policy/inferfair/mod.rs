@@ -70,8 +70,11 @@ struct ModelInfo {
     weight: f64,
     /// The share split over GPUs (GPUs ascending).
     parts: Vec<Part>,
-    /// In the list of models that may have pending requests.
+    /// In the list of models that may have pending requests, and where.
     listed: bool,
+    pos: usize,
+    /// Requests were consumed from its queue since the last decision began.
+    touched: bool,
 }
 
 impl ModelInfo {
@@ -110,6 +113,17 @@ pub struct InferFair {
     pending: Vec<ModelId>,
     /// Per model: its pending requests in deadline order, less those consumed in this decision.
     queues: Vec<Pending>,
+    /// Models whose queues were consumed from since the last decision began
+    /// (only they need their queue state reset, and only they can have
+    /// emptied their queue), and a scratch copy.
+    touched: Vec<ModelId>,
+    recheck: Vec<ModelId>,
+    /// Pending requests of all models, less those consumed in this decision.
+    left: usize,
+    /// Per model: `cluster_cap`.
+    caps: Vec<f64>,
+    /// The models active in the last period (the only ones with parts or a share).
+    was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
@@ -169,6 +183,11 @@ impl InferFair {
             busy: Vec::new(),
             pending: Vec::new(),
             queues: Vec::new(),
+            touched: Vec::new(),
+            recheck: Vec::new(),
+            left: 0,
+            caps: Vec::new(),
+            was_active: Vec::new(),
             gpu_room: Vec::new(),
             plan: placement::Plan::default(),
             order: Vec::new(),
@@ -196,6 +215,66 @@ impl InferFair {
         }
     }
 
+    /// Consumes the first `k` pending requests of `m` in deadline order
+    /// (dispatched or dropped); their ids, increasing.
+    fn take(&mut self, view: &View, m: ModelId, k: usize) -> Vec<crate::state::RequestId> {
+        let info = &mut self.models[m];
+        if !info.touched {
+            info.touched = true;
+            self.touched.push(m);
+        }
+        self.left -= k;
+        self.queues[m].take(&view.models[m].queue, k)
+    }
+
+    /// Lists `m` among the models that may have pending requests.
+    fn list(&mut self, m: ModelId) {
+        let info = &mut self.models[m];
+        info.listed = true;
+        info.pos = self.pending.len();
+        self.pending.push(m);
+    }
+
+    /// Forgets the listed models among `cands` whose queues are empty, taking
+    /// them off `pending` as a scan from its front would (each removed by
+    /// `swap_remove`, the last model moving into its place), so that the
+    /// order of `pending` is the same as if every model had been checked.
+    fn forget_empty(&mut self, view: &View, cands: &[ModelId]) {
+        let mut ks: Vec<usize> = cands
+            .iter()
+            .filter(|&&m| self.models[m].listed && self.remaining(view, m) == 0)
+            .map(|&m| self.models[m].pos)
+            .collect();
+        debug_assert!(
+            self.pending
+                .iter()
+                .all(|&m| self.remaining(view, m) > 0 || ks.contains(&self.models[m].pos)),
+            "a listed model with an empty queue that was not consumed from"
+        );
+        if ks.is_empty() {
+            return;
+        }
+        ks.sort_unstable();
+        ks.dedup();
+        let mut i = 0;
+        while i < ks.len() {
+            let k = ks[i];
+            let last = self.pending.len() - 1;
+            let m = self.pending.swap_remove(k);
+            self.models[m].listed = false;
+            if k < last {
+                let moved = self.pending[k];
+                self.models[moved].pos = k;
+                if ks.last() == Some(&last) {
+                    // The model moved here is empty too: the scan removes it next, here.
+                    ks.pop();
+                    continue;
+                }
+            }
+            i += 1;
+        }
+    }
+
     /// How fast model `m` runs on GPU `g` relative to its fastest pool.
     fn sigma(&self, m: ModelId, g: GpuId) -> f64 {
         if self.uniform {
@@ -205,7 +284,8 @@ impl InferFair {
         }
     }
 
-    /// The most `m` could serve within its SLO with the whole cluster (req/s).
+    /// The most `m` could serve within its SLO with the whole cluster (req/s);
+    /// fixed for a run, kept in `caps`.
     fn cluster_cap(&self, m: ModelId) -> f64 {
         let gpus: f64 = (0..self.pool_of.len()).map(|g| self.sigma(m, g)).sum();
         self.models[m].curve.cap_rps * gpus
@@ -252,14 +332,15 @@ impl InferFair {
     fn estimate(&mut self, view: &View) -> Vec<ModelId> {
         let p_s = self.period as f64 * 1e-9;
         let cfg = &self.cfg;
-        let caps: Vec<f64> = (0..self.models.len())
-            .map(|m| self.cluster_cap(m))
-            .collect();
-        let backlogs: Vec<usize> = (0..self.models.len())
-            .map(|m| self.remaining(view, m))
-            .collect();
+        let caps = &self.caps;
         let mut active = Vec::new();
         for (i, info) in self.models.iter_mut().enumerate() {
+            // Pending requests (see `remaining`).
+            let backlog = if info.listed {
+                self.queues[i].len(&view.models[i].queue)
+            } else {
+                0
+            };
             let measured = info.arrivals as f64 / p_s;
             let required = (info.arrivals as f64).min(caps[i] * p_s);
             info.required = ewma(info.required, required, cfg.achieved_ewma);
@@ -276,7 +357,7 @@ impl InferFair {
                 info.rate = ewma(info.rate, measured, w);
             }
             info.arrivals = 0;
-            let is_active = backlogs[i] > 0 || info.rate * p_s >= 0.01;
+            let is_active = backlog > 0 || info.rate * p_s >= 0.01;
             info.etr = if is_active {
                 info.rate.min(caps[i])
             } else {
@@ -425,25 +506,37 @@ impl InferFair {
         };
         let p_ns = self.period as f64;
         let carry = self.cfg.carry_periods;
-        let mut new_parts: Vec<Vec<group::Part>> = vec![Vec::new(); self.models.len()];
+        let mut new_parts: Vec<Vec<group::Part>> = Vec::with_capacity(active.len());
         for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
-            new_parts[m] = placement::on_resident(view, m, share, t);
+            new_parts.push(placement::on_resident(view, m, share, t));
             if !self.uniform {
                 // From the model's fastest pool's seconds to this GPU's.
-                for p in &mut new_parts[m] {
+                for p in new_parts.last_mut().expect("just pushed") {
                     let s = self.sigma(m, p.gpu);
                     p.share = if s > 0.0 { p.share / s } else { 0.0 };
                 }
             }
         }
-        let empty: Vec<bool> = (0..self.models.len())
-            .map(|m| self.remaining(view, m) == 0)
-            .collect();
-        for (m, info) in self.models.iter_mut().enumerate() {
+        // Only the models active in the last period or this one have parts
+        // or a share, old or new (`active` is increasing).
+        let mut with_parts = std::mem::take(&mut self.was_active);
+        with_parts.extend_from_slice(active);
+        with_parts.sort_unstable();
+        with_parts.dedup();
+        let mut next = 0;
+        for &m in &with_parts {
+            let new: &[group::Part] = match active.get(next) {
+                Some(&a) if a == m => {
+                    next += 1;
+                    &new_parts[next - 1]
+                }
+                _ => &[],
+            };
+            let empty = self.remaining(view, m) == 0;
+            let info = &mut self.models[m];
             info.share = 0.0;
-            let empty = empty[m];
             let old = std::mem::take(&mut info.parts);
-            info.parts = new_parts[m]
+            info.parts = new
                 .iter()
                 .map(|p| {
                     let grant = p.share * p_ns;
@@ -467,8 +560,15 @@ impl InferFair {
         for (&m, &s) in active.iter().zip(shares) {
             self.models[m].share = s;
         }
+        debug_assert!(self.models.iter().enumerate().all(|(m, i)| {
+            active.binary_search(&m).is_ok() || (i.parts.is_empty() && i.share == 0.0)
+        }));
+        with_parts.clear();
+        with_parts.extend_from_slice(active);
+        self.was_active = with_parts;
         self.gpu_room.iter_mut().for_each(|r| *r = Nanos::MAX);
-        for info in &self.models {
+        for &m in active {
+            let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
             }
@@ -611,6 +711,8 @@ impl Policy for InferFair {
                     weight: 1.0,
                     parts: Vec::new(),
                     listed: false,
+                    pos: 0,
+                    touched: false,
                 }
             })
             .collect();
@@ -635,7 +737,11 @@ impl Policy for InferFair {
             })
             .collect();
         self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
+        self.caps = (0..self.models.len())
+            .map(|m| self.cluster_cap(m))
+            .collect();
         placement::initial(view, out);
+        self.plan.count_held(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
@@ -643,10 +749,10 @@ impl Policy for InferFair {
             Notice::Arrival(r) => {
                 let info = &mut self.models[r.model];
                 info.arrivals += 1;
+                self.left += 1;
                 if !info.listed {
                     // Its queue was empty: start afresh.
-                    info.listed = true;
-                    self.pending.push(r.model);
+                    self.list(r.model);
                     self.queues[r.model] = Pending::default();
                 }
                 self.queues[r.model].arrived(&view.models[r.model].queue);
@@ -676,25 +782,30 @@ impl Policy for InferFair {
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
-        for &m in &self.pending {
+        // Only the queues consumed from in the last decision have state to reset.
+        let mut recheck = std::mem::take(&mut self.recheck);
+        recheck.clear();
+        for m in self.touched.drain(..) {
+            self.models[m].touched = false;
             self.queues[m].reset(&view.models[m].queue);
+            recheck.push(m);
         }
-        self.plan.reset(view);
+        self.plan.reset();
         while view.now >= self.next_period {
             self.end_period(view, out);
             self.next_period += self.period;
         }
-        // Forget models whose queues are empty.
-        let mut k = 0;
-        while k < self.pending.len() {
-            let m = self.pending[k];
-            if self.remaining(view, m) == 0 {
-                self.models[m].listed = false;
-                self.pending.swap_remove(k);
-            } else {
-                k += 1;
-            }
-        }
+        // Forget models whose queues are empty: only those consumed from can be.
+        recheck.extend_from_slice(&self.touched);
+        self.forget_empty(view, &recheck);
+        self.recheck = recheck;
+        debug_assert_eq!(
+            self.left,
+            self.pending
+                .iter()
+                .map(|&m| self.remaining(view, m))
+                .sum::<usize>()
+        );
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);

@@ -71,27 +71,64 @@ pub(super) fn initial(view: &View, out: &mut Decision) {
 pub(super) struct Plan {
     evicted: Vec<(GpuId, ModelId)>,
     loaded: Vec<(GpuId, ModelId)>,
-    transferring: Vec<bool>,
+    /// Per model: GPUs where it is resident, planned loads and evictions
+    /// counted (kept across decisions: only this policy loads and evicts),
+    /// and how many models are resident nowhere.
+    held: Vec<u32>,
+    nowhere: usize,
 }
 
 impl Plan {
+    /// Counts where each model is resident, once the initial loads (in `out`) are planned.
+    pub(super) fn count_held(&mut self, view: &View, out: &Decision) {
+        self.held = view
+            .models
+            .iter()
+            .map(|m| view.gpus.iter().filter(|g| g.is_resident(m.id)).count() as u32)
+            .collect();
+        for a in &out.actions {
+            if let Action::Load { model, .. } = a {
+                self.held[*model] += 1;
+            }
+        }
+        self.nowhere = self.held.iter().filter(|&&h| h == 0).count();
+    }
+
+    fn hold(&mut self, model: ModelId, up: bool) {
+        let h = &mut self.held[model];
+        if *h == 0 {
+            self.nowhere -= 1;
+        }
+        if up {
+            *h += 1
+        } else {
+            *h -= 1
+        }
+        if *h == 0 {
+            self.nowhere += 1;
+        }
+    }
+
     /// Starts a decision's plan.
-    pub(super) fn reset(&mut self, view: &View) {
+    pub(super) fn reset(&mut self) {
         self.evicted.clear();
         self.loaded.clear();
-        self.transferring.clear();
-        self.transferring
-            .extend(view.gpus.iter().map(|g| g.is_transferring()));
     }
 
     fn load(&mut self, gpu: GpuId, model: ModelId, victims: Vec<ModelId>, out: &mut Decision) {
         for v in victims {
             self.evicted.push((gpu, v));
+            self.hold(v, false);
             out.actions.push(Action::Evict { gpu, model: v });
         }
         self.loaded.push((gpu, model));
-        self.transferring[gpu] = true;
+        self.hold(model, true);
         out.actions.push(Action::Load { gpu, model });
+    }
+
+    /// Whether `gpu` is transferring weights or has a load planned in this decision.
+    fn transferring(&self, view: &View, gpu: GpuId) -> bool {
+        view.gpus[gpu].is_transferring() || self.loaded.iter().any(|l| l.0 == gpu)
     }
 
     fn resident(&self, view: &View, gpu: GpuId, model: ModelId) -> bool {
@@ -149,12 +186,18 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
 
 /// Loads, on some GPU, the pending models that are resident nowhere.
 pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
+    if p.plan.nowhere == 0 {
+        return;
+    }
     let mut want: Vec<(usize, ModelId)> = p
         .pending
         .iter()
         .map(|&m| (p.remaining(view, m), m))
-        .filter(|&(r, m)| r > 0 && !(0..view.gpus.len()).any(|g| p.plan.resident(view, g, m)))
+        .filter(|&(r, m)| r > 0 && p.plan.held[m] == 0)
         .collect();
+    debug_assert!(p.pending.iter().all(
+        |&m| (p.plan.held[m] > 0) == (0..view.gpus.len()).any(|g| p.plan.resident(view, g, m))
+    ));
     if want.is_empty() {
         return;
     }
@@ -168,7 +211,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
         };
         if !(0..view.gpus.len()).any(in_time) {
             // No pending request could finish even right after a load: drop rather than load in vain.
-            let ids = p.queues[m].take(&ms.queue, n);
+            let ids = p.take(view, m, n);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
@@ -176,7 +219,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
             continue;
         }
         let best = (0..view.gpus.len())
-            .filter(|&g| !p.plan.transferring[g] && in_time(g))
+            .filter(|&g| !p.plan.transferring(view, g) && in_time(g))
             .filter_map(|g| {
                 victims(p, view, g, m)
                     .map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v))
@@ -193,9 +236,18 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
     if n < 2 {
         return;
     }
-    let holders: Vec<usize> = (0..view.models.len())
-        .map(|m| view.gpus.iter().filter(|g| g.is_resident(m)).count())
-        .collect();
+    // The GPUs' count: the planned one less what this decision planned (an earlier period's replicas).
+    let mut holders: Vec<usize> = p.plan.held.iter().map(|&h| h as usize).collect();
+    for &(_, m) in &p.plan.loaded {
+        holders[m] -= 1;
+    }
+    for &(_, m) in &p.plan.evicted {
+        holders[m] += 1;
+    }
+    debug_assert!(
+        (0..view.models.len())
+            .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count())
+    );
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
@@ -228,7 +280,7 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
             continue;
         }
         let best = (0..n)
-            .filter(|&g| !p.plan.transferring[g] && !p.plan.resident(view, g, m))
+            .filter(|&g| !p.plan.transferring(view, g) && !p.plan.resident(view, g, m))
             .filter_map(|g| victims(p, view, g, m).map(|v| (sub[g], g, v)))
             .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let Some((_, g, vs)) = best else { continue };
