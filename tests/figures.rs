@@ -17,6 +17,7 @@ fn options(specs: PathBuf, out: &std::path::Path) -> Options {
         fresh: false,
         dry_run: false,
         scale: 1.0,
+        sets: vec![],
     }
 }
 
@@ -138,4 +139,32 @@ fn the_99_percent_mark_is_read_from_the_side_where_it_is_met() {
     );
     assert_eq!(first_reach(&[(1.0, 0.5), (2.0, 0.6)], 0.99), None);
     assert_eq!(first_reach(&[], 0.99), None);
+}
+
+/// `figures --set` changes every sweep's base scenario: a key the scenario
+/// lacks is an error that names it and the sweep, a valid one runs.
+#[test]
+fn set_applies_to_every_sweep_of_the_figures() {
+    let dir = tmp("figures-set");
+    let mut o = options(data().join("figures"), &dir);
+    o.dry_run = true;
+    o.sets = vec!["cluster.nonsense=2".parse().unwrap()];
+    let bad = figures::run(&o).unwrap();
+    assert_eq!(bad.points, 0);
+    assert!(
+        !bad.failed.is_empty()
+            && bad
+                .failed
+                .iter()
+                .all(|f| f.1.contains("cluster.nonsense") && f.1.contains("sweep")),
+        "{:?}",
+        bad.failed
+    );
+    o.sets = vec!["cluster.exec_cv=0.1".parse().unwrap()];
+    let with = figures::run(&o).unwrap();
+    o.sets.clear();
+    let without = figures::run(&o).unwrap();
+    // Same points, but none shared: every id includes the changed scenario.
+    assert_eq!(with.points, without.points);
+    std::fs::remove_dir_all(dir).ok();
 }

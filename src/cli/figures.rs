@@ -36,6 +36,11 @@ pub struct FiguresArgs {
     /// PNG pixels per SVG pixel.
     #[arg(long, default_value_t = 2.0)]
     scale: f64,
+    /// Set a key of every sweep's base scenario (and of each random mix), as
+    /// `sweep --set` does (repeatable; e.g. --set cluster.exec_cv=0.1 with
+    /// --out elsewhere to redraw the figures under execution noise).
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = super::parse_set)]
+    sets: Vec<inferfair_sim::set::Set>,
 }
 
 /// Runs `figures`.
@@ -51,6 +56,7 @@ pub fn figures(a: FiguresArgs) -> Result<()> {
         fresh: a.fresh,
         dry_run: a.dry_run,
         scale: a.scale,
+        sets: a.sets,
     })?;
     if a.dry_run {
         println!(

@@ -41,6 +41,9 @@ pub struct Options {
     pub dry_run: bool,
     /// PNG pixels per SVG pixel.
     pub scale: f64,
+    /// `--set KEY=VALUE` overrides of every sweep's base scenario (and of
+    /// each generated mix), as `sweep --set` applies them.
+    pub sets: Vec<inferfair_sim::set::Set>,
 }
 
 /// What a run of `figures` did.
@@ -72,8 +75,22 @@ struct Loaded {
     sweeps: Vec<(String, Sweep)>,
 }
 
-fn load(path: &Path, policies: &Option<Vec<String>>, hashes: &ContentHashes) -> Result<Loaded> {
+fn load(
+    path: &Path,
+    policies: &Option<Vec<String>>,
+    sets: &[inferfair_sim::set::Set],
+    hashes: &ContentHashes,
+) -> Result<Loaded> {
     let mut spec = FigureSpec::load(path)?;
+    if !sets.is_empty() {
+        for s in spec.sweeps.values_mut() {
+            s.base = s
+                .base
+                .with_sets(sets)
+                .with_context(|| format!("sweep `{}`", s.name))?;
+            s.sets = sets.to_vec();
+        }
+    }
     if let Some(keep) = policies {
         for s in spec.sweeps.values_mut() {
             s.retain_policies(keep);
@@ -130,7 +147,7 @@ pub fn run(o: &Options) -> Result<Summary> {
     let mut summary = Summary::default();
     let mut loaded = Vec::new();
     for f in &files {
-        match load(f, &o.policies, &hashes) {
+        match load(f, &o.policies, &o.sets, &hashes) {
             Ok(l) => loaded.push(l),
             Err(e) => {
                 eprintln!("figure {}: skipped: {e:#}", name(f));
