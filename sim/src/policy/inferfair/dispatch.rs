@@ -179,8 +179,8 @@ impl InferFair {
     ///
     /// On a GPU that runs several batches at once, the bigger batch will not
     /// wait behind another one but run beside them, as much slower as the
-    /// interference model says with what runs there now (`planned`
-    /// included).
+    /// interference model says with what runs there now (`beside`, this
+    /// decision's batches included).
     fn can_wait(
         &self,
         view: &View,
@@ -188,7 +188,7 @@ impl InferFair {
         m: ModelId,
         c: Choice,
         top: &[(Nanos, ModelId); 2],
-        planned: &[Running],
+        beside: &[Runner],
     ) -> Option<Nanos> {
         let info = &self.models[m];
         if c.n as u32 >= info.batch || self.remaining(view, m) - c.skip >= info.batch as usize {
@@ -196,10 +196,8 @@ impl InferFair {
         }
         let gpu = &view.gpus[g];
         let (other, exec) = if gpu.max_concurrent > 1 {
-            let mut runners: Vec<crate::interference::Runner> =
-                gpu.running_batches().map(|b| b.runner()).collect();
-            runners.extend(planned.iter().map(|r| r.runner));
-            runners.push(crate::interference::Runner {
+            let mut runners = beside.to_vec();
+            runners.push(Runner {
                 kind: view.models[m].kind,
                 util: view
                     .profile(m, g)
@@ -250,27 +248,19 @@ impl InferFair {
         }
     }
 
-    /// Whether `m` may start batch `c` on `g` beside what runs there and what
-    /// this decision already started there (`planned`): always on a GPU that
-    /// runs one batch at a time; elsewhere as `corun::admit` says.
-    fn admissible(
-        &self,
-        view: &View,
-        g: GpuId,
-        m: ModelId,
-        c: Choice,
-        planned: &[Running],
-    ) -> bool {
+    /// Whether `m` may start batch `c` on `g` beside what runs there
+    /// (`here`, from `running_here`): always on a GPU that runs one batch at
+    /// a time; elsewhere as `corun::admit` says.
+    fn admissible(&self, view: &View, g: GpuId, m: ModelId, c: Choice, here: &[Running]) -> bool {
         let gpu = &view.gpus[g];
         if gpu.max_concurrent <= 1 || !self.cfg.corun_admission {
             return true;
         }
-        let running = self.running_here(view, g, planned);
         let cand = self.runner(view, g, m, c);
         let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
         corun::admit(
             gpu.interference(),
-            &running,
+            here,
             cand,
             c.exec,
             deadline,
@@ -279,37 +269,36 @@ impl InferFair {
     }
 
     /// `corun_reservation`: `m`'s batch `c` was refused beside what runs on
-    /// `g`; when the GPU drains, if that is soon enough for the batch to meet
-    /// its earliest deadline alone (then `m` reserves the GPU).
+    /// `g` (`here`); when the GPU drains, if that is soon enough for the
+    /// batch to meet its earliest deadline alone (then `m` reserves the GPU).
     fn reservation(
         &self,
         view: &View,
         g: GpuId,
         m: ModelId,
         c: Choice,
-        planned: &[Running],
+        here: &[Running],
     ) -> Option<Nanos> {
-        let running = self.running_here(view, g, planned);
-        let free = corun::drained(view.gpus[g].interference(), &running, view.now);
+        let free = corun::drained(view.gpus[g].interference(), here, view.now);
         let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
         (free.saturating_add(c.exec) <= deadline).then_some(free)
     }
 
-    /// Whether `m`'s batch `c` would make `g` drain after `by` (a reservation).
+    /// Whether `m`'s batch `c` would make `g`, running `here`, drain after
+    /// `by` (a reservation).
     fn delays(
         &self,
         view: &View,
         g: GpuId,
         m: ModelId,
         c: Choice,
-        planned: &[Running],
+        here: &[Running],
         by: Nanos,
     ) -> bool {
-        let running = self.running_here(view, g, planned);
         let cand = self.runner(view, g, m, c);
         corun::delays(
             view.gpus[g].interference(),
-            &running,
+            here,
             cand,
             c.exec,
             view.now,
@@ -349,14 +338,14 @@ impl InferFair {
             o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
         };
         sort(&mut order);
-        let beside: Vec<Runner> = if gpu.max_concurrent > 1 {
-            gpu.running_batches()
-                .map(|b| b.runner())
-                .chain(planned.iter().map(|r| r.runner))
-                .collect()
+        // What runs here (and what this decision started here), once for
+        // every candidate: only where batches run at once.
+        let here: Vec<Running> = if gpu.max_concurrent > 1 {
+            self.running_here(view, g, planned)
         } else {
             Vec::new()
         };
+        let beside: Vec<Runner> = here.iter().map(|r| r.runner).collect();
         // The longest batches of the other models here, found when first needed.
         let mut top = None;
         // Models that can afford to wait for a bigger batch go last: they run only if nothing else can.
@@ -378,21 +367,21 @@ impl InferFair {
             if !self.fits(m, g, c) {
                 continue;
             }
-            if !self.admissible(view, g, m, c, planned) {
+            if !self.admissible(view, g, m, c, &here) {
                 if reserving && reserved.is_none() {
-                    reserved = self.reservation(view, g, m, c, planned);
+                    reserved = self.reservation(view, g, m, c, &here);
                 }
                 continue;
             }
             if let Some(by) = reserved
-                && self.delays(view, g, m, c, planned, by)
+                && self.delays(view, g, m, c, &here, by)
             {
                 continue;
             }
             if batching
                 && let Some(t) = {
                     let top = top.get_or_insert_with(|| self.longest(g));
-                    self.can_wait(view, g, m, c, top, planned)
+                    self.can_wait(view, g, m, c, top, &beside)
                 }
             {
                 out.wake(t);
@@ -424,8 +413,8 @@ impl InferFair {
                 self.drop_expired(view, m, out);
                 if let Some(c) = self.batch_for(view, m, g, &beside)
                     && self.fits(m, g, c)
-                    && self.admissible(view, g, m, c, planned)
-                    && reserved.is_none_or(|by| !self.delays(view, g, m, c, planned, by))
+                    && self.admissible(view, g, m, c, &here)
+                    && reserved.is_none_or(|by| !self.delays(view, g, m, c, &here, by))
                 {
                     pick = Some((m, c));
                     break;
