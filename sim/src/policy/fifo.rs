@@ -425,32 +425,25 @@ impl Policy for Fifo {
             let start = self.taken_from(model);
             let end = self.avail(view, model);
             let mut ids = out.ids();
-            let mut n = 0;
-            if self.cfg.drop == DropMode::Never {
-                n = (end - start).min(max);
-                ids.extend(m.queue.range(start..start + n).map(|r| r.id));
-            } else {
-                // The next `max` pending requests (the front one is not
-                // dropped: see `drop_front`), dropping those in between that
-                // the drop mode drops.
-                let mut dropped = Vec::new();
-                for r in m.queue.range(start..end) {
-                    if ids.len() == max {
-                        break;
-                    }
-                    n += 1;
-                    if self.cfg.drop.drops(view, r) {
-                        dropped.push(r.id);
-                    } else {
-                        ids.push(r.id);
-                    }
+            // The next `max` pending requests (the front one is not dropped:
+            // see `drop_front`), dropping those in between that the drop mode drops.
+            let (mut n, mut dropped) = (0, Vec::new());
+            for r in m.queue.range(start..end) {
+                if ids.len() == max {
+                    break;
                 }
-                if !dropped.is_empty() {
-                    out.actions.push(Action::Drop {
-                        model,
-                        requests: dropped,
-                    });
+                n += 1;
+                if self.cfg.drop.drops(view, r) {
+                    dropped.push(r.id);
+                } else {
+                    ids.push(r.id);
                 }
+            }
+            if !dropped.is_empty() {
+                out.actions.push(Action::Drop {
+                    model,
+                    requests: dropped,
+                });
             }
             self.take(model, n);
             self.took[gpu] = self.decision;
