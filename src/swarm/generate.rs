@@ -655,7 +655,6 @@ pub fn case(seed: u64) -> Case {
     let load_factor = log_uniform(&mut rng, 0.05, 5.0);
     let n = 1 + rng.below(6) as usize;
     let mut files = BTreeMap::new();
-    files.insert("profile.csv".to_string(), profile_csv(&models).into_bytes());
     let mut entries: Vec<ModelEntry> = Vec::new();
     for i in 0..n {
         let m = &models[rng.below(models.len() as u64) as usize];
