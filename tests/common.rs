@@ -115,18 +115,14 @@ pub fn policies() -> Vec<&'static str> {
 /// What holds of the recorded request ends of any run, simulated or replayed:
 /// every request that arrived ended exactly once; a completed request started
 /// after it arrived and is good exactly when it met its deadline; a request
-/// that never ran has no start; the result's counters agree with the ends
-/// (`inferfair_sim::check::request_ends`, which the swarm tester runs too).
+/// that never ran has no start; the result's counters agree with the ends;
+/// preempted batches had started, did not also finish and are counted once
+/// (`inferfair_sim::check::request_ends` and `preemptions`, which the swarm
+/// tester runs too).
 pub fn check_request_ends(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    if let Err(e) = inferfair_sim::check::request_ends(s, r, rec) {
-        panic!("{e}");
-    }
-    check_preemptions(s, r, rec);
-}
-
-/// What holds of preempted batches (`inferfair_sim::check::preemptions`).
-pub fn check_preemptions(s: &Scenario, r: &inferfair_sim::RunResult, rec: &Recorder) {
-    if let Err(e) = inferfair_sim::check::preemptions(s, r, rec) {
+    let checks = inferfair_sim::check::request_ends(s, r, rec)
+        .and_then(|()| inferfair_sim::check::preemptions(s, r, rec));
+    if let Err(e) = checks {
         panic!("{e}");
     }
 }
