@@ -258,14 +258,7 @@ impl InferFair {
         }
         let cand = self.runner(view, g, m, c);
         let deadline = self.queues[m].deadline(&view.models[m].queue, c.skip);
-        corun::admit(
-            gpu.interference(),
-            here,
-            cand,
-            c.exec,
-            deadline,
-            view.now,
-        )
+        corun::admit(gpu.interference(), here, cand, c.exec, deadline, view.now)
     }
 
     /// `corun_reservation`: `m`'s batch `c` was refused beside what runs on
