@@ -66,14 +66,17 @@ pub fn max_min(demands: &[f64], capacity: f64) -> Vec<f64> {
     demands.iter().map(|&d| d.min(level)).collect()
 }
 
-/// Equal fraction of every ETR (water-filling by bisection on f), no model
-/// below its `lower` fraction; returns the shares, f and each model's fraction.
-pub fn equal_fraction<D: Demand>(
+/// Water-filling by bisection on a level f (equal degradation when every
+/// tilt is 1): model i gets the fraction
+/// f * `tilt[i]` of its ETR (at least `lower[i]`, at most 1), the largest f
+/// whose costs fit `capacity`; returns the shares, f and each model's fraction.
+fn water_fill<D: Demand>(
     models: &[D],
     capacity: f64,
     lower: &[f64],
+    tilt: &[f64],
 ) -> (Vec<f64>, f64, Vec<f64>) {
-    let frac = |i: usize, f: f64| f.max(lower[i]).min(1.0);
+    let frac = |i: usize, f: f64| (f * tilt[i]).max(lower[i]).min(1.0);
     let at = |f: f64| -> f64 {
         models
             .iter()
@@ -130,14 +133,34 @@ pub fn throughput_max<D: Demand>(models: &[D], capacity: f64) -> Vec<f64> {
     shares
 }
 
+/// Each model's tilt under α-fairness with α = 1 / `proportional`: the
+/// fraction of its ETR is proportional to (d / d_max)^-`proportional`, d
+/// its GPU-time demand at full ETR (1 for the largest demand; every tilt 1
+/// when `proportional` is 0).
+fn tilts(full: &[f64], proportional: f64) -> Vec<f64> {
+    let largest = full.iter().copied().fold(0.0, f64::max);
+    full.iter()
+        .map(|&d| {
+            if proportional > 0.0 && d > 0.0 {
+                (d / largest).powf(-proportional)
+            } else {
+                1.0
+            }
+        })
+        .collect()
+}
+
 /// Allocates `capacity` GPU s/s; `fairness` in [0, 1] blends throughput-maximizing
 /// (0) and equal degradation (1); `guarantee` in [0, 1] is the part of its
-/// max-min fair share that equal degradation leaves every model.
+/// max-min fair share that equal degradation leaves every model;
+/// `proportional` in [0, 1] leans the fractions toward the small demands
+/// (0 = equal fractions, 1 = proportional fairness).
 pub fn allocate<D: Demand>(
     models: &[D],
     capacity: f64,
     fairness: f64,
     guarantee: f64,
+    proportional: f64,
 ) -> Allocation {
     let demand = total_demand(models);
     if demand <= capacity {
@@ -159,7 +182,7 @@ pub fn allocate<D: Demand>(
         .zip(&full)
         .map(|(s, d)| if *d > 0.0 { guarantee * s / d } else { 0.0 })
         .collect();
-    let (eq, f, targets) = equal_fraction(models, capacity, &lower);
+    let (eq, f, targets) = water_fill(models, capacity, &lower, &tilts(&full, proportional));
     let tp = if fairness < 1.0 {
         throughput_max(models, capacity)
     } else {
@@ -209,7 +232,7 @@ mod tests {
     #[test]
     fn fits_gives_demand_plus_proportional_surplus() {
         let m = [Lin(100.0, 0.002, 0.0), Lin(10.0, 0.02, 0.0)]; // 0.2 + 0.2
-        let a = allocate(&m, 1.0, 1.0, 0.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0, 0.0);
         assert!(!a.overloaded);
         assert_eq!(a.fraction, 1.0);
         assert!((a.shares[0] - 0.5).abs() < 1e-12 && (a.shares[1] - 0.5).abs() < 1e-12);
@@ -219,7 +242,7 @@ mod tests {
     fn overload_gives_equal_fractions() {
         // Demands 1.0 and 0.5 on capacity 1: f = 2/3, shares 2/3 and 1/3.
         let m = [Lin(500.0, 0.002, 0.0), Lin(50.0, 0.01, 0.0)];
-        let a = allocate(&m, 1.0, 1.0, 0.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0, 0.0);
         assert!(a.overloaded);
         assert!((a.fraction - 2.0 / 3.0).abs() < 1e-9);
         assert!((a.shares[0] - 2.0 / 3.0).abs() < 1e-9);
@@ -234,7 +257,7 @@ mod tests {
             Lin(500.0, 0.002, 0.0),
             Lin(500.0, 0.002, 0.0),
         ];
-        let a = allocate(&m, 1.0, 1.0, 0.0);
+        let a = allocate(&m, 1.0, 1.0, 0.0, 0.0);
         assert!((a.shares[0] - 0.1).abs() < 1e-9);
         assert!((a.shares[1] - 0.45).abs() < 1e-9 && (a.shares[2] - 0.45).abs() < 1e-9);
         assert!((a.fraction - 0.45).abs() < 1e-9);
@@ -244,11 +267,11 @@ mod tests {
     fn throughput_max_serves_the_cheapest_first_and_the_knob_blends() {
         // Cheap: 0.001 s/req, demand 0.8; expensive: 0.01 s/req, demand 0.8. Capacity 1.
         let m = [Lin(800.0, 0.001, 0.0), Lin(80.0, 0.01, 0.0)];
-        let tp = allocate(&m, 1.0, 0.0, 0.0);
+        let tp = allocate(&m, 1.0, 0.0, 0.0, 0.0);
         assert!((tp.shares[0] - 0.8).abs() < 1e-9 && (tp.shares[1] - 0.2).abs() < 1e-9);
-        let eq = allocate(&m, 1.0, 1.0, 0.0);
+        let eq = allocate(&m, 1.0, 1.0, 0.0, 0.0);
         assert!((eq.shares[0] - 0.5).abs() < 1e-9 && (eq.shares[1] - 0.5).abs() < 1e-9);
-        let half = allocate(&m, 1.0, 0.5, 0.0);
+        let half = allocate(&m, 1.0, 0.5, 0.0, 0.0);
         assert!((half.shares[0] - 0.65).abs() < 1e-9 && (half.shares[1] - 0.35).abs() < 1e-9);
     }
 
@@ -269,9 +292,31 @@ mod tests {
         }
         // Capacity 0.3 for two such models: each 0.15 -> r = 37.5 at cost 0.004 (f = 0.09375),
         // where a linear model at the large-batch cost would have promised r = 75.
-        let (shares, f, _) = equal_fraction(&[Step, Step], 0.3, &[0.0, 0.0]);
+        let (shares, f, _) = water_fill(&[Step, Step], 0.3, &[0.0, 0.0], &[1.0, 1.0]);
         assert!((f - 0.09375).abs() < 1e-6, "{f}");
         assert!((shares[0] - 0.15).abs() < 1e-6);
+    }
+
+    #[test]
+    fn proportional_leans_the_fractions_toward_small_demands() {
+        // Demands 1.0 and 0.5 on capacity 1.
+        let m = [Lin(500.0, 0.002, 0.0), Lin(50.0, 0.01, 0.0)];
+        // 1 = proportional fairness: fractions f and 2f, cost 1.0 f + 0.5 * 2f = 1:
+        // f = 1/2, equal GPU time.
+        let pf = allocate(&m, 1.0, 1.0, 0.0, 1.0);
+        assert!((pf.fraction - 0.5).abs() < 1e-9);
+        assert!((pf.targets[1] - 1.0).abs() < 1e-9);
+        assert!((pf.shares[0] - 0.5).abs() < 1e-9 && (pf.shares[1] - 0.5).abs() < 1e-9);
+        // 1/2 (α = 2): fractions f and f * sqrt(2), f (1 + sqrt(2) / 2) = 1.
+        let half = allocate(&m, 1.0, 1.0, 0.0, 0.5);
+        let f = 1.0 / (1.0 + 0.5f64.sqrt());
+        assert!((half.fraction - f).abs() < 1e-9, "{}", half.fraction);
+        assert!((half.targets[1] - f * 2f64.sqrt()).abs() < 1e-9);
+        assert!((half.shares.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        // 0 is equal degradation, to the bit.
+        let eq = allocate(&m, 1.0, 1.0, 0.0, 0.0);
+        assert_eq!(eq.targets[0], eq.targets[1]);
+        assert_eq!(eq.targets[0], eq.fraction);
     }
 
     #[test]
@@ -291,16 +336,16 @@ mod tests {
         // A small model (demand 0.1) beside a flood (demand 3.0) on capacity 1.
         let m = [Lin(100.0, 0.001, 0.0), Lin(1000.0, 0.003, 0.0)];
         // Equal degradation: f = 1/3.1 for both.
-        let eq = allocate(&m, 1.0, 1.0, 0.0);
+        let eq = allocate(&m, 1.0, 1.0, 0.0, 0.0);
         assert!((eq.fraction - 1.0 / 3.1).abs() < 1e-6);
         assert!((eq.shares[0] - 0.1 / 3.1).abs() < 1e-6);
         // Guarantee 1: the small model keeps its whole demand (its fair share is 0.1 < 0.5),
         // the flood gets the rest: 0.9 of 3.0 = 0.3 of its ETR.
-        let g = allocate(&m, 1.0, 1.0, 1.0);
+        let g = allocate(&m, 1.0, 1.0, 1.0, 0.0);
         assert!((g.shares[0] - 0.1).abs() < 1e-6 && (g.shares[1] - 0.9).abs() < 1e-6);
         assert!((g.targets[0] - 1.0).abs() < 1e-9 && (g.targets[1] - 0.3).abs() < 1e-6);
         // Half the guarantee: the small model keeps at least half its demand.
-        let h = allocate(&m, 1.0, 1.0, 0.5);
+        let h = allocate(&m, 1.0, 1.0, 0.5, 0.0);
         assert!((h.targets[0] - 0.5).abs() < 1e-6, "{:?}", h.targets);
     }
 }

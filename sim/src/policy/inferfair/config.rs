@@ -41,6 +41,13 @@ pub struct InferFairConfig {
     /// Under equal degradation, every model keeps at least this part of its
     /// max-min fair share of GPU time (0 = pure equal fractions of the ETR).
     pub guarantee: f64,
+    /// Under overload, how far the fractions lean toward the models with
+    /// small demands: each model's fraction of its ETR is proportional to
+    /// (its demand / the largest demand)^-`proportional` (α-fairness with
+    /// α = 1 / `proportional`): 0 = equal degradation (every model the same
+    /// fraction), 1 = proportional fairness (every model the same GPU time,
+    /// capped at its demand).
+    pub proportional: f64,
     /// Deficit ordering and waiting only in overloaded periods (least slack first otherwise).
     pub overload_only: bool,
     /// Every model with traffic keeps a minimum share of one smallest batch per period.
@@ -98,6 +105,7 @@ impl Default for InferFairConfig {
             efficient_batches: true,
             fairness: 1.0,
             guarantee: 0.0,
+            proportional: 0.0,
             overload_only: true,
             min_share: true,
             carry_periods: 1.0,
@@ -160,6 +168,7 @@ impl InferFairConfig {
         in01("fairness", self.fairness, true)?;
         in01("group_min_part", self.group_min_part, true)?;
         in01("guarantee", self.guarantee, true)?;
+        in01("proportional", self.proportional, true)?;
         if !(self.headroom >= 0.0 && self.headroom < 1.0) {
             return Err(format!(
                 "`headroom` must be in [0, 1), found {}",

@@ -401,7 +401,13 @@ impl InferFair {
                 floor,
             })
             .collect();
-        let alloc = allocate::allocate(&demands, capacity, cfg.fairness, cfg.guarantee);
+        let alloc = allocate::allocate(
+            &demands,
+            capacity,
+            cfg.fairness,
+            cfg.guarantee,
+            cfg.proportional,
+        );
         drop(demands);
         let mut shares = if cfg.estimation {
             alloc.shares
