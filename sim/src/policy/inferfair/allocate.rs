@@ -5,7 +5,9 @@
 //! - equal degradation: water-filling for one fraction f of every model's
 //!   ETR, with the cost of serving f*ETR (smaller batches at lower rates);
 //! - throughput-maximizing: the cheapest GPU time per request first;
-//! - the fairness knob blends the two (1 = equal degradation).
+//! - the fairness knob blends the two (1 = equal degradation);
+//! - `proportional` tilts equal degradation toward the small demands
+//!   (α-fairness with α = 1 / `proportional`).
 //!
 //! Every model keeps at least its floor (a minimum share). With a
 //! `guarantee` g > 0, equal degradation does not take a model below g times
@@ -31,7 +33,8 @@ pub struct Allocation {
     pub shares: Vec<f64>,
     /// Whether the demands exceeded the capacity.
     pub overloaded: bool,
-    /// The equal fraction of ETR served under equal degradation (1 when not overloaded).
+    /// The equal fraction of ETR served under equal degradation (1 when not
+    /// overloaded); with `proportional` > 0, the fraction of the largest demand.
     pub fraction: f64,
     /// Each model's intended fraction of its ETR (the fraction, or more for
     /// a model held up by its guarantee; 1 when not overloaded).

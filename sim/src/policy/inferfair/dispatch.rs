@@ -4,8 +4,8 @@
 //! requests that can no longer make their deadline, the batch (the largest
 //! that meets its earliest deadline, or under overload the one that serves
 //! the most requests per GPU second), waiting for a bigger batch, and guests:
-//! under overload, a model with no part on a GPU runs there only batches
-//! shorter than the room for queueing of the GPU's own models, and only when
+//! a model with no part on a GPU runs there only batches shorter than the
+//! room for queueing of the GPU's own models, and under overload only when
 //! none of them can run.
 
 use super::InferFair;
@@ -146,20 +146,12 @@ impl InferFair {
         (deficit, latest, m)
     }
 
-    /// Whether `m` may run batch `c` on `g`: when nothing is scarce,
-    /// anywhere it is loaded; under overload, anywhere it has a part (or no
-    /// part at all yet), and elsewhere, as a guest, only a batch that fits
-    /// the room for queueing of the GPU's own models. (When nothing is
-    /// scarce, models batch less than their estimate and use more GPU time
-    /// than their parts hold: confined to them, they queued on their own
-    /// GPUs while others idled.)
+    /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no
+    /// part at all yet); elsewhere, as a guest, only a batch that fits the
+    /// room for queueing of the GPU's own models.
     fn fits(&self, m: ModelId, g: GpuId, c: Choice) -> bool {
-        let fair_mode = self.overloaded || !self.cfg.overload_only;
         let parts = &self.models[m].parts;
-        !fair_mode
-            || parts.is_empty()
-            || parts.iter().any(|p| p.gpu == g)
-            || c.exec <= self.gpu_room[g]
+        parts.is_empty() || parts.iter().any(|p| p.gpu == g) || c.exec <= self.gpu_room[g]
     }
 
     /// The longest batch another model with a part on `g` may be running
@@ -309,8 +301,9 @@ impl InferFair {
 
     /// The batch GPU `g` runs now, if any. Under overload: its own models by
     /// normalized deficit (those that can wait after those that cannot),
-    /// then guests. Otherwise every model loaded here, least slack first.
-    /// Asks to be woken when a wait must end.
+    /// then guests. Otherwise every model loaded here, least slack first,
+    /// guests limited to batches that fit the room. Asks to be woken when a
+    /// wait must end.
     fn choose(
         &mut self,
         view: &View,
@@ -325,7 +318,8 @@ impl InferFair {
         order.clear();
         // Its own models (a part here), and models that have no part
         // anywhere yet (new ones); when nothing is scarce, every model loaded
-        // here.
+        // here, guests limited below to batches that fit the room of the
+        // GPU's own models.
         for &m in &self.pending {
             let parts = &self.models[m].parts;
             let eligible = !fair_mode || parts.is_empty() || parts.iter().any(|p| p.gpu == g);

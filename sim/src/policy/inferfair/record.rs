@@ -12,7 +12,8 @@ pub struct PeriodRecord {
     pub at: Nanos,
     /// Whether the demands exceeded the capacity (deficit order, waiting and efficient batches on).
     pub overloaded: bool,
-    /// The equal fraction of every ETR the allocation could give (1 when not overloaded).
+    /// The equal fraction of every ETR the allocation could give (1 when not
+    /// overloaded); with `proportional` > 0, the largest demand's fraction.
     pub fraction: f64,
     /// Per model instance, in scenario order.
     pub models: Vec<ModelRecord>,
