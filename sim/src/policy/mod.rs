@@ -17,6 +17,7 @@ mod fair;
 mod fifo;
 pub mod inferfair;
 mod shepherd;
+mod slots;
 
 pub use clockwork::Clockwork;
 pub use edf::{Edf, EdfConfig};
