@@ -9,6 +9,7 @@
 //! used idle models evicted); models are preloaded where they all fit.
 
 use super::common::{self, DropMode, Pending};
+use super::lru::Lru;
 use super::slots::Slots;
 use super::{Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{ModelId, RequestId};
@@ -59,6 +60,7 @@ pub struct Edf {
     cfg: EdfConfig,
     pending: Pending,
     slots: Slots,
+    lru: Lru,
     /// Backlogged models with requests left, by (deadline, id) of their
     /// next one, and each model's key there.
     by_front: BTreeSet<(Nanos, RequestId, ModelId)>,
@@ -131,6 +133,7 @@ impl Policy for Edf {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
@@ -148,7 +151,10 @@ impl Policy for Edf {
                 self.slots.set_up(view);
                 self.slots.gave_back(*gpu);
             }
-            _ => {}
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.set_up(view);
+                self.lru.note(*gpu, *model);
+            }
         }
     }
 
@@ -166,7 +172,7 @@ impl Policy for Edf {
         self.slots.begin(view);
         self.decision += 1;
         while let Some(m) = self.earliest(view) {
-            let Some((gpu, start)) = self.slots.place(view, m, out) else {
+            let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
                 self.skipped[m] = self.decision;
                 continue;
             };

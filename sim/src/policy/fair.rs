@@ -16,6 +16,7 @@
 //! (`drop`, default `hopeless`). Placement and loading are FIFO's.
 
 use super::common::{self, DropMode, Pending};
+use super::lru::Lru;
 use super::slots::Slots;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::scenario::Scenario;
@@ -84,6 +85,7 @@ pub struct Fair {
     last_left: f64,
     pending: Pending,
     slots: Slots,
+    lru: Lru,
     /// Backlogged models with requests left, by (counter, model): a
     /// counter is never negative, so its bits order as the number does.
     by_counter: BTreeSet<(u64, ModelId)>,
@@ -124,6 +126,7 @@ impl Fair {
             counter: vec![0.0; scenario.models.len()],
             last_left: 0.0,
             slots: Slots::default(),
+            lru: Lru::default(),
             by_counter: BTreeSet::new(),
             filed: vec![None; scenario.models.len()],
             decision: 0,
@@ -176,6 +179,7 @@ impl Policy for Fair {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
@@ -199,7 +203,10 @@ impl Policy for Fair {
                 self.slots.set_up(view);
                 self.slots.gave_back(*gpu);
             }
-            _ => {}
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.set_up(view);
+                self.lru.note(*gpu, *model);
+            }
         }
     }
 
@@ -216,7 +223,7 @@ impl Policy for Fair {
         self.slots.begin(view);
         self.decision += 1;
         while let Some(m) = self.least(view) {
-            let Some((gpu, start)) = self.slots.place(view, m, out) else {
+            let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
                 self.skipped[m] = self.decision;
                 continue;
             };

@@ -16,6 +16,7 @@ mod edf;
 mod fair;
 mod fifo;
 pub mod inferfair;
+mod lru;
 mod shepherd;
 mod slots;
 

@@ -22,10 +22,12 @@
 //! loading on demand), and preemption is checked at every decision.
 
 use super::common::{self, Pending};
+use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, Request, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// `[policy.shepherd]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,10 +70,22 @@ impl ShepherdConfig {
 }
 
 /// The Shepherd (Flex) policy.
+///
+/// So that finding a GPU's best batch does not look at every backlogged
+/// model, the models with pending requests are kept ordered by how many
+/// they have (in the current decision): a batch is never larger than its
+/// model's pending requests, so the search goes from the most to the
+/// fewest and stops below the best batch found (the best is the same in
+/// any order: larger, then earlier deadline, then lower model id).
 #[derive(Debug, Default)]
 pub struct Shepherd {
     cfg: ShepherdConfig,
     pending: Pending,
+    lru: Lru,
+    /// Models with pending requests by (how many, model), and each one's count there.
+    by_left: BTreeSet<(usize, ModelId)>,
+    filed: Vec<Option<usize>>,
+    scratch: Vec<ModelId>,
     /// Models whose batch was preempted in this decision (listed again after it).
     preempted: Vec<ModelId>,
 }
@@ -107,12 +121,40 @@ impl Shepherd {
         Shepherd {
             cfg,
             pending: Pending::new(common::DropMode::Hopeless),
+            lru: Lru::default(),
+            by_left: BTreeSet::new(),
+            filed: Vec::new(),
+            scratch: Vec::new(),
             preempted: Vec::new(),
         }
     }
 
     fn cap(&self) -> u32 {
         self.cfg.max_batch.unwrap_or(u32::MAX)
+    }
+
+    /// Files `m` under `left` pending requests (none: out of the order).
+    fn file(&mut self, m: ModelId, left: usize) {
+        if self.filed.len() <= m {
+            self.filed.resize(m + 1, None);
+        }
+        let key = (left > 0).then_some(left);
+        if self.filed[m] != key {
+            if let Some(k) = self.filed[m] {
+                self.by_left.remove(&(k, m));
+            }
+            if let Some(k) = key {
+                self.by_left.insert((k, m));
+            }
+            self.filed[m] = key;
+        }
+    }
+
+    /// Takes the next `n` requests of `m` (in deadline order); returns their ids.
+    fn take(&mut self, view: &View, m: ModelId, n: usize) -> Vec<RequestId> {
+        let ids = self.pending.take(view, m, n);
+        self.file(m, self.pending.left(view, m));
+        ids
     }
 
     /// The best batch of pending requests on `gpu`, among the models that
@@ -126,11 +168,11 @@ impl Shepherd {
         start: impl Fn(ModelId) -> Option<Nanos>,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            let left = self.pending.left(view, m);
+        let mut below = (usize::MAX, ModelId::MAX);
+        while let Some(&(left, m)) = self.by_left.range(..below).next_back() {
+            below = (left, m);
             if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
-                continue;
+                break;
             }
             let Some(t) = start(m) else { continue };
             let Some(first) = self.pending.get(view, m, 0) else {
@@ -168,12 +210,13 @@ impl Shepherd {
         let mut pick = here;
         if let Some(c) = elsewhere
             && c.n > here.map_or(0, |h| h.n)
-            && common::load_lru(view, gpu, c.model, out)
+            && self.lru.load(view, gpu, c.model, out)
         {
             pick = Some(c);
         }
         if let Some(c) = pick {
-            let ids = self.pending.take(view, c.model, c.n);
+            self.lru.note(gpu, c.model);
+            let ids = self.take(view, c.model, c.n);
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
         }
@@ -217,7 +260,7 @@ impl Shepherd {
         let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
         if let Some(n) = same {
             let taken = own[..n].iter().filter(|r| r.2).count();
-            self.pending.take(view, m, taken);
+            self.take(view, m, taken);
             let mut ids: Vec<RequestId> = own[..n].iter().map(|r| r.1).collect();
             ids.sort_unstable();
             out.actions.push(Action::Preempt {
@@ -226,17 +269,19 @@ impl Shepherd {
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
+            self.lru.note(gpu, m);
             self.preempted.push(m);
         } else if let Some(c) = other
             && c.n as f64 >= need
         {
-            let ids = self.pending.take(view, c.model, c.n);
+            let ids = self.take(view, c.model, c.n);
             out.actions.push(Action::Preempt {
                 gpu,
                 batch: running.id,
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
+            self.lru.note(gpu, c.model);
             self.preempted.push(m);
         }
     }
@@ -257,18 +302,36 @@ impl Policy for Shepherd {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
-        if let Notice::Arrival(r) = notice {
-            self.pending.arrived(view, r);
+        match notice {
+            Notice::Arrival(r) => {
+                self.pending.arrived(view, r);
+                // (Between decisions, a model's pending requests are its queue.)
+                self.file(r.model, view.models[r.model].queue.len());
+            }
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.set_up(view);
+                self.lru.note(*gpu, *model);
+            }
+            _ => {}
         }
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
         self.pending.drop_due(view, out);
+        // Those dropped from, and those whose preempted requests came back.
+        let mut changed = std::mem::take(&mut self.scratch);
+        changed.clear();
+        changed.extend_from_slice(self.pending.changed());
+        for &m in &changed {
+            self.file(m, self.pending.left(view, m));
+        }
+        self.scratch = changed;
         for gpu in 0..view.gpus.len() {
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);

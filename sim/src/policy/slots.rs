@@ -7,6 +7,7 @@
 //! `common::place` over that set: the same GPU is chosen.
 
 use super::common;
+use super::lru::Lru;
 use super::{Decision, View};
 use crate::cluster::PoolId;
 use crate::state::{GpuId, ModelId};
@@ -153,6 +154,7 @@ impl Slots {
     pub fn place(
         &mut self,
         view: &View,
+        lru: &mut Lru,
         model: ModelId,
         out: &mut Decision,
     ) -> Option<(GpuId, Nanos)> {
@@ -162,14 +164,16 @@ impl Slots {
                 .or_else(|| self.first(view, model, false))?;
             let gpu = &view.gpus[g];
             if gpu.is_resident(model) {
+                lru.note(g, model);
                 self.set_left(g, self.left[g] - 1);
                 self.mirror[g] -= 1;
                 return Some((g, gpu.expected_loaded_at(model, view.now)));
             }
             let quiet = self.left[g] == gpu.free_slots();
-            let loads = quiet && common::load_lru(view, g, model, out);
+            let loads = quiet && lru.load(view, g, model, out);
             self.set_left(g, 0);
             if loads {
+                lru.note(g, model);
                 self.mirror[g] -= 1;
                 return Some((g, common::loaded_after_transfers(view, g, model)));
             }
