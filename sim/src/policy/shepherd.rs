@@ -86,6 +86,8 @@ pub struct Shepherd {
     by_left: BTreeSet<(usize, ModelId)>,
     filed: Vec<Option<usize>>,
     scratch: Vec<ModelId>,
+    /// The running model's candidate requests in a preemption check (reused).
+    own: Vec<(Nanos, RequestId, bool)>,
     /// Models whose batch was preempted in this decision (listed again after it).
     preempted: Vec<ModelId>,
 }
@@ -125,6 +127,7 @@ impl Shepherd {
             by_left: BTreeSet::new(),
             filed: Vec::new(),
             scratch: Vec::new(),
+            own: Vec::new(),
             preempted: Vec::new(),
         }
     }
@@ -236,24 +239,30 @@ impl Shepherd {
             loaded(m).filter(|_| m != running.model)
         });
         // The running model's candidate: its pending requests and those of
-        // the running batch (back in its queue once preempted), in deadline order.
-        let mut own: Vec<(Nanos, RequestId, bool)> = running
-            .requests
-            .iter()
-            .filter(|r| !common::hopeless(view, r))
-            .map(|r| (r.deadline, r.id, false))
-            .collect();
+        // the running batch (back in its queue once preempted), in deadline
+        // order; not gathered when even all of them would be too few.
+        let mut own = std::mem::take(&mut self.own);
+        own.clear();
         let m = running.model;
-        let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
-        let mut i = 0;
-        while own.len() < running.requests.len() + cap {
-            let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
-                break;
-            };
-            own.push((r.deadline, r.id, true));
-            i += 1;
+        if (running.requests.len() + self.pending.left(view, m)) as f64 >= need {
+            own.extend(
+                running
+                    .requests
+                    .iter()
+                    .filter(|r| !common::hopeless(view, r))
+                    .map(|r| (r.deadline, r.id, false)),
+            );
+            let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
+            let mut i = 0;
+            while own.len() < running.requests.len() + cap {
+                let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
+                    break;
+                };
+                own.push((r.deadline, r.id, true));
+                i += 1;
+            }
+            own.sort_unstable();
         }
-        own.sort_unstable();
         let n_own = own.first().map_or(0, |f| {
             common::fit(view, m, gpu, now, f.0, own.len(), self.cap())
         });
@@ -284,6 +293,7 @@ impl Shepherd {
             self.lru.note(gpu, c.model);
             self.preempted.push(m);
         }
+        self.own = own;
     }
 }
 
@@ -332,13 +342,20 @@ impl Policy for Shepherd {
             self.file(m, self.pending.left(view, m));
         }
         self.scratch = changed;
-        for gpu in 0..view.gpus.len() {
+        // With nothing pending, no GPU takes a batch and none is preempted
+        // (a running batch alone is never larger than itself).
+        let gpus = if self.by_left.is_empty() {
+            0
+        } else {
+            view.gpus.len()
+        };
+        for gpu in 0..gpus {
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);
             }
         }
         if self.cfg.preempt {
-            for gpu in 0..view.gpus.len() {
+            for gpu in 0..gpus {
                 if view.gpus[gpu].running() > 0 {
                     self.preempt(view, gpu, out);
                 }
