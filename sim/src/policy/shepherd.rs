@@ -342,20 +342,21 @@ impl Policy for Shepherd {
             self.file(m, self.pending.left(view, m));
         }
         self.scratch = changed;
-        // With nothing pending, no GPU takes a batch and none is preempted
-        // (a running batch alone is never larger than itself).
-        let gpus = if self.by_left.is_empty() {
-            0
-        } else {
-            view.gpus.len()
-        };
-        for gpu in 0..gpus {
+        // Once nothing is pending, no GPU takes a batch and none is
+        // preempted (a running batch alone is never larger than itself).
+        for gpu in 0..view.gpus.len() {
+            if self.by_left.is_empty() {
+                break;
+            }
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);
             }
         }
         if self.cfg.preempt {
-            for gpu in 0..gpus {
+            for gpu in 0..view.gpus.len() {
+                if self.by_left.is_empty() {
+                    break;
+                }
                 if view.gpus[gpu].running() > 0 {
                     self.preempt(view, gpu, out);
                 }
