@@ -148,11 +148,9 @@ impl Policy for Edf {
                 self.file(r.model, Some(key));
             }
             Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
-                self.slots.set_up(view);
                 self.slots.gave_back(*gpu);
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.set_up(view);
                 self.lru.note(*gpu, *model);
             }
         }

@@ -200,11 +200,9 @@ impl Policy for Fair {
                 }
             }
             Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
-                self.slots.set_up(view);
                 self.slots.gave_back(*gpu);
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.set_up(view);
                 self.lru.note(*gpu, *model);
             }
         }

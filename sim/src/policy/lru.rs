@@ -47,9 +47,10 @@ impl Lru {
 
     /// `model`'s entry on `gpu` may be out of date: a batch of it was
     /// dispatched there, or its load there finished (`Notice::LoadDone`).
-    /// (Its evictions by [`Lru::load`] are noted there.)
+    /// (Its evictions by [`Lru::load`] are noted there; before `set_up`
+    /// nothing is mirrored yet, and `set_up` reads the state.)
     pub fn note(&mut self, gpu: GpuId, model: ModelId) {
-        if !self.noted[gpu][model] {
+        if self.ready && !self.noted[gpu][model] {
             self.noted[gpu][model] = true;
             self.stale[gpu].push(model);
         }
@@ -89,6 +90,7 @@ impl Lru {
     /// least recently used loaded models with nothing queued there; pushes
     /// the evictions and the load, or nothing and `false` if it cannot fit.
     pub fn load(&mut self, view: &View, gpu: GpuId, model: ModelId, out: &mut Decision) -> bool {
+        self.set_up(view);
         self.refresh(view, gpu);
         let g = &view.gpus[gpu];
         let need = view.weights_bytes(model, gpu);

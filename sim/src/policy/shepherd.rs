@@ -324,7 +324,6 @@ impl Policy for Shepherd {
                 self.file(r.model, view.models[r.model].queue.len());
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.set_up(view);
                 self.lru.note(*gpu, *model);
             }
             _ => {}

@@ -63,7 +63,7 @@ pub struct Slots {
 
 impl Slots {
     /// Mirrors the slots of `view` (once, before anything is dispatched).
-    pub fn set_up(&mut self, view: &View) {
+    fn set_up(&mut self, view: &View) {
         if self.ready {
             return;
         }
@@ -103,8 +103,12 @@ impl Slots {
         self.mark(g);
     }
 
-    /// A batch on `g` finished or was rejected: its slot is free.
+    /// A batch on `g` finished or was rejected: its slot is free. (Before
+    /// the first decision nothing is mirrored yet: the state has it.)
     pub fn gave_back(&mut self, g: GpuId) {
+        if !self.ready {
+            return;
+        }
         self.mirror[g] += 1;
         self.mark(g);
     }
