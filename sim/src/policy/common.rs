@@ -272,6 +272,14 @@ impl Pending {
         &self.backlog
     }
 
+    /// The models requests were taken from in this decision so far (to
+    /// run or to drop, with repeats), and those listed again by `list`
+    /// before it: only their next request can have changed since the last
+    /// decision ended, other than by arrivals.
+    pub fn changed(&self) -> &[ModelId] {
+        &self.emptied
+    }
+
     /// Whether some listed model has requests left (in this decision).
     pub fn any_left(&mut self, view: &View) -> bool {
         self.backlog();
@@ -472,14 +480,19 @@ pub fn place(
             continue;
         }
         slots[g.id] = 0;
-        // After the transfers queued there, then its own.
-        let mut t = view.now;
-        for tr in &g.transfers {
-            t = match tr.started_at {
-                Some(s) => (s + tr.expected_ns).max(t),
-                None => t + tr.expected_ns,
-            };
-        }
-        return Some((g.id, t + view.load_ns(model, g.id)));
+        return Some((g.id, loaded_after_transfers(view, g.id, model)));
     }
+}
+
+/// When `model`, whose load on `gpu` is planned now, can expect to be
+/// loaded: after the transfers queued there, then its own.
+pub fn loaded_after_transfers(view: &View, gpu: GpuId, model: ModelId) -> Nanos {
+    let mut t = view.now;
+    for tr in &view.gpus[gpu].transfers {
+        t = match tr.started_at {
+            Some(s) => (s + tr.expected_ns).max(t),
+            None => t + tr.expected_ns,
+        };
+    }
+    t + view.load_ns(model, gpu)
 }

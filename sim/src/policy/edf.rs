@@ -9,9 +9,13 @@
 //! used idle models evicted); models are preloaded where they all fit.
 
 use super::common::{self, DropMode, Pending};
+use super::lru::Lru;
+use super::slots::Slots;
 use super::{Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::ModelId;
+use crate::state::{ModelId, RequestId};
+use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// `[policy.edf]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -44,12 +48,28 @@ impl EdfConfig {
 }
 
 /// The EDF policy.
+///
+/// So that a decision costs time in the models and GPUs it uses, the
+/// backlogged models with requests left are kept ordered by the deadline
+/// (then id) of their next request, refiled when a decision takes from them
+/// or an arrival comes before it, and the GPUs' free slots are mirrored
+/// ([`Slots`]): the earliest model is the first in that order that a GPU
+/// with a slot can run.
 #[derive(Debug, Default)]
 pub struct Edf {
     cfg: EdfConfig,
     pending: Pending,
-    /// Per GPU: batches it can still take in this decision.
-    slots: Vec<usize>,
+    slots: Slots,
+    lru: Lru,
+    /// Backlogged models with requests left, by (deadline, id) of their
+    /// next one, and each model's key there.
+    by_front: BTreeSet<(Nanos, RequestId, ModelId)>,
+    filed: Vec<Option<(Nanos, RequestId)>>,
+    /// Decisions so far; a model stamped with the current one has no GPU
+    /// to take it in this decision.
+    decision: u64,
+    skipped: Vec<u64>,
+    scratch: Vec<ModelId>,
 }
 
 impl Edf {
@@ -62,26 +82,44 @@ impl Edf {
         }
     }
 
-    /// The backlogged model, not in `skip`, that some GPU with a slot can
-    /// run, whose next request has the earliest deadline (ties: the lower id).
-    fn earliest(&mut self, view: &View, skip: &[ModelId]) -> Option<ModelId> {
-        let mut best: Option<(u64, u64, ModelId)> = None;
-        if !self.slots.iter().any(|&s| s > 0) {
+    fn size(&mut self, view: &View) {
+        let n = view.models.len();
+        if self.filed.len() < n {
+            self.filed.resize(n, None);
+            self.skipped.resize(n, 0);
+        }
+    }
+
+    /// Files `m` under `key` (`None`: nothing left).
+    fn file(&mut self, m: ModelId, key: Option<(Nanos, RequestId)>) {
+        if self.filed[m] != key {
+            if let Some((d, id)) = self.filed[m] {
+                self.by_front.remove(&(d, id, m));
+            }
+            if let Some((d, id)) = key {
+                self.by_front.insert((d, id, m));
+            }
+            self.filed[m] = key;
+        }
+    }
+
+    /// Files `m` under its next request in this decision.
+    fn refile(&mut self, view: &View, m: ModelId) {
+        let key = self.pending.get(view, m, 0).map(|r| (r.deadline, r.id));
+        self.file(m, key);
+    }
+
+    /// The backlogged model, not skipped, that some GPU with a slot can
+    /// run, whose next request has the earliest deadline (ties: the lower
+    /// request id).
+    fn earliest(&self, view: &View) -> Option<ModelId> {
+        if !self.slots.any() {
             return None;
         }
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            if skip.contains(&m) || !common::runnable_somewhere(view, &self.slots, m) {
-                continue;
-            }
-            if let Some(r) = self.pending.get(view, m, 0) {
-                let key = (r.deadline, r.id, m);
-                if best.is_none_or(|b| key < b) {
-                    best = Some(key);
-                }
-            }
-        }
-        best.map(|b| b.2)
+        self.by_front
+            .iter()
+            .map(|k| k.2)
+            .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
     }
 }
 
@@ -95,27 +133,45 @@ impl Policy for Edf {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
-        if let Notice::Arrival(r) = notice {
-            self.pending.arrived(view, r);
+        match notice {
+            Notice::Arrival(r) => {
+                self.size(view);
+                self.pending.arrived(view, r);
+                // Its next request is the earlier of this one and the one filed.
+                let key = (r.deadline, r.id);
+                let key = self.filed[r.model].map_or(key, |k| k.min(key));
+                self.file(r.model, Some(key));
+            }
+            Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
+                self.slots.gave_back(*gpu);
+            }
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.note(*gpu, *model);
+            }
         }
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
+        self.size(view);
         self.pending.begin(view);
         self.pending.drop_due(view, out);
-        self.slots.clear();
-        if self.pending.any_left(view) {
-            // (With nothing left, no model would be chosen: no GPU is looked at.)
-            self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        let mut changed = std::mem::take(&mut self.scratch);
+        changed.clear();
+        changed.extend_from_slice(self.pending.changed());
+        for &m in &changed {
+            self.refile(view, m);
         }
-        let mut skip = Vec::new();
-        while let Some(m) = self.earliest(view, &skip) {
-            let Some((gpu, start)) = common::place(view, &mut self.slots, m, out) else {
-                skip.push(m);
+        self.scratch = changed;
+        self.slots.begin(view);
+        self.decision += 1;
+        while let Some(m) = self.earliest(view) {
+            let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
+                self.skipped[m] = self.decision;
                 continue;
             };
             let deadline = self.pending.get(view, m, 0).expect("backlogged").deadline;
@@ -123,6 +179,7 @@ impl Policy for Edf {
             let left = self.pending.left(view, m);
             let n = common::fit(view, m, gpu, start, deadline, left, cap).max(1);
             let ids = self.pending.take(view, m, n);
+            self.refile(view, m);
             out.actions
                 .push(super::Action::Dispatch(Dispatch::new(gpu, m, ids)));
         }

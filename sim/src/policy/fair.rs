@@ -16,11 +16,13 @@
 //! (`drop`, default `hopeless`). Placement and loading are FIFO's.
 
 use super::common::{self, DropMode, Pending};
+use super::lru::Lru;
+use super::slots::Slots;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::scenario::Scenario;
 use crate::state::ModelId;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `[policy.fair]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +67,13 @@ impl FairConfig {
 }
 
 /// The fair-queuing policy.
+///
+/// So that a decision costs time in the models and GPUs it uses, the
+/// backlogged models with requests left are kept ordered by counter (then
+/// id), refiled when a decision charges or empties them, and the GPUs'
+/// free slots are mirrored ([`Slots`]): the least model is the first in
+/// that order that a GPU with a slot can run, and the floor a model is
+/// lifted to is the first counter in it.
 #[derive(Debug)]
 pub struct Fair {
     cfg: FairConfig,
@@ -75,8 +84,18 @@ pub struct Fair {
     /// The counter of the last model that left the backlog.
     last_left: f64,
     pending: Pending,
-    /// Per GPU: batches it can still take in this decision.
-    slots: Vec<usize>,
+    slots: Slots,
+    lru: Lru,
+    /// Backlogged models with requests left, by (counter, model): a
+    /// counter is never negative, so its bits order as the number does.
+    by_counter: BTreeSet<(u64, ModelId)>,
+    /// Per model: its counter's bits in `by_counter`.
+    filed: Vec<Option<u64>>,
+    /// Decisions so far; a model stamped with the current one has no GPU
+    /// to take it in this decision.
+    decision: u64,
+    skipped: Vec<u64>,
+    scratch: Vec<ModelId>,
 }
 
 impl Fair {
@@ -106,7 +125,13 @@ impl Fair {
             weight,
             counter: vec![0.0; scenario.models.len()],
             last_left: 0.0,
-            slots: Vec::new(),
+            slots: Slots::default(),
+            lru: Lru::default(),
+            by_counter: BTreeSet::new(),
+            filed: vec![None; scenario.models.len()],
+            decision: 0,
+            skipped: vec![0; scenario.models.len()],
+            scratch: Vec::new(),
         })
     }
 
@@ -115,27 +140,32 @@ impl Fair {
         &self.counter
     }
 
-    /// The backlogged model, not in `skip`, that some GPU with a slot can
+    /// Files `m` under its counter if it has requests left in this
+    /// decision (`left`), else takes it out of the order.
+    fn file(&mut self, m: ModelId, left: bool) {
+        debug_assert!(self.counter[m] >= 0.0, "a negative counter");
+        let key = left.then(|| self.counter[m].to_bits());
+        if self.filed[m] != key {
+            if let Some(k) = self.filed[m] {
+                self.by_counter.remove(&(k, m));
+            }
+            if let Some(k) = key {
+                self.by_counter.insert((k, m));
+            }
+            self.filed[m] = key;
+        }
+    }
+
+    /// The backlogged model, not skipped, that some GPU with a slot can
     /// run, with the smallest counter (ties: the lower id).
-    fn least(&mut self, view: &View, skip: &[ModelId]) -> Option<ModelId> {
-        let mut best: Option<(f64, ModelId)> = None;
-        if !self.slots.iter().any(|&s| s > 0) {
+    fn least(&self, view: &View) -> Option<ModelId> {
+        if !self.slots.any() {
             return None;
         }
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            if skip.contains(&m)
-                || self.pending.left(view, m) == 0
-                || !common::runnable_somewhere(view, &self.slots, m)
-            {
-                continue;
-            }
-            let key = (self.counter[m], m);
-            if best.is_none_or(|b| key.0 < b.0 || (key.0 == b.0 && key.1 < b.1)) {
-                best = Some(key);
-            }
-        }
-        best.map(|b| b.1)
+        self.by_counter
+            .iter()
+            .map(|k| k.1)
+            .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
     }
 }
 
@@ -149,25 +179,31 @@ impl Policy for Fair {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
-        if let Notice::Arrival(r) = notice {
-            // The smallest counter among the backlogged, before this model joins them.
-            let floor = if self.pending.is_listed(r.model) {
-                0.0 // not used: the model is backlogged already
-            } else {
-                self.pending
-                    .backlog()
-                    .iter()
-                    .map(|&m| self.counter[m])
-                    .reduce(f64::min)
-                    .unwrap_or(self.last_left)
-            };
-            if self.pending.arrived(view, r) {
-                let c = &mut self.counter[r.model];
-                *c = c.max(floor);
+        match notice {
+            Notice::Arrival(r) => {
+                // The smallest counter among the backlogged (all of them
+                // are in the order between decisions), before this model
+                // joins them.
+                let floor = self
+                    .by_counter
+                    .first()
+                    .map_or(self.last_left, |&(k, _)| f64::from_bits(k));
+                if self.pending.arrived(view, r) {
+                    let c = &mut self.counter[r.model];
+                    *c = c.max(floor);
+                    self.file(r.model, true);
+                }
+            }
+            Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
+                self.slots.gave_back(*gpu);
+            }
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.note(*gpu, *model);
             }
         }
     }
@@ -175,15 +211,18 @@ impl Policy for Fair {
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
         self.pending.drop_due(view, out);
-        self.slots.clear();
-        if self.pending.any_left(view) {
-            // (With nothing left, no model would be chosen: no GPU is looked at.)
-            self.slots.extend(view.gpus.iter().map(|g| g.free_slots()));
+        let mut changed = std::mem::take(&mut self.scratch);
+        changed.clear();
+        changed.extend_from_slice(self.pending.changed());
+        for &m in &changed {
+            self.file(m, self.pending.left(view, m) > 0);
         }
-        let mut skip = Vec::new();
-        while let Some(m) = self.least(view, &skip) {
-            let Some((gpu, start)) = common::place(view, &mut self.slots, m, out) else {
-                skip.push(m);
+        self.scratch = changed;
+        self.slots.begin(view);
+        self.decision += 1;
+        while let Some(m) = self.least(view) {
+            let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
+                self.skipped[m] = self.decision;
                 continue;
             };
             let deadline = self.pending.get(view, m, 0).expect("backlogged").deadline;
@@ -193,6 +232,7 @@ impl Policy for Fair {
             let ids = self.pending.take(view, m, n);
             let exec = view.exec_ns(m, gpu, n as u32).expect("a batch it can run");
             self.counter[m] += exec as f64 / self.weight[m];
+            self.file(m, left > n);
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
         }

@@ -16,7 +16,9 @@ mod edf;
 mod fair;
 mod fifo;
 pub mod inferfair;
+mod lru;
 mod shepherd;
+mod slots;
 
 pub use clockwork::Clockwork;
 pub use edf::{Edf, EdfConfig};

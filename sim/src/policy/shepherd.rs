@@ -22,10 +22,12 @@
 //! loading on demand), and preemption is checked at every decision.
 
 use super::common::{self, Pending};
+use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, Request, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// `[policy.shepherd]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -68,10 +70,24 @@ impl ShepherdConfig {
 }
 
 /// The Shepherd (Flex) policy.
+///
+/// So that finding a GPU's best batch does not look at every backlogged
+/// model, the models with pending requests are kept ordered by how many
+/// they have (in the current decision): a batch is never larger than its
+/// model's pending requests, so the search goes from the most to the
+/// fewest and stops below the best batch found (the best is the same in
+/// any order: larger, then earlier deadline, then lower model id).
 #[derive(Debug, Default)]
 pub struct Shepherd {
     cfg: ShepherdConfig,
     pending: Pending,
+    lru: Lru,
+    /// Models with pending requests by (how many, model), and each one's count there.
+    by_left: BTreeSet<(usize, ModelId)>,
+    filed: Vec<Option<usize>>,
+    scratch: Vec<ModelId>,
+    /// The running model's candidate requests in a preemption check (reused).
+    own: Vec<(Nanos, RequestId, bool)>,
     /// Models whose batch was preempted in this decision (listed again after it).
     preempted: Vec<ModelId>,
 }
@@ -107,12 +123,41 @@ impl Shepherd {
         Shepherd {
             cfg,
             pending: Pending::new(common::DropMode::Hopeless),
+            lru: Lru::default(),
+            by_left: BTreeSet::new(),
+            filed: Vec::new(),
+            scratch: Vec::new(),
+            own: Vec::new(),
             preempted: Vec::new(),
         }
     }
 
     fn cap(&self) -> u32 {
         self.cfg.max_batch.unwrap_or(u32::MAX)
+    }
+
+    /// Files `m` under `left` pending requests (none: out of the order).
+    fn file(&mut self, m: ModelId, left: usize) {
+        if self.filed.len() <= m {
+            self.filed.resize(m + 1, None);
+        }
+        let key = (left > 0).then_some(left);
+        if self.filed[m] != key {
+            if let Some(k) = self.filed[m] {
+                self.by_left.remove(&(k, m));
+            }
+            if let Some(k) = key {
+                self.by_left.insert((k, m));
+            }
+            self.filed[m] = key;
+        }
+    }
+
+    /// Takes the next `n` requests of `m` (in deadline order); returns their ids.
+    fn take(&mut self, view: &View, m: ModelId, n: usize) -> Vec<RequestId> {
+        let ids = self.pending.take(view, m, n);
+        self.file(m, self.pending.left(view, m));
+        ids
     }
 
     /// The best batch of pending requests on `gpu`, among the models that
@@ -126,11 +171,11 @@ impl Shepherd {
         start: impl Fn(ModelId) -> Option<Nanos>,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
-        for i in 0..self.pending.backlog().len() {
-            let m = self.pending.backlog()[i];
-            let left = self.pending.left(view, m);
+        let mut below = (usize::MAX, ModelId::MAX);
+        while let Some(&(left, m)) = self.by_left.range(..below).next_back() {
+            below = (left, m);
             if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
-                continue;
+                break;
             }
             let Some(t) = start(m) else { continue };
             let Some(first) = self.pending.get(view, m, 0) else {
@@ -168,12 +213,13 @@ impl Shepherd {
         let mut pick = here;
         if let Some(c) = elsewhere
             && c.n > here.map_or(0, |h| h.n)
-            && common::load_lru(view, gpu, c.model, out)
+            && self.lru.load(view, gpu, c.model, out)
         {
             pick = Some(c);
         }
         if let Some(c) = pick {
-            let ids = self.pending.take(view, c.model, c.n);
+            self.lru.note(gpu, c.model);
+            let ids = self.take(view, c.model, c.n);
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
         }
@@ -193,31 +239,37 @@ impl Shepherd {
             loaded(m).filter(|_| m != running.model)
         });
         // The running model's candidate: its pending requests and those of
-        // the running batch (back in its queue once preempted), in deadline order.
-        let mut own: Vec<(Nanos, RequestId, bool)> = running
-            .requests
-            .iter()
-            .filter(|r| !common::hopeless(view, r))
-            .map(|r| (r.deadline, r.id, false))
-            .collect();
+        // the running batch (back in its queue once preempted), in deadline
+        // order; not gathered when even all of them would be too few.
+        let mut own = std::mem::take(&mut self.own);
+        own.clear();
         let m = running.model;
-        let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
-        let mut i = 0;
-        while own.len() < running.requests.len() + cap {
-            let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
-                break;
-            };
-            own.push((r.deadline, r.id, true));
-            i += 1;
+        if (running.requests.len() + self.pending.left(view, m)) as f64 >= need {
+            own.extend(
+                running
+                    .requests
+                    .iter()
+                    .filter(|r| !common::hopeless(view, r))
+                    .map(|r| (r.deadline, r.id, false)),
+            );
+            let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
+            let mut i = 0;
+            while own.len() < running.requests.len() + cap {
+                let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
+                    break;
+                };
+                own.push((r.deadline, r.id, true));
+                i += 1;
+            }
+            own.sort_unstable();
         }
-        own.sort_unstable();
         let n_own = own.first().map_or(0, |f| {
             common::fit(view, m, gpu, now, f.0, own.len(), self.cap())
         });
         let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
         if let Some(n) = same {
             let taken = own[..n].iter().filter(|r| r.2).count();
-            self.pending.take(view, m, taken);
+            self.take(view, m, taken);
             let mut ids: Vec<RequestId> = own[..n].iter().map(|r| r.1).collect();
             ids.sort_unstable();
             out.actions.push(Action::Preempt {
@@ -226,19 +278,22 @@ impl Shepherd {
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
+            self.lru.note(gpu, m);
             self.preempted.push(m);
         } else if let Some(c) = other
             && c.n as f64 >= need
         {
-            let ids = self.pending.take(view, c.model, c.n);
+            let ids = self.take(view, c.model, c.n);
             out.actions.push(Action::Preempt {
                 gpu,
                 batch: running.id,
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
+            self.lru.note(gpu, c.model);
             self.preempted.push(m);
         }
+        self.own = own;
     }
 }
 
@@ -257,25 +312,50 @@ impl Policy for Shepherd {
     }
 
     fn init(&mut self, view: &View, out: &mut Decision) {
+        self.lru.set_up(view);
         common::preload_all(view, out);
     }
 
     fn notify(&mut self, view: &View, notice: &Notice) {
-        if let Notice::Arrival(r) = notice {
-            self.pending.arrived(view, r);
+        match notice {
+            Notice::Arrival(r) => {
+                self.pending.arrived(view, r);
+                // (Between decisions, a model's pending requests are its queue.)
+                self.file(r.model, view.models[r.model].queue.len());
+            }
+            Notice::LoadDone { gpu, model, .. } => {
+                self.lru.note(*gpu, *model);
+            }
+            _ => {}
         }
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
         self.pending.begin(view);
         self.pending.drop_due(view, out);
+        // Those dropped from, and those whose preempted requests came back.
+        let mut changed = std::mem::take(&mut self.scratch);
+        changed.clear();
+        changed.extend_from_slice(self.pending.changed());
+        for &m in &changed {
+            self.file(m, self.pending.left(view, m));
+        }
+        self.scratch = changed;
+        // Once nothing is pending, no GPU takes a batch and none is
+        // preempted (a running batch alone is never larger than itself).
         for gpu in 0..view.gpus.len() {
+            if self.by_left.is_empty() {
+                break;
+            }
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);
             }
         }
         if self.cfg.preempt {
             for gpu in 0..view.gpus.len() {
+                if self.by_left.is_empty() {
+                    break;
+                }
                 if view.gpus[gpu].running() > 0 {
                     self.preempt(view, gpu, out);
                 }

@@ -115,8 +115,11 @@ pub struct Clockwork {
     turn: usize,
     /// The GPUs that take turns in a decision: (free at, rotated index, GPU).
     order: Vec<(Nanos, usize, usize)>,
+    /// GPUs free within schedule_ahead but not as early as possible (reused).
+    later: Vec<(Nanos, usize, usize)>,
     /// GPUs booked beyond schedule_ahead with strategies or models
-    /// activated: (free at, GPU).
+    /// activated: (free at, GPU), in rotated order (each only files its own
+    /// strategies and asks for a wake-up: the order does not matter).
     booked: Vec<(Nanos, usize)>,
     /// GPUs whose link has transfers outstanding.
     transferring: Vec<usize>,
@@ -139,6 +142,7 @@ impl Clockwork {
             timeouts: BinaryHeap::new(),
             turn: 0,
             order: Vec::new(),
+            later: Vec::new(),
             booked: Vec::new(),
             transferring: Vec::new(),
             live: Vec::new(),
@@ -262,13 +266,9 @@ impl Clockwork {
             load_demand,
             gone: false,
         });
-        self.tracker.as_mut().expect("set up").add_request(
-            m,
-            exec_demand,
-            load_demand,
-            now + weights_slo,
-            now,
-        );
+        let tracker = self.tracker.as_mut().expect("set up");
+        tracker.settle();
+        tracker.add_request(m, exec_demand, load_demand, now + weights_slo, now);
         self.timeouts.push(Reverse(Timeout {
             deadline,
             id: r.id,
@@ -619,21 +619,30 @@ impl Policy for Clockwork {
         let ahead = now + self.p.schedule_ahead;
         let mut order = std::mem::take(&mut self.order);
         let mut booked = std::mem::take(&mut self.booked);
+        let mut later = std::mem::take(&mut self.later);
         order.clear();
         booked.clear();
-        for (g, gpu) in self.gpus.iter().enumerate() {
+        later.clear();
+        // In rotated order; those free at the earliest possible time (now +
+        // future: idle, most of them) are then in their final order, the
+        // others are sorted after them.
+        for (rotated, g) in (first..n).chain(0..first).enumerate() {
+            let gpu = &self.gpus[g];
             if gpu.no_strategies() && gpu.activated.is_empty() {
                 continue;
             }
             let at = gpu.exec.available(now);
-            if at < ahead {
-                let rotated = if g >= first { g - first } else { g + n - first };
+            if at >= ahead {
+                booked.push((at, g));
+            } else if at == now + self.p.future {
                 order.push((at, rotated, g));
             } else {
-                booked.push((at, g));
+                later.push((at, rotated, g));
             }
         }
-        order.sort_unstable();
+        later.sort_unstable();
+        order.append(&mut later);
+        self.later = later;
         for turn in 0.. {
             let mut progress = false;
             for &(_, _, g) in &order {

@@ -33,7 +33,14 @@
 //!   `load_model` answers "nothing to load" without looking further; and
 //!   each pool counts its GPUs by how many models with demand they hold, so
 //!   that "no GPU has anything to load" is answered at once;
-//! - execution demand is taken back only from the GPUs it was allocated to.
+//! - execution demand is taken back only from the GPUs it was allocated to;
+//! - once every model is on every GPU that can run it (all preloaded, the
+//!   usual case when everything fits), nothing can be loaded or evicted
+//!   again: `load_model` finds no candidate on any GPU, and evictions follow
+//!   only loads. The GPUs' weights and the models' priorities are then never
+//!   read again, so demand is no longer spread over the holders, and the
+//!   counts of candidates are no longer kept (there are none); only whether
+//!   a model has demand is kept: it says when to wake up.
 
 use crate::cluster::PoolId;
 use crate::state::{GpuId, ModelId};
@@ -124,6 +131,11 @@ pub struct LoadTracker {
     held_counts: Vec<Vec<usize>>,
     /// GPUs per pool.
     pool_gpus: Vec<usize>,
+    /// (Model, GPU) pairs where the GPU can run the model and does not hold it.
+    unheld: usize,
+    /// Set when `unheld` is 0 at a `settle`: nothing is loaded or evicted
+    /// any more, and demand is no longer distributed (see the module's doc).
+    frozen: bool,
 }
 
 impl LoadTracker {
@@ -178,11 +190,15 @@ impl LoadTracker {
                 })
                 .collect(),
             pool_gpus,
+            unheld: 0,
+            frozen: false,
         };
         for m in 0..models {
             let last_used: Vec<u64> = (0..gpus).map(|_| t.next_seqno()).collect();
+            let runs: Vec<bool> = (0..pools).map(|p| runs(m, p)).collect();
+            t.unheld += gpu_pools.iter().filter(|&&p| runs[p]).count();
             t.models.push(Model {
-                runs: (0..pools).map(|p| runs(m, p)).collect(),
+                runs,
                 gpus: vec![false; gpus],
                 loading: vec![false; gpus],
                 holders: Vec::new(),
@@ -221,15 +237,16 @@ impl LoadTracker {
 
     /// Whether some model with demand is not on `g` (else `load_model(g)` is None).
     pub fn has_candidates(&self, g: GpuId) -> bool {
-        self.candidates(g) > 0
+        !self.frozen && self.candidates(g) > 0
     }
 
     /// Whether some GPU has a model with demand to load (else every
     /// `load_model` is None): in some pool, not every GPU holds every model
     /// with demand.
     pub fn may_load(&self) -> bool {
-        (0..self.pool_gpus.len())
-            .any(|p| self.held_counts[p][self.demand_on_pool[p]] < self.pool_gpus[p])
+        !self.frozen
+            && (0..self.pool_gpus.len())
+                .any(|p| self.held_counts[p][self.demand_on_pool[p]] < self.pool_gpus[p])
     }
 
     /// `g` holds one model with demand more (`up`) or less.
@@ -254,6 +271,7 @@ impl LoadTracker {
 
     /// Recomputes the priorities of the models whose demand changed, and files them.
     fn refresh(&mut self) {
+        debug_assert!(!self.frozen, "priorities read after the tracker froze");
         let stale = std::mem::take(&mut self.stale);
         for &m in &stale {
             self.update_priority(m);
@@ -337,6 +355,10 @@ impl LoadTracker {
                 step(n);
             }
         }
+        if self.frozen {
+            // Every GPU holds every model it can run: none has candidates.
+            return;
+        }
         for i in 0..self.models[m].holders.len() {
             self.held_step(self.models[m].holders[i], has);
         }
@@ -354,6 +376,9 @@ impl LoadTracker {
         if has != model.has_demand {
             model.has_demand = has;
             self.demand_changed(m, has);
+        }
+        if self.frozen {
+            return;
         }
         self.clear_load(m);
         let model = &mut self.models[m];
@@ -385,6 +410,7 @@ impl LoadTracker {
         );
         model.gpus[g] = true;
         model.loading[g] = true;
+        self.unheld -= 1;
         let at = model.holders.partition_point(|&h| h < g);
         model.holders.insert(at, g);
         model.last_used[g] = seq;
@@ -416,6 +442,7 @@ impl LoadTracker {
         }
         model.gpus[g] = false;
         model.loading[g] = false;
+        self.unheld += 1;
         let at = model.holders.binary_search(&g).expect("a holder");
         model.holders.remove(at);
         let has_demand = model.has_demand;
@@ -446,6 +473,14 @@ impl LoadTracker {
         if self.expire {
             self.check_requests(now);
         }
+    }
+
+    /// Freezes the tracker if every model is on every GPU that can run it
+    /// (see the module's doc). Call it only where no load is under way (not
+    /// between `load_model` and the evictions or failure that follow it: a
+    /// load that fails takes its model off its GPU again), e.g. at arrivals.
+    pub fn settle(&mut self) {
+        self.frozen |= self.unheld == 0;
     }
 
     /// A request arrived: its demands, and (with `expire`) when its load demand lapses.
@@ -794,6 +829,28 @@ mod tests {
         assert_eq!(strict.load_model(1, 0), None);
         check(&mut t);
         check(&mut strict);
+    }
+
+    #[test]
+    fn freezes_only_once_every_model_is_everywhere_it_runs() {
+        // Model 1 runs on gpu 1 (of pool 1) only.
+        let mut t = LoadTracker::new(&[0, 1], 2, |m, p| m == 0 || p == 1, params(false, false));
+        t.preloaded(0, 0);
+        t.preloaded(1, 1);
+        t.settle();
+        assert!(!t.frozen);
+        t.add_request(0, 10, 40, 0, 0);
+        assert!(t.may_load() && t.has_candidates(1));
+        assert_eq!(t.load_model(1, 0), Some(0));
+        t.load_complete(0, 1, true, 0);
+        check(&mut t);
+        t.settle();
+        assert!(t.frozen);
+        t.add_request(1, 10, 40, 0, 0);
+        t.completed(0, 10, 0, 0);
+        assert!(t.any_demand() && !t.may_load());
+        assert!(!t.has_candidates(0) && !t.has_candidates(1));
+        assert_eq!(t.load_model(0, 0), None);
     }
 
     #[test]
