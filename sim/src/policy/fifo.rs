@@ -21,41 +21,12 @@
 //! since).
 
 use super::common::{self, DropMode};
+use super::gpuset::GpuSet;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, VecDeque};
-
-/// A set of GPUs, in id order: one bit each.
-#[derive(Debug, Default)]
-struct GpuSet(Vec<u64>);
-
-impl GpuSet {
-    fn with_len(n: usize) -> Self {
-        GpuSet(vec![0; n.div_ceil(64)])
-    }
-    fn set(&mut self, g: GpuId, on: bool) {
-        let (w, b) = (g / 64, 1u64 << (g % 64));
-        if on {
-            self.0[w] |= b;
-        } else {
-            self.0[w] &= !b;
-        }
-    }
-    fn iter(&self) -> impl Iterator<Item = GpuId> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                (w != 0).then(|| {
-                    let b = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    i * 64 + b
-                })
-            })
-        })
-    }
-}
 
 /// `[policy.fifo]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

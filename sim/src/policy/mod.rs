@@ -15,6 +15,7 @@ pub mod common;
 mod edf;
 mod fair;
 mod fifo;
+mod gpuset;
 pub mod inferfair;
 mod lru;
 mod shepherd;

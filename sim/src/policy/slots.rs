@@ -7,40 +7,12 @@
 //! `common::place` over that set: the same GPU is chosen.
 
 use super::common;
+use super::gpuset::GpuSet;
 use super::lru::Lru;
 use super::{Decision, View};
 use crate::cluster::PoolId;
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
-
-/// A set of GPUs, in id order: one bit each.
-#[derive(Debug, Default)]
-struct GpuSet(Vec<u64>);
-
-impl GpuSet {
-    fn set(&mut self, g: GpuId, on: bool) {
-        let (w, b) = (g / 64, 1u64 << (g % 64));
-        if on {
-            self.0[w] |= b;
-        } else {
-            self.0[w] &= !b;
-        }
-    }
-
-    /// The GPUs in the set, in id order.
-    fn iter(&self) -> impl Iterator<Item = GpuId> + '_ {
-        self.0.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                (w != 0).then(|| {
-                    let b = w.trailing_zeros() as usize;
-                    w &= w - 1;
-                    i * 64 + b
-                })
-            })
-        })
-    }
-}
 
 /// Free batch slots per GPU (see the module's doc).
 #[derive(Debug, Default)]
@@ -74,7 +46,7 @@ impl Slots {
         self.left = vec![0; n];
         self.is_dirty = vec![true; n];
         self.dirty = (0..n).collect();
-        self.free = GpuSet(vec![0; n.div_ceil(64)]);
+        self.free = GpuSet::with_len(n);
         self.free_in_pool = vec![0; view.pools()];
     }
 
