@@ -1050,19 +1050,18 @@ impl ArrivalStream {
 mod tests {
     use super::*;
 
+    /// `spec` resolved with unit scales, `at` naming it in errors.
+    fn resolve_at(spec: &ArrivalSpec, at: &str) -> Result<Arrival> {
+        let unit = Scales {
+            rate: 1.0,
+            cv: 1.0,
+            slo: 1.0,
+        };
+        spec.resolve(at, unit, 1.0, &mut NoSources, "x")
+    }
+
     fn resolve(spec: &ArrivalSpec) -> Arrival {
-        spec.resolve(
-            "m",
-            Scales {
-                rate: 1.0,
-                cv: 1.0,
-                slo: 1.0,
-            },
-            1.0,
-            &mut NoSources,
-            "x",
-        )
-        .unwrap()
+        resolve_at(spec, "m").unwrap()
     }
 
     fn draw(spec: &ArrivalSpec, until: Nanos) -> Vec<Nanos> {
@@ -1276,24 +1275,14 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_field() {
-        let e = ArrivalSpec::Poisson {
+        let spec = ArrivalSpec::Poisson {
             rate_rps: 0.0,
             start_s: None,
             stop_s: None,
-        }
-        .resolve(
-            "s.toml: models[1].arrival",
-            Scales {
-                rate: 1.0,
-                cv: 1.0,
-                slo: 1.0,
-            },
-            1.0,
-            &mut NoSources,
-            "x",
-        )
-        .unwrap_err()
-        .to_string();
+        };
+        let e = resolve_at(&spec, "s.toml: models[1].arrival")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("models[1].arrival.rate_rps"), "{e}");
     }
 }
