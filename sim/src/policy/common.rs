@@ -227,11 +227,6 @@ impl Pending {
         self.enlist(r.model)
     }
 
-    /// Whether `m` is listed among the models that may have pending requests.
-    pub fn is_listed(&self, m: ModelId) -> bool {
-        self.listed.get(m).copied().unwrap_or(false)
-    }
-
     /// Lists `m` among the models that may have pending requests (e.g. after
     /// preempting one of its batches: its requests are checked for drops at
     /// the next decision); returns whether it was not listed.
@@ -278,12 +273,6 @@ impl Pending {
     /// decision ended, other than by arrivals.
     pub fn changed(&self) -> &[ModelId] {
         &self.emptied
-    }
-
-    /// Whether some listed model has requests left (in this decision).
-    pub fn any_left(&mut self, view: &View) -> bool {
-        self.backlog();
-        self.backlog.iter().any(|&m| self.left(view, m) > 0)
     }
 
     /// Takes the models with nothing left (in this decision) off the list,
