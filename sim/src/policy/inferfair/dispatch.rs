@@ -12,7 +12,7 @@ use super::InferFair;
 use super::corun::{self, Running};
 use crate::interference::Runner;
 use crate::policy::{Action, Decision, Dispatch, View};
-use crate::state::{GpuId, ModelId};
+use crate::state::{GpuId, GpuState, ModelId};
 use crate::time::Nanos;
 
 /// A batch choice for one model: drop the first `skip` pending requests (in
@@ -122,6 +122,18 @@ impl InferFair {
             }
         }
         best
+    }
+
+    /// The models to look at for candidates on `gpu`: the pending ones or
+    /// those resident there, whichever are fewer (a candidate is both; the
+    /// caller checks, and sorts by a key unique to each model, so which list
+    /// it reads changes nothing).
+    fn pending_here<'a>(&'a self, gpu: &'a GpuState) -> &'a [ModelId] {
+        if gpu.resident.len() < self.pending.len() {
+            &gpu.resident
+        } else {
+            &self.pending
+        }
     }
 
     /// The order key of model `m` on GPU `g` (smaller goes first): under
@@ -320,10 +332,12 @@ impl InferFair {
         // anywhere yet (new ones); when nothing is scarce, every model loaded
         // here, guests limited below to batches that fit the room of the
         // GPU's own models.
-        for &m in &self.pending {
+        for &m in self.pending_here(gpu) {
+            if !gpu.is_loaded(m) || self.remaining(view, m) == 0 {
+                continue;
+            }
             let parts = &self.models[m].parts;
-            let eligible = !fair_mode || parts.is_empty() || parts.iter().any(|p| p.gpu == g);
-            if eligible && self.remaining(view, m) > 0 && gpu.is_loaded(m) {
+            if !fair_mode || parts.is_empty() || parts.iter().any(|p| p.gpu == g) {
                 order.push(self.key(view, m, g, fair_mode));
             }
         }
@@ -391,12 +405,12 @@ impl InferFair {
         if pick.is_none() && fair_mode {
             // Guests: models loaded here with parts elsewhere, least slack first, batches that fit the room.
             order.clear();
-            for &m in &self.pending {
+            for &m in self.pending_here(gpu) {
                 let info = &self.models[m];
-                if !info.parts.is_empty()
-                    && info.part(g).is_none()
+                if gpu.is_loaded(m)
                     && self.remaining(view, m) > 0
-                    && gpu.is_loaded(m)
+                    && !info.parts.is_empty()
+                    && info.part(g).is_none()
                 {
                     order.push(self.key(view, m, g, false));
                 }

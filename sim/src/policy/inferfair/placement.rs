@@ -10,6 +10,9 @@ use super::InferFair;
 use super::group::Part;
 use crate::policy::{Action, Decision, View};
 use crate::state::{GpuId, ModelId};
+use crate::time::Nanos;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// A model's parts restricted to the GPUs where it is resident (loaded or
 /// loading), keeping its share: the parts on other GPUs are spread over the
@@ -137,6 +140,22 @@ impl Plan {
     }
 }
 
+/// `gpu`'s free memory once this decision's planned loads and evictions are done.
+fn free_bytes(plan: &Plan, view: &View, gpu: GpuId) -> u64 {
+    let bytes = |list: &[(GpuId, ModelId)]| -> u64 {
+        list.iter()
+            .filter(|e| e.0 == gpu)
+            .map(|e| view.weights_bytes(e.1, gpu))
+            .sum()
+    };
+    (view.gpus[gpu].free_bytes() + bytes(&plan.evicted)).saturating_sub(bytes(&plan.loaded))
+}
+
+/// Whether `model` fits on `gpu` without evicting anything.
+fn fits(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> bool {
+    view.can_run(model, gpu) && free_bytes(&p.plan, view, gpu) >= view.weights_bytes(model, gpu)
+}
+
 /// Plans to fit `model` on `gpu`: the models to evict (empty if it fits), or None.
 fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec<ModelId>> {
     let plan = &p.plan;
@@ -145,43 +164,43 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
         return None;
     }
     let need = view.weights_bytes(model, gpu);
-    let bytes = |list: &[(GpuId, ModelId)]| -> u64 {
-        list.iter()
-            .filter(|e| e.0 == gpu)
-            .map(|e| view.weights_bytes(e.1, gpu))
-            .sum()
-    };
-    let mut free = (g.free_bytes() + bytes(&plan.evicted)).saturating_sub(bytes(&plan.loaded));
+    let mut free = free_bytes(plan, view, gpu);
     if free >= need {
         return Some(vec![]);
     }
-    let mut cands: Vec<ModelId> = g
-        .resident
-        .iter()
-        .copied()
-        .filter(|&v| {
-            g.is_loaded(v)
-                && !g.has_work_for(v)
-                && view.models[v].queue.is_empty()
-                && !plan.evicted.contains(&(gpu, v))
-        })
-        .collect();
-    cands.sort_by(|&a, &b| {
-        p.models[a]
-            .rate
-            .total_cmp(&p.models[b].rate)
-            .then(g.last_used[a].cmp(&g.last_used[b]))
-            .then(a.cmp(&b))
-    });
-    let mut out = Vec::new();
-    for v in cands {
-        if free >= need {
-            break;
+    // Idle models with nothing pending, by (estimated rate, last use here,
+    // id): a heap, popped only until the room suffices (usually one or two
+    // of many), rather than a sort of all of them.
+    let mut room = free;
+    let mut cands: Vec<Reverse<(u64, Nanos, ModelId)>> = Vec::with_capacity(g.resident.len());
+    for &v in &g.resident {
+        if g.is_loaded(v)
+            && !g.has_work_for(v)
+            && view.models[v].queue.is_empty()
+            && !plan.evicted.contains(&(gpu, v))
+        {
+            room += view.weights_bytes(v, gpu);
+            cands.push(Reverse((ordered(p.models[v].rate), g.last_used[v], v)));
         }
+    }
+    if room < need {
+        // Even evicting all of them would not make room.
+        return None;
+    }
+    let mut cands = BinaryHeap::from(cands);
+    let mut out = Vec::new();
+    while free < need {
+        let Reverse((_, _, v)) = cands.pop().expect("the candidates make room");
         free += view.weights_bytes(v, gpu);
         out.push(v);
     }
-    (free >= need).then_some(out)
+    Some(out)
+}
+
+/// A key whose integer order is `f64::total_cmp`'s order of `x`.
+fn ordered(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | 1 << 63 }
 }
 
 /// Loads, on some GPU, the pending models that are resident nowhere.
@@ -218,14 +237,37 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
             });
             continue;
         }
-        let best = (0..view.gpus.len())
-            .filter(|&g| !p.plan.transferring(view, g) && in_time(g))
-            .filter_map(|g| {
-                victims(p, view, g, m)
-                    .map(|v| (v.len(), view.gpus[g].expected_free_at(view.now), g, v))
-            })
-            .min_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let Some((_, _, g, vs)) = best else { continue };
+        // The GPU needing the fewest evictions, then free the soonest. One
+        // where it fits as it is needs none: if there is one, the others'
+        // victims need not be worked out.
+        let open = |g: GpuId| !p.plan.transferring(view, g) && in_time(g);
+        let free_at = |g: GpuId| view.gpus[g].expected_free_at(view.now);
+        let roomy = (0..view.gpus.len())
+            .filter(|&g| open(g) && fits(p, view, g, m))
+            .min_by_key(|&g| (free_at(g), g));
+        let best = match roomy {
+            Some(g) => Some((g, Vec::new())),
+            None => {
+                // Each needs at least one eviction: tried by (free at, id), the
+                // first that needs only one is the best, and no other's
+                // victims need be worked out.
+                let mut gpus: Vec<GpuId> = (0..view.gpus.len()).filter(|&g| open(g)).collect();
+                gpus.sort_unstable_by_key(|&g| (free_at(g), g));
+                let mut best: Option<(usize, GpuId, Vec<ModelId>)> = None;
+                for g in gpus {
+                    if let Some(v) = victims(p, view, g, m)
+                        && best.as_ref().is_none_or(|b| v.len() < b.0)
+                    {
+                        best = Some((v.len(), g, v));
+                        if best.as_ref().is_some_and(|b| b.0 <= 1) {
+                            break;
+                        }
+                    }
+                }
+                best.map(|(_, g, v)| (g, v))
+            }
+        };
+        let Some((g, vs)) = best else { continue };
         p.plan.load(g, m, vs, out);
     }
 }
@@ -267,27 +309,75 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
             .total_cmp(&p.models[a].share)
             .then(a.cmp(&b))
     });
+    let mut gpus: Vec<GpuId> = Vec::with_capacity(n);
+    // The GPUs where each model is resident, in increasing order: model m's
+    // are `at[start[m]..start[m + 1]]`.
+    let mut start = vec![0usize; view.models.len() + 1];
+    for g in view.gpus {
+        for &m in &g.resident {
+            start[m + 1] += 1;
+        }
+    }
+    for m in 0..view.models.len() {
+        start[m + 1] += start[m];
+    }
+    let mut at: Vec<GpuId> = vec![0; start[view.models.len()]];
+    let mut next = start.clone();
+    for g in view.gpus {
+        for &m in &g.resident {
+            at[next[m]] = g.id;
+            next[m] += 1;
+        }
+    }
     for m in order {
         let share = p.models[m].share;
         let part = share / holders[m] as f64;
-        let give: f64 = view
-            .gpus
+        let give: f64 = at[start[m]..start[m + 1]]
             .iter()
-            .filter(|g| g.is_resident(m))
-            .map(|g| (1.0 - (sub[g.id] - part)).max(0.0))
+            .map(|&g| (1.0 - (sub[g] - part)).max(0.0))
             .sum();
         if share <= 1.1 * give {
             continue;
         }
-        let best = (0..n)
-            .filter(|&g| !p.plan.transferring(view, g) && !p.plan.resident(view, g, m))
-            .filter_map(|g| victims(p, view, g, m).map(|v| (sub[g], g, v)))
-            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-        let Some((_, g, vs)) = best else { continue };
+        // The least subscribed GPU that can make room: tried in that order,
+        // the first that can is the one (victims are worked out only until then).
+        gpus.clear();
+        gpus.extend(
+            (0..n).filter(|&g| !p.plan.transferring(view, g) && !p.plan.resident(view, g, m)),
+        );
+        gpus.sort_unstable_by(|&a, &b| sub[a].total_cmp(&sub[b]).then(a.cmp(&b)));
+        let best = gpus
+            .iter()
+            .find_map(|&g| victims(p, view, g, m).map(|v| (g, v)));
+        let Some((g, vs)) = best else { continue };
         for &v in &vs {
             sub[g] -= p.models[v].share / holders[v].max(1) as f64;
         }
         p.plan.load(g, m, vs, out);
         sub[g] += share / (holders[m] + 1) as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordered;
+
+    #[test]
+    fn ordered_keys_sort_as_total_cmp() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -3.5,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            2.5e9,
+            f64::INFINITY,
+        ];
+        for a in xs {
+            for b in xs {
+                assert_eq!(ordered(a).cmp(&ordered(b)), a.total_cmp(&b), "{a} vs {b}");
+            }
+        }
     }
 }
