@@ -2,7 +2,7 @@
 //! preloading, loading on demand with LRU eviction, the "hopeless request"
 //! test, the largest batch that meets a deadline, queue drop modes, and a
 //! model's pending requests in deadline order as a policy takes them within
-//! one decision.
+//! one decision, and an integer key for ordering floats in heaps and sets.
 
 use super::{Action, Decision, View};
 use crate::state::{GpuId, ModelId, Request};
@@ -484,4 +484,35 @@ pub fn loaded_after_transfers(view: &View, gpu: GpuId, model: ModelId) -> Nanos 
         };
     }
     t + view.load_ns(model, gpu)
+}
+
+/// A key whose integer order is `f64::total_cmp`'s order of `x` (for
+/// heaps and ordered sets of float keys).
+pub fn ordered(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | 1 << 63 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ordered;
+
+    #[test]
+    fn ordered_keys_sort_as_total_cmp() {
+        let xs = [
+            f64::NEG_INFINITY,
+            -3.5,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            1.0,
+            2.5e9,
+            f64::INFINITY,
+        ];
+        for a in xs {
+            for b in xs {
+                assert_eq!(ordered(a).cmp(&ordered(b)), a.total_cmp(&b), "{a} vs {b}");
+            }
+        }
+    }
 }

@@ -11,9 +11,12 @@
 use super::InferFair;
 use super::corun::{self, Running};
 use crate::interference::Runner;
+use crate::policy::common::ordered;
 use crate::policy::{Action, Decision, Dispatch, View};
 use crate::state::{GpuId, GpuState, ModelId};
 use crate::time::Nanos;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 /// A batch choice for one model: drop the first `skip` pending requests (in
 /// deadline order), run the next `n`, which take `exec`.
@@ -136,12 +139,13 @@ impl InferFair {
         }
     }
 
-    /// The order key of model `m` on GPU `g` (smaller goes first): under
+    /// The order key of model `m` on GPU `g` (smaller goes first; the
+    /// deficit as an integer of the same order, `ordered`): under
     /// overload, the normalized deficit of its part there (unspent credit
     /// over this period's grant, largest first); otherwise, and for ties, the
     /// latest start time of its earliest deadline with the batch its queue
     /// can form, at most its largest SLO-feasible batch (least slack first).
-    fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (f64, Nanos, ModelId) {
+    fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (u64, Nanos, ModelId) {
         let ms = &view.models[m];
         let info = &self.models[m];
         let cap = *info.curve.sizes.last().expect("a batch size");
@@ -155,7 +159,7 @@ impl InferFair {
             Some(p) if p.grant > 0.0 => -(p.balance / p.grant),
             _ => f64::MAX,
         };
-        (deficit, latest, m)
+        (ordered(deficit), latest, m)
     }
 
     /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no
@@ -338,13 +342,12 @@ impl InferFair {
             }
             let parts = &self.models[m].parts;
             if !fair_mode || parts.is_empty() || parts.iter().any(|p| p.gpu == g) {
-                order.push(self.key(view, m, g, fair_mode));
+                order.push(Reverse(self.key(view, m, g, fair_mode)));
             }
         }
-        let sort = |o: &mut Vec<(f64, Nanos, ModelId)>| {
-            o.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)))
-        };
-        sort(&mut order);
+        // Popped in key order until one is chosen (usually the first few):
+        // cheaper than sorting every candidate.
+        let mut heap = BinaryHeap::from(order);
         // What runs here (and what this decision started here), once for
         // every candidate: only where batches run at once.
         let here: Vec<Running> = if gpu.max_concurrent > 1 {
@@ -366,7 +369,7 @@ impl InferFair {
             && self.cfg.corun_admission
             && gpu.max_concurrent > 1;
         let mut reserved: Option<Nanos> = None;
-        for &(_, _, m) in &order {
+        while let Some(Reverse((_, _, m))) = heap.pop() {
             self.drop_expired(view, m, out);
             let Some(c) = self.batch_for(view, m, g, &beside) else {
                 continue;
@@ -404,6 +407,7 @@ impl InferFair {
         let mut pick = if busy { chosen } else { chosen.or(deferred) };
         if pick.is_none() && fair_mode {
             // Guests: models loaded here with parts elsewhere, least slack first, batches that fit the room.
+            let mut order = std::mem::take(&mut heap).into_vec();
             order.clear();
             for &m in self.pending_here(gpu) {
                 let info = &self.models[m];
@@ -412,11 +416,11 @@ impl InferFair {
                     && !info.parts.is_empty()
                     && info.part(g).is_none()
                 {
-                    order.push(self.key(view, m, g, false));
+                    order.push(Reverse(self.key(view, m, g, false)));
                 }
             }
-            sort(&mut order);
-            for &(_, _, m) in &order {
+            heap = BinaryHeap::from(order);
+            while let Some(Reverse((_, _, m))) = heap.pop() {
                 self.drop_expired(view, m, out);
                 if let Some(c) = self.batch_for(view, m, g, &beside)
                     && self.fits(m, g, c)
@@ -428,7 +432,7 @@ impl InferFair {
                 }
             }
         }
-        self.order = order;
+        self.order = heap.into_vec();
         pick
     }
 

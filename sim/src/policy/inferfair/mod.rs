@@ -129,7 +129,7 @@ pub struct InferFair {
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
     /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
-    order: Vec<(f64, Nanos, ModelId)>,
+    order: Vec<std::cmp::Reverse<(u64, Nanos, ModelId)>>,
     /// The record of periods, when asked for.
     log: Option<Vec<PeriodRecord>>,
 }

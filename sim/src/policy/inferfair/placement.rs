@@ -8,6 +8,7 @@
 
 use super::InferFair;
 use super::group::Part;
+use crate::policy::common::ordered;
 use crate::policy::{Action, Decision, View};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
@@ -197,12 +198,6 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
     Some(out)
 }
 
-/// A key whose integer order is `f64::total_cmp`'s order of `x`.
-fn ordered(x: f64) -> u64 {
-    let b = x.to_bits();
-    if b >> 63 == 1 { !b } else { b | 1 << 63 }
-}
-
 /// Loads, on some GPU, the pending models that are resident nowhere.
 pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
     if p.plan.nowhere == 0 {
@@ -355,29 +350,5 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
         }
         p.plan.load(g, m, vs, out);
         sub[g] += share / (holders[m] + 1) as f64;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ordered;
-
-    #[test]
-    fn ordered_keys_sort_as_total_cmp() {
-        let xs = [
-            f64::NEG_INFINITY,
-            -3.5,
-            -0.0,
-            0.0,
-            f64::MIN_POSITIVE,
-            1.0,
-            2.5e9,
-            f64::INFINITY,
-        ];
-        for a in xs {
-            for b in xs {
-                assert_eq!(ordered(a).cmp(&ordered(b)), a.total_cmp(&b), "{a} vs {b}");
-            }
-        }
     }
 }
