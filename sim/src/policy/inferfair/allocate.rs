@@ -54,7 +54,7 @@ pub fn max_min(demands: &[f64], capacity: f64) -> Vec<f64> {
         return demands.to_vec();
     }
     let mut sorted: Vec<f64> = demands.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    sorted.sort_unstable_by(f64::total_cmp);
     let (mut left, mut n) = (capacity, sorted.len());
     let mut level = 0.0;
     for d in sorted {
@@ -121,7 +121,7 @@ pub fn throughput_max<D: Demand>(models: &[D], capacity: f64) -> Vec<f64> {
             f64::INFINITY
         }
     };
-    order.sort_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| cost(a).total_cmp(&cost(b)).then(a.cmp(&b)));
     let mut shares: Vec<f64> = models.iter().map(|m| m.floor()).collect();
     let mut left = capacity - shares.iter().sum::<f64>();
     for i in order {

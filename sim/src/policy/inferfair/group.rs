@@ -51,7 +51,7 @@ pub fn split(members: &[Member], capacity: &[f64], min_part: f64) -> Vec<Vec<Par
     let mut order: Vec<usize> = (0..members.len())
         .filter(|&i| members[i].share > 0.0)
         .collect();
-    order.sort_by(|&a, &b| members[a].room.total_cmp(&members[b].room).then(a.cmp(&b)));
+    order.sort_unstable_by(|&a, &b| members[a].room.total_cmp(&members[b].room).then(a.cmp(&b)));
     // GPU g covers [ends[g-1], ends[g]) of the line of shares.
     let scale = total / cap_total;
     let mut ends = Vec::with_capacity(capacity.len());

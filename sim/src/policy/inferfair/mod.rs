@@ -474,8 +474,15 @@ impl InferFair {
         }
     }
 
-    /// Splits every active model's share over GPUs and renews the credits.
-    fn assign(&mut self, view: &View, active: &[ModelId], shares: &[f64]) {
+    /// Splits every active model's share over GPUs (`resident`: where each
+    /// model is) and renews the credits.
+    fn assign(
+        &mut self,
+        view: &View,
+        resident: &placement::Residence,
+        active: &[ModelId],
+        shares: &[f64],
+    ) {
         let n = view.gpus.len();
         let cap: Vec<f64> = self
             .speed
@@ -514,7 +521,7 @@ impl InferFair {
         let carry = self.cfg.carry_periods;
         let mut new_parts: Vec<Vec<group::Part>> = Vec::with_capacity(active.len());
         for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
-            new_parts.push(placement::on_resident(view, m, share, t));
+            new_parts.push(placement::on_resident(view, resident, m, share, t));
             if !self.uniform {
                 // From the model's fastest pool's seconds to this GPU's.
                 for p in new_parts.last_mut().expect("just pushed") {
@@ -525,10 +532,21 @@ impl InferFair {
         }
         // Only the models active in the last period or this one have parts
         // or a share, old or new (`active` is increasing).
-        let mut with_parts = std::mem::take(&mut self.was_active);
-        with_parts.extend_from_slice(active);
-        with_parts.sort_unstable();
-        with_parts.dedup();
+        // (Their union, merged: both lists are increasing.)
+        let was = std::mem::take(&mut self.was_active);
+        let mut with_parts = Vec::with_capacity(was.len() + active.len());
+        let (mut a, mut b) = (was.iter().peekable(), active.iter().peekable());
+        loop {
+            let m = match (a.peek(), b.peek()) {
+                (Some(&&x), Some(&&y)) => x.min(y),
+                (Some(&&x), None) => x,
+                (None, Some(&&y)) => y,
+                (None, None) => break,
+            };
+            a.next_if_eq(&&m);
+            b.next_if_eq(&&m);
+            with_parts.push(m);
+        }
         let mut next = 0;
         for &m in &with_parts {
             let new: &[group::Part] = match active.get(next) {
@@ -593,7 +611,8 @@ impl InferFair {
                 .map(|i| i.parts.iter().map(|p| (p.gpu, p.used, p.good)).collect())
                 .collect()
         });
-        self.assign(view, &active, &shares);
+        let resident = placement::Residence::new(view);
+        self.assign(view, &resident, &active, &shares);
         if let Some(used) = used {
             self.record(view.now, used);
         }
@@ -603,7 +622,7 @@ impl InferFair {
             self.drop_expired(view, m, out);
         }
         if self.cfg.replicas {
-            placement::replicas(self, view, out);
+            placement::replicas(self, view, &resident, out);
         }
     }
 

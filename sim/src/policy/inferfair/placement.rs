@@ -15,17 +15,59 @@ use crate::time::Nanos;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Where each model is resident (loaded or loading), as the state has it:
+/// model m's GPUs, increasing, are `at[start[m]..start[m + 1]]`.
+pub(super) struct Residence {
+    start: Vec<usize>,
+    at: Vec<GpuId>,
+}
+
+impl Residence {
+    pub(super) fn new(view: &View) -> Self {
+        let n = view.models.len();
+        let mut start = vec![0usize; n + 1];
+        for g in view.gpus {
+            for &m in &g.resident {
+                start[m + 1] += 1;
+            }
+        }
+        for m in 0..n {
+            start[m + 1] += start[m];
+        }
+        let mut at: Vec<GpuId> = vec![0; start[n]];
+        let mut next = start.clone();
+        for g in view.gpus {
+            for &m in &g.resident {
+                at[next[m]] = g.id;
+                next[m] += 1;
+            }
+        }
+        Residence { start, at }
+    }
+
+    /// The GPUs where `m` is resident, increasing.
+    pub(super) fn of(&self, m: ModelId) -> &[GpuId] {
+        &self.at[self.start[m]..self.start[m + 1]]
+    }
+}
+
 /// A model's parts restricted to the GPUs where it is resident (loaded or
-/// loading), keeping its share: the parts on other GPUs are spread over the
-/// resident ones in proportion; with none of its target GPUs resident, its
-/// share is split evenly over the GPUs where it is; resident nowhere: no part.
-pub(super) fn on_resident(view: &View, m: ModelId, share: f64, target: Vec<Part>) -> Vec<Part> {
+/// loading; `resident` from the state), keeping its share: the parts on
+/// other GPUs are spread over the resident ones in proportion; with none of
+/// its target GPUs resident, its share is split evenly over the GPUs where it
+/// is; resident nowhere: no part.
+pub(super) fn on_resident(
+    view: &View,
+    resident: &Residence,
+    m: ModelId,
+    share: f64,
+    target: Vec<Part>,
+) -> Vec<Part> {
     let here = |g: GpuId| view.gpus[g].is_resident(m);
     let mut parts: Vec<Part> = target.into_iter().filter(|p| here(p.gpu)).collect();
     if parts.is_empty() {
-        parts = (0..view.gpus.len())
-            .filter(|&g| here(g))
-            .map(|gpu| Part { gpu, share: 1.0 })
+        parts = (resident.of(m).iter())
+            .map(|&gpu| Part { gpu, share: 1.0 })
             .collect();
     }
     let sum: f64 = parts.iter().map(|p| p.share).sum();
@@ -215,7 +257,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
     if want.is_empty() {
         return;
     }
-    want.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    want.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     for (n, m) in want {
         let ms = &view.models[m];
         let latest = p.queues[m].last_deadline(&ms.queue).expect("pending");
@@ -268,7 +310,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
 }
 
 /// At a period's end: one more replica for each model whose share exceeds what its GPUs give.
-pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
+pub(super) fn replicas(p: &mut InferFair, view: &View, resident: &Residence, out: &mut Decision) {
     let n = view.gpus.len();
     if n < 2 {
         return;
@@ -298,37 +340,17 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, out: &mut Decision) {
     let mut order: Vec<ModelId> = (0..view.models.len())
         .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
         .collect();
-    order.sort_by(|&a, &b| {
+    order.sort_unstable_by(|&a, &b| {
         p.models[b]
             .share
             .total_cmp(&p.models[a].share)
             .then(a.cmp(&b))
     });
     let mut gpus: Vec<GpuId> = Vec::with_capacity(n);
-    // The GPUs where each model is resident, in increasing order: model m's
-    // are `at[start[m]..start[m + 1]]`.
-    let mut start = vec![0usize; view.models.len() + 1];
-    for g in view.gpus {
-        for &m in &g.resident {
-            start[m + 1] += 1;
-        }
-    }
-    for m in 0..view.models.len() {
-        start[m + 1] += start[m];
-    }
-    let mut at: Vec<GpuId> = vec![0; start[view.models.len()]];
-    let mut next = start.clone();
-    for g in view.gpus {
-        for &m in &g.resident {
-            at[next[m]] = g.id;
-            next[m] += 1;
-        }
-    }
     for m in order {
         let share = p.models[m].share;
         let part = share / holders[m] as f64;
-        let give: f64 = at[start[m]..start[m + 1]]
-            .iter()
+        let give: f64 = (resident.of(m).iter())
             .map(|&g| (1.0 - (sub[g] - part)).max(0.0))
             .sum();
         if share <= 1.1 * give {
