@@ -1,5 +1,5 @@
 //! A set of GPUs, one bit each, iterated in id order: the GPUs with a free
-//! slot, as FIFO and the slot mirror of EDF and fair keep them.
+//! slot, as FIFO and the slot mirror of EDF, fair and InferFair keep them.
 
 use crate::state::GpuId;
 
@@ -23,6 +23,19 @@ impl GpuSet {
         }
     }
 
+    /// The first GPU in the set from `g` on.
+    pub(crate) fn next_from(&self, g: GpuId) -> Option<GpuId> {
+        let mut i = g / 64;
+        let mut w = *self.0.get(i)? & (!0u64 << (g % 64));
+        loop {
+            if w != 0 {
+                return Some(i * 64 + w.trailing_zeros() as usize);
+            }
+            i += 1;
+            w = *self.0.get(i)?;
+        }
+    }
+
     /// The GPUs in the set, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = GpuId> + '_ {
         self.0.iter().enumerate().flat_map(|(i, &w)| {
@@ -35,5 +48,27 @@ impl GpuSet {
                 })
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GpuSet;
+
+    #[test]
+    fn next_from_finds_the_first_member_at_or_after() {
+        let mut s = GpuSet::with_len(200);
+        for g in [3, 64, 130, 199] {
+            s.set(g, true);
+        }
+        let walk: Vec<usize> =
+            std::iter::successors(s.next_from(0), |&g| s.next_from(g + 1)).collect();
+        assert_eq!(walk, vec![3, 64, 130, 199]);
+        assert_eq!(s.next_from(4), Some(64));
+        assert_eq!(s.next_from(130), Some(130));
+        assert_eq!(s.next_from(200), None);
+        s.set(199, false);
+        assert_eq!(s.next_from(131), None);
+        assert_eq!(walk, s.iter().chain([199]).collect::<Vec<_>>());
     }
 }

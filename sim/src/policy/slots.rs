@@ -1,5 +1,5 @@
 //! The free batch slots of every GPU, mirrored by a policy that fills them
-//! (EDF, fair queuing), so that a decision costs time in the GPUs it uses,
+//! (EDF, fair queuing, InferFair), so that a decision costs time in the GPUs it uses,
 //! not in all of them: each GPU's free slots as the state will have them
 //! (the policy's own dispatches take one, finished or rejected batches give
 //! one back), the slots it can still use in the current decision, a bit set
@@ -100,6 +100,17 @@ impl Slots {
                 .all(|g| self.left[g.id] == g.free_slots() && self.mirror[g.id] == g.free_slots()),
             "the mirrored slots differ from the state's"
         );
+    }
+
+    /// The first GPU from `g` on with a slot left in this decision.
+    pub fn next_from(&self, g: GpuId) -> Option<GpuId> {
+        self.free.next_from(g)
+    }
+
+    /// A batch was dispatched to `g` in this decision (without `place`): it takes a slot.
+    pub fn took(&mut self, g: GpuId) {
+        self.set_left(g, self.left[g] - 1);
+        self.mirror[g] -= 1;
     }
 
     /// Whether some GPU can take a batch in this decision.

@@ -436,13 +436,14 @@ impl InferFair {
         pick
     }
 
-    /// Gives every GPU with a free slot the best batches among the models
-    /// loaded on it: one on a GPU that runs one batch at a time (when it is
+    /// Gives every GPU with a free slot (in id order, from the slot mirror)
+    /// the best batches among the models loaded on it: one on a GPU that runs one batch at a time (when it is
     /// idle), up to its free slots where batches run at once, each admitted
     /// beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
-        for g in 0..view.gpus.len() {
+        let mut next = self.slots.next_from(0);
+        while let Some(g) = next {
             if self.left == 0 {
                 // Nothing left to run (a GPU would find no candidate).
                 break;
@@ -473,7 +474,9 @@ impl InferFair {
                     p.used += c.exec as f64;
                 }
                 out.actions.push(Action::Dispatch(Dispatch::new(g, m, ids)));
+                self.slots.took(g);
             }
+            next = self.slots.next_from(g + 1);
         }
     }
 }

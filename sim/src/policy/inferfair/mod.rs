@@ -23,6 +23,7 @@ pub use config::InferFairConfig;
 pub use estimate::ModelCurve;
 pub use record::{ModelRecord, PartRecord, PeriodRecord};
 
+use super::slots::Slots;
 use super::{Decision, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
@@ -128,6 +129,8 @@ pub struct InferFair {
     gpu_room: Vec<Nanos>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
+    /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
+    slots: Slots,
     /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
     order: Vec<std::cmp::Reverse<(u64, Nanos, ModelId)>>,
     /// The record of periods, when asked for.
@@ -190,6 +193,7 @@ impl InferFair {
             was_active: Vec::new(),
             gpu_room: Vec::new(),
             plan: placement::Plan::default(),
+            slots: Slots::default(),
             order: Vec::new(),
             log: None,
         }
@@ -801,8 +805,10 @@ impl Policy for InferFair {
                 if view.gpus[*gpu].max_concurrent > 1 {
                     self.busy_batch(view, *gpu, batch.expected_ns, *started, *finished);
                 }
+                self.slots.gave_back(*gpu);
             }
-            _ => {}
+            Notice::BatchRejected { gpu, .. } => self.slots.gave_back(*gpu),
+            Notice::LoadDone { .. } => {}
         }
     }
 
@@ -831,6 +837,7 @@ impl Policy for InferFair {
                 .map(|&m| self.remaining(view, m))
                 .sum::<usize>()
         );
+        self.slots.begin(view);
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);
