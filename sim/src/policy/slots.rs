@@ -1,9 +1,10 @@
 //! The free batch slots of every GPU, mirrored by a policy that fills them
-//! (EDF, fair queuing, InferFair), so that a decision costs time in the GPUs it uses,
-//! not in all of them: each GPU's free slots as the state will have them
-//! (the policy's own dispatches take one, finished or rejected batches give
-//! one back), the slots it can still use in the current decision, a bit set
-//! of the GPUs that have some and a count per pool. [`Slots::place`] is
+//! (EDF, fair queuing, InferFair), so that a decision costs time in the
+//! GPUs it uses, not in all of them: each GPU's free slots as the state
+//! will have them (the policy's own dispatches take one, finished or
+//! rejected batches give one back), the slots it can still use in the
+//! current decision, a bit set of the GPUs that have some and a count per
+//! pool. [`Slots::place`] is
 //! `common::place` over that set: the same GPU is chosen.
 
 use super::common;

@@ -437,9 +437,9 @@ impl InferFair {
     }
 
     /// Gives every GPU with a free slot (in id order, from the slot mirror)
-    /// the best batches among the models loaded on it: one on a GPU that runs one batch at a time (when it is
-    /// idle), up to its free slots where batches run at once, each admitted
-    /// beside the others (`corun`).
+    /// the best batches among the models loaded on it: one on a GPU that
+    /// runs one batch at a time (when it is idle), up to its free slots
+    /// where batches run at once, each admitted beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
         let mut next = self.slots.next_from(0);

@@ -535,8 +535,8 @@ impl InferFair {
             }
         }
         // Only the models active in the last period or this one have parts
-        // or a share, old or new (`active` is increasing).
-        // (Their union, merged: both lists are increasing.)
+        // or a share, old or new: the union of the two lists (both
+        // increasing), merged.
         let was = std::mem::take(&mut self.was_active);
         let mut with_parts = Vec::with_capacity(was.len() + active.len());
         let (mut a, mut b) = (was.iter().peekable(), active.iter().peekable());

@@ -295,8 +295,9 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
                     if let Some(v) = victims(p, view, g, m)
                         && best.as_ref().is_none_or(|b| v.len() < b.0)
                     {
+                        let one = v.len() == 1;
                         best = Some((v.len(), g, v));
-                        if best.as_ref().is_some_and(|b| b.0 <= 1) {
+                        if one {
                             break;
                         }
                     }
