@@ -9,13 +9,13 @@
 //! used idle models evicted); models are preloaded where they all fit.
 
 use super::common::{self, DropMode, Pending};
+use super::keyed::Keyed;
 use super::lru::Lru;
 use super::slots::Slots;
 use super::{Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{ModelId, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// `[policy.edf]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -62,9 +62,8 @@ pub struct Edf {
     slots: Slots,
     lru: Lru,
     /// Backlogged models with requests left, by (deadline, id) of their
-    /// next one, and each model's key there.
-    by_front: BTreeSet<(Nanos, RequestId, ModelId)>,
-    filed: Vec<Option<(Nanos, RequestId)>>,
+    /// next one.
+    by_front: Keyed<(Nanos, RequestId)>,
     /// Decisions so far; a model stamped with the current one has no GPU
     /// to take it in this decision.
     decision: u64,
@@ -84,29 +83,15 @@ impl Edf {
 
     fn size(&mut self, view: &View) {
         let n = view.models.len();
-        if self.filed.len() < n {
-            self.filed.resize(n, None);
+        if self.skipped.len() < n {
             self.skipped.resize(n, 0);
-        }
-    }
-
-    /// Files `m` under `key` (`None`: nothing left).
-    fn file(&mut self, m: ModelId, key: Option<(Nanos, RequestId)>) {
-        if self.filed[m] != key {
-            if let Some((d, id)) = self.filed[m] {
-                self.by_front.remove(&(d, id, m));
-            }
-            if let Some((d, id)) = key {
-                self.by_front.insert((d, id, m));
-            }
-            self.filed[m] = key;
         }
     }
 
     /// Files `m` under its next request in this decision.
     fn refile(&mut self, view: &View, m: ModelId) {
         let key = self.pending.get(view, m, 0).map(|r| (r.deadline, r.id));
-        self.file(m, key);
+        self.by_front.file(m, key);
     }
 
     /// The backlogged model, not skipped, that some GPU with a slot can
@@ -117,8 +102,9 @@ impl Edf {
             return None;
         }
         self.by_front
+            .order()
             .iter()
-            .map(|k| k.2)
+            .map(|k| k.1)
             .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
     }
 }
@@ -144,8 +130,8 @@ impl Policy for Edf {
                 self.pending.arrived(view, r);
                 // Its next request is the earlier of this one and the one filed.
                 let key = (r.deadline, r.id);
-                let key = self.filed[r.model].map_or(key, |k| k.min(key));
-                self.file(r.model, Some(key));
+                let key = self.by_front.key(r.model).map_or(key, |k| k.min(key));
+                self.by_front.file(r.model, Some(key));
             }
             Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
                 self.slots.gave_back(*gpu);

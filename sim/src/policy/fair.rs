@@ -16,13 +16,14 @@
 //! (`drop`, default `hopeless`). Placement and loading are FIFO's.
 
 use super::common::{self, DropMode, Pending};
+use super::keyed::Keyed;
 use super::lru::Lru;
 use super::slots::Slots;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::scenario::Scenario;
 use crate::state::ModelId;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// `[policy.fair]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -88,9 +89,7 @@ pub struct Fair {
     lru: Lru,
     /// Backlogged models with requests left, by (counter, model): a
     /// counter is never negative, so its bits order as the number does.
-    by_counter: BTreeSet<(u64, ModelId)>,
-    /// Per model: its counter's bits in `by_counter`.
-    filed: Vec<Option<u64>>,
+    by_counter: Keyed<u64>,
     /// Decisions so far; a model stamped with the current one has no GPU
     /// to take it in this decision.
     decision: u64,
@@ -127,8 +126,7 @@ impl Fair {
             last_left: 0.0,
             slots: Slots::default(),
             lru: Lru::default(),
-            by_counter: BTreeSet::new(),
-            filed: vec![None; scenario.models.len()],
+            by_counter: Keyed::default(),
             decision: 0,
             skipped: vec![0; scenario.models.len()],
             scratch: Vec::new(),
@@ -145,15 +143,7 @@ impl Fair {
     fn file(&mut self, m: ModelId, left: bool) {
         debug_assert!(self.counter[m] >= 0.0, "a negative counter");
         let key = left.then(|| self.counter[m].to_bits());
-        if self.filed[m] != key {
-            if let Some(k) = self.filed[m] {
-                self.by_counter.remove(&(k, m));
-            }
-            if let Some(k) = key {
-                self.by_counter.insert((k, m));
-            }
-            self.filed[m] = key;
-        }
+        self.by_counter.file(m, key);
     }
 
     /// The backlogged model, not skipped, that some GPU with a slot can
@@ -163,6 +153,7 @@ impl Fair {
             return None;
         }
         self.by_counter
+            .order()
             .iter()
             .map(|k| k.1)
             .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
@@ -191,6 +182,7 @@ impl Policy for Fair {
                 // joins them.
                 let floor = self
                     .by_counter
+                    .order()
                     .first()
                     .map_or(self.last_left, |&(k, _)| f64::from_bits(k));
                 if self.pending.arrived(view, r) {

@@ -17,6 +17,7 @@ mod fair;
 mod fifo;
 mod gpuset;
 pub mod inferfair;
+mod keyed;
 mod lru;
 mod shepherd;
 mod slots;

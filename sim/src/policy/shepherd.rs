@@ -22,12 +22,12 @@
 //! loading on demand), and preemption is checked at every decision.
 
 use super::common::{self, Pending};
+use super::keyed::Keyed;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, Request, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
 
 /// `[policy.shepherd]`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -82,9 +82,8 @@ pub struct Shepherd {
     cfg: ShepherdConfig,
     pending: Pending,
     lru: Lru,
-    /// Models with pending requests by (how many, model), and each one's count there.
-    by_left: BTreeSet<(usize, ModelId)>,
-    filed: Vec<Option<usize>>,
+    /// Models with pending requests by (how many, model).
+    by_left: Keyed<usize>,
     scratch: Vec<ModelId>,
     /// The running model's candidate requests in a preemption check (reused).
     own: Vec<(Nanos, RequestId, bool)>,
@@ -124,8 +123,7 @@ impl Shepherd {
             cfg,
             pending: Pending::new(common::DropMode::Hopeless),
             lru: Lru::default(),
-            by_left: BTreeSet::new(),
-            filed: Vec::new(),
+            by_left: Keyed::default(),
             scratch: Vec::new(),
             own: Vec::new(),
             preempted: Vec::new(),
@@ -138,19 +136,7 @@ impl Shepherd {
 
     /// Files `m` under `left` pending requests (none: out of the order).
     fn file(&mut self, m: ModelId, left: usize) {
-        if self.filed.len() <= m {
-            self.filed.resize(m + 1, None);
-        }
-        let key = (left > 0).then_some(left);
-        if self.filed[m] != key {
-            if let Some(k) = self.filed[m] {
-                self.by_left.remove(&(k, m));
-            }
-            if let Some(k) = key {
-                self.by_left.insert((k, m));
-            }
-            self.filed[m] = key;
-        }
+        self.by_left.file(m, (left > 0).then_some(left));
     }
 
     /// Takes the next `n` requests of `m` (in deadline order); returns their ids.
@@ -172,7 +158,7 @@ impl Shepherd {
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
         let mut below = (usize::MAX, ModelId::MAX);
-        while let Some(&(left, m)) = self.by_left.range(..below).next_back() {
+        while let Some(&(left, m)) = self.by_left.order().range(..below).next_back() {
             below = (left, m);
             if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
                 break;
@@ -344,7 +330,7 @@ impl Policy for Shepherd {
         // Once nothing is pending, no GPU takes a batch and none is
         // preempted (a running batch alone is never larger than itself).
         for gpu in 0..view.gpus.len() {
-            if self.by_left.is_empty() {
+            if self.by_left.order().is_empty() {
                 break;
             }
             if view.gpus[gpu].is_idle() {
@@ -353,7 +339,7 @@ impl Policy for Shepherd {
         }
         if self.cfg.preempt {
             for gpu in 0..view.gpus.len() {
-                if self.by_left.is_empty() {
+                if self.by_left.order().is_empty() {
                     break;
                 }
                 if view.gpus[gpu].running() > 0 {
