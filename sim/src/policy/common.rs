@@ -1,5 +1,5 @@
 //! Pieces the simple policies share (FIFO, EDF, fair queuing, Shepherd):
-//! preloading, loading on demand with LRU eviction, the "hopeless request"
+//! preloading, when a load planned now completes, the "hopeless request"
 //! test, the largest batch that meets a deadline, queue drop modes, and a
 //! model's pending requests in deadline order as a policy takes them within
 //! one decision, and an integer key for ordering floats in heaps and sets.
@@ -86,40 +86,6 @@ pub fn preload_all(view: &View, out: &mut Decision) {
             }
         }
     }
-}
-
-/// Plans loading `model` (which `gpu` can run) on `gpu` now, evicting the
-/// least recently used loaded models with nothing queued there: pushes the
-/// evictions and the load, or nothing and `false` if it cannot fit now.
-/// Plan it only on a GPU that took no batch in the same decision (the view
-/// does not show batches dispatched in it).
-pub fn load_lru(view: &View, gpu: GpuId, model: ModelId, out: &mut Decision) -> bool {
-    let g = &view.gpus[gpu];
-    let need = view.weights_bytes(model, gpu);
-    let mut free_bytes = g.free_bytes();
-    let mut victims: Vec<ModelId> = g
-        .resident
-        .iter()
-        .copied()
-        .filter(|&v| g.is_loaded(v) && !g.has_work_for(v))
-        .collect();
-    victims.sort_by_key(|&v| (g.last_used[v], v));
-    let mut evict = Vec::new();
-    for v in victims {
-        if free_bytes >= need {
-            break;
-        }
-        free_bytes += view.weights_bytes(v, gpu);
-        evict.push(v);
-    }
-    if free_bytes < need {
-        return false;
-    }
-    for v in evict {
-        out.actions.push(Action::Evict { gpu, model: v });
-    }
-    out.actions.push(Action::Load { gpu, model });
-    true
 }
 
 /// Models' pending requests in deadline order (ties by id), as a policy
@@ -429,47 +395,6 @@ impl Pending {
             out.actions.push(Action::Drop { model: m, requests });
         }
         n
-    }
-}
-
-/// Whether some GPU with a slot left (`slots`) can run `model`.
-pub fn runnable_somewhere(view: &View, slots: &[usize], model: ModelId) -> bool {
-    view.gpus
-        .iter()
-        .any(|g| slots[g.id] > 0 && view.can_run(model, g.id))
-}
-
-/// Where the next batch of `model` runs, for a policy that fills the GPUs'
-/// free slots (`slots`: batches each GPU can still take in this decision):
-/// a GPU with a slot where the model is loaded or loading, else one where
-/// it can be loaded now (evicting least recently used idle models; the
-/// load is pushed to `out`). A GPU that loads takes nothing else in this
-/// decision, and one that took a batch in it loads nothing. Returns the GPU
-/// and when the batch can expect to start, or `None` if no GPU can take it.
-pub fn place(
-    view: &View,
-    slots: &mut [usize],
-    model: ModelId,
-    out: &mut Decision,
-) -> Option<(GpuId, Nanos)> {
-    loop {
-        let free = |g: GpuId| slots[g] > 0 && view.can_run(model, g);
-        let g = view
-            .gpus
-            .iter()
-            .find(|g| free(g.id) && g.is_resident(model))
-            .or_else(|| view.gpus.iter().find(|g| free(g.id)))?;
-        if g.is_resident(model) {
-            slots[g.id] -= 1;
-            return Some((g.id, g.expected_loaded_at(model, view.now)));
-        }
-        let quiet = slots[g.id] == g.free_slots();
-        if !quiet || !load_lru(view, g.id, model, out) {
-            slots[g.id] = 0;
-            continue;
-        }
-        slots[g.id] = 0;
-        return Some((g.id, loaded_after_transfers(view, g.id, model)));
     }
 }
 

@@ -137,7 +137,7 @@ impl Policy for Edf {
                 self.slots.gave_back(*gpu);
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.note(*gpu, *model);
+                self.lru.loaded(view, *gpu, *model);
             }
         }
     }

@@ -195,7 +195,7 @@ impl Policy for Fair {
                 self.slots.gave_back(*gpu);
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.note(*gpu, *model);
+                self.lru.loaded(view, *gpu, *model);
             }
         }
     }

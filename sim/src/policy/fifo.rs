@@ -9,24 +9,23 @@
 //! each model's queue (an arrival that finds it full is dropped, as Triton's
 //! `max_queue_size` rejects it). On GPUs that run several batches at once
 //! (`max_concurrent = k`), a GPU takes work while fewer than k batches run or
-//! wait there: the Triton-like baseline with k instances per model. Models are preloaded everywhere when they fit,
-//! otherwise loaded on demand, evicting the least recently used idle model.
-
+//! wait there: the Triton-like baseline with k instances per model. Models
+//! are preloaded everywhere when they fit, otherwise loaded on demand,
+//! evicting the least recently used idle model.
 //!
 //! So that a decision costs time in the GPUs it uses, not in all of them,
 //! the policy mirrors what it needs of the state: each GPU's free slots
 //! (its own dispatches take them, finished batches give them back) with a
 //! bit set of the GPUs that have some, and each GPU's loaded models by last
-//! use (brought up to date when a GPU needs room, from the models it ran
-//! since).
+//! use ([`Lru`], as EDF, fair queuing and Shepherd keep them).
 
 use super::common::{self, DropMode};
 use super::gpuset::GpuSet;
+use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, RequestId};
-use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 /// `[policy.fifo]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -82,14 +81,8 @@ pub struct Fifo {
     blocked: Vec<u64>,
     /// Per pool: GPUs with free slots blocked in this decision.
     blocked_in_pool: Vec<usize>,
-    /// Per GPU: its loaded models by (last use, model), least recent first,
-    /// as filed; those it ran since are listed in `used`, with their filed
-    /// last use, and marked in `is_used` (by GPU and model).
-    lru: Vec<BTreeSet<(Nanos, ModelId)>>,
-    used: Vec<Vec<(Nanos, ModelId)>>,
-    is_used: Vec<Vec<bool>>,
-    /// Models to evict (reused).
-    evict: Vec<ModelId>,
+    /// Per GPU: its loaded models by last use.
+    lru: Lru,
     /// With `max_queue`: models that had arrivals since the last decision.
     arrived: Vec<ModelId>,
     /// With `max_queue`: models whose queue is cut in this decision, and
@@ -128,16 +121,8 @@ impl Fifo {
                 self.free_count += 1;
                 self.free_in_pool[g.pool] += 1;
             }
-            self.lru.push(
-                g.resident
-                    .iter()
-                    .filter(|&&m| g.is_loaded(m))
-                    .map(|&m| (g.last_used[m], m))
-                    .collect(),
-            );
         }
-        self.used = vec![Vec::new(); view.gpus.len()];
-        self.is_used = vec![vec![false; view.models.len()]; view.gpus.len()];
+        self.lru.set_up(view);
         self.took = vec![0; view.gpus.len()];
         self.blocked = vec![0; view.gpus.len()];
     }
@@ -281,32 +266,6 @@ impl Fifo {
         }
         first
     }
-
-    /// Evictions (least recently used idle models first) so that `model`
-    /// fits on `gpu`, in `self.evict`; false if they cannot make room.
-    fn make_room(&mut self, view: &View, gpu: GpuId, model: ModelId) -> bool {
-        let g = &view.gpus[gpu];
-        // The models run here since: at their last use now.
-        for (filed, m) in self.used[gpu].drain(..) {
-            self.is_used[gpu][m] = false;
-            if self.lru[gpu].remove(&(filed, m)) {
-                self.lru[gpu].insert((g.last_used[m], m));
-            }
-        }
-        let need = view.weights_bytes(model, gpu);
-        let mut free_bytes = g.free_bytes();
-        self.evict.clear();
-        for &(_, v) in &self.lru[gpu] {
-            if free_bytes >= need {
-                break;
-            }
-            if !g.has_work_for(v) {
-                free_bytes += view.weights_bytes(v, gpu);
-                self.evict.push(v);
-            }
-        }
-        free_bytes >= need
-    }
 }
 
 impl Policy for Fifo {
@@ -339,9 +298,7 @@ impl Policy for Fifo {
             Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
                 self.slot(view, gpu, true);
             }
-            Notice::LoadDone { gpu, model, .. } => {
-                self.lru[gpu].insert((view.gpus[gpu].last_used[model], model));
-            }
+            Notice::LoadDone { gpu, model, .. } => self.lru.loaded(view, gpu, model),
         }
     }
 
@@ -371,20 +328,14 @@ impl Policy for Fifo {
                     continue;
                 }
                 // Load on demand, evicting least recently used models with nothing queued.
-                if !self.make_room(view, gpu, model) {
+                if !self.lru.load(view, gpu, model, out) {
                     // Everything here is busy or loading; try again when something finishes.
                     self.block(view, gpu);
                     continue;
                 }
-                for &v in &self.evict {
-                    self.lru[gpu].remove(&(g.last_used[v], v));
-                    out.actions.push(Action::Evict { gpu, model: v });
-                }
-                out.actions.push(Action::Load { gpu, model });
-            } else if g.is_loaded(model) && !self.is_used[gpu][model] {
+            } else {
                 // Used now: refiled as such when this GPU next needs room.
-                self.is_used[gpu][model] = true;
-                self.used[gpu].push((g.last_used[model], model));
+                self.lru.used(view, gpu, model);
             }
             let m = &view.models[model];
             let max = self

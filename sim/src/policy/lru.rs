@@ -1,10 +1,9 @@
-//! `common::load_lru` without sorting a GPU's models at every load: each
-//! GPU's loaded models kept ordered by (last use there, model), as a policy
-//! that loads on demand (EDF, fair queuing, Shepherd) sees them. A model
-//! whose entry may be out of date (dispatched, loaded or evicted there
-//! since) is noted, and the GPU's order is brought up to date from the
-//! state when that GPU next needs room. The victims and the actions are
-//! those of `common::load_lru`.
+//! Loading on demand with least-recently-used eviction, for the policies
+//! that load so (FIFO, EDF, fair queuing, Shepherd), without sorting a
+//! GPU's models at every load: each GPU's loaded models are kept ordered
+//! by (last use there, model). A loaded model dispatched there is listed
+//! with the last use it is filed under, and refiled when that GPU next
+//! needs room; a finished load files its model, an eviction takes it out.
 
 use super::{Action, Decision, View};
 use crate::state::{GpuId, ModelId};
@@ -15,13 +14,14 @@ use std::collections::BTreeSet;
 #[derive(Debug, Default)]
 pub struct Lru {
     ready: bool,
-    /// Per GPU: its loaded models by (last use, model), as filed.
+    /// Per GPU: its loaded models by (last use, model), least recent first,
+    /// as filed.
     order: Vec<BTreeSet<(Nanos, ModelId)>>,
-    /// Per GPU and model: its key in `order`, if filed.
-    filed: Vec<Vec<Option<Nanos>>>,
-    /// Per GPU: models whose entry may be out of date, and whether each is noted.
-    stale: Vec<Vec<ModelId>>,
-    noted: Vec<Vec<bool>>,
+    /// Per GPU: the loaded models dispatched there since its order was last
+    /// brought up to date, with the last use they are filed under, and
+    /// whether each is listed (by GPU and model).
+    used: Vec<Vec<(Nanos, ModelId)>>,
+    is_used: Vec<Vec<bool>>,
     /// Models to evict (reused).
     evict: Vec<ModelId>,
 }
@@ -33,44 +33,44 @@ impl Lru {
             return;
         }
         self.ready = true;
-        let n = view.models.len();
-        self.order = vec![BTreeSet::new(); view.gpus.len()];
-        self.filed = vec![vec![None; n]; view.gpus.len()];
-        self.stale = vec![Vec::new(); view.gpus.len()];
-        self.noted = vec![vec![false; n]; view.gpus.len()];
-        for g in view.gpus {
-            for &m in &g.resident {
-                self.note(g.id, m);
-            }
+        self.order = (view.gpus.iter())
+            .map(|g| {
+                (g.resident.iter())
+                    .filter(|&&m| g.is_loaded(m))
+                    .map(|&m| (g.last_used[m], m))
+                    .collect()
+            })
+            .collect();
+        self.used = vec![Vec::new(); view.gpus.len()];
+        self.is_used = vec![vec![false; view.models.len()]; view.gpus.len()];
+    }
+
+    /// A batch of `model` is dispatched to `gpu` in this decision (the
+    /// view still shows its last use before it): if loaded there, it is
+    /// refiled when that GPU next needs room. (Before `set_up` nothing is
+    /// mirrored yet: `set_up` reads the state.)
+    pub fn used(&mut self, view: &View, gpu: GpuId, model: ModelId) {
+        let g = &view.gpus[gpu];
+        if self.ready && g.is_loaded(model) && !self.is_used[gpu][model] {
+            self.is_used[gpu][model] = true;
+            self.used[gpu].push((g.last_used[model], model));
         }
     }
 
-    /// `model`'s entry on `gpu` may be out of date: a batch of it was
-    /// dispatched there, or its load there finished (`Notice::LoadDone`).
-    /// (Its evictions by [`Lru::load`] are noted there; before `set_up`
-    /// nothing is mirrored yet, and `set_up` reads the state.)
-    pub fn note(&mut self, gpu: GpuId, model: ModelId) {
-        if self.ready && !self.noted[gpu][model] {
-            self.noted[gpu][model] = true;
-            self.stale[gpu].push(model);
+    /// `model`'s load on `gpu` finished (`Notice::LoadDone`).
+    pub fn loaded(&mut self, view: &View, gpu: GpuId, model: ModelId) {
+        if self.ready {
+            self.order[gpu].insert((view.gpus[gpu].last_used[model], model));
         }
     }
 
     /// Brings `gpu`'s order up to date with the state.
     fn refresh(&mut self, view: &View, gpu: GpuId) {
         let g = &view.gpus[gpu];
-        for m in self.stale[gpu].drain(..) {
-            self.noted[gpu][m] = false;
-            let key = g.is_loaded(m).then(|| g.last_used[m]);
-            let filed = &mut self.filed[gpu][m];
-            if *filed != key {
-                if let Some(t) = *filed {
-                    self.order[gpu].remove(&(t, m));
-                }
-                if let Some(t) = key {
-                    self.order[gpu].insert((t, m));
-                }
-                *filed = key;
+        for (filed, m) in self.used[gpu].drain(..) {
+            self.is_used[gpu][m] = false;
+            if self.order[gpu].remove(&(filed, m)) {
+                self.order[gpu].insert((g.last_used[m], m));
             }
         }
         debug_assert!(
@@ -86,9 +86,11 @@ impl Lru {
         );
     }
 
-    /// `common::load_lru`: plans loading `model` on `gpu` now, evicting the
-    /// least recently used loaded models with nothing queued there; pushes
-    /// the evictions and the load, or nothing and `false` if it cannot fit.
+    /// Plans loading `model` (which `gpu` can run) on `gpu` now, evicting
+    /// the least recently used loaded models with nothing queued there:
+    /// pushes the evictions and the load, or nothing and `false` if it
+    /// cannot fit now. Plan it only on a GPU that took no batch in the same
+    /// decision (the view does not show batches dispatched in it).
     pub fn load(&mut self, view: &View, gpu: GpuId, model: ModelId, out: &mut Decision) -> bool {
         self.set_up(view);
         self.refresh(view, gpu);
@@ -108,10 +110,9 @@ impl Lru {
         if free_bytes < need {
             return false;
         }
-        for i in 0..self.evict.len() {
-            let v = self.evict[i];
+        for &v in &self.evict {
+            self.order[gpu].remove(&(g.last_used[v], v));
             out.actions.push(Action::Evict { gpu, model: v });
-            self.note(gpu, v);
         }
         out.actions.push(Action::Load { gpu, model });
         true

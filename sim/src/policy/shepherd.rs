@@ -204,7 +204,7 @@ impl Shepherd {
             pick = Some(c);
         }
         if let Some(c) = pick {
-            self.lru.note(gpu, c.model);
+            self.lru.used(view, gpu, c.model);
             let ids = self.take(view, c.model, c.n);
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
@@ -264,7 +264,7 @@ impl Shepherd {
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
-            self.lru.note(gpu, m);
+            self.lru.used(view, gpu, m);
             self.preempted.push(m);
         } else if let Some(c) = other
             && c.n as f64 >= need
@@ -276,7 +276,7 @@ impl Shepherd {
             });
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
-            self.lru.note(gpu, c.model);
+            self.lru.used(view, gpu, c.model);
             self.preempted.push(m);
         }
         self.own = own;
@@ -310,7 +310,7 @@ impl Policy for Shepherd {
                 self.file(r.model, view.models[r.model].queue.len());
             }
             Notice::LoadDone { gpu, model, .. } => {
-                self.lru.note(*gpu, *model);
+                self.lru.loaded(view, *gpu, *model);
             }
             _ => {}
         }

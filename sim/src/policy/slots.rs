@@ -4,8 +4,7 @@
 //! will have them (the policy's own dispatches take one, finished or
 //! rejected batches give one back), the slots it can still use in the
 //! current decision, a bit set of the GPUs that have some and a count per
-//! pool. [`Slots::place`] is
-//! `common::place` over that set: the same GPU is chosen.
+//! pool. [`Slots::place`] places a batch over that set.
 
 use super::common;
 use super::gpuset::GpuSet;
@@ -119,7 +118,7 @@ impl Slots {
         self.free_count > 0
     }
 
-    /// Whether some GPU with a slot left can run `model` (`common::runnable_somewhere`).
+    /// Whether some GPU with a slot left can run `model`.
     pub fn runnable(&self, view: &View, model: ModelId) -> bool {
         self.free_in_pool
             .iter()
@@ -136,9 +135,13 @@ impl Slots {
         })
     }
 
-    /// `common::place` over the GPUs with slots left: where the next batch
-    /// of `model` runs (taking a slot there, pushing its load and
-    /// evictions to `out` if it loads), and when it can expect to start.
+    /// Where the next batch of `model` runs, over the GPUs with slots left:
+    /// the first that holds it (loaded or loading), else the first where it
+    /// can be loaded now, least recently used idle models evicted ([`Lru`];
+    /// the load and evictions are pushed to `out`); a GPU that loads takes
+    /// nothing else in this decision, and one that took a batch in it loads
+    /// nothing. Takes a slot there; returns the GPU and when the batch can
+    /// expect to start.
     pub fn place(
         &mut self,
         view: &View,
@@ -152,7 +155,7 @@ impl Slots {
                 .or_else(|| self.first(view, model, false))?;
             let gpu = &view.gpus[g];
             if gpu.is_resident(model) {
-                lru.note(g, model);
+                lru.used(view, g, model);
                 self.set_left(g, self.left[g] - 1);
                 self.mirror[g] -= 1;
                 return Some((g, gpu.expected_loaded_at(model, view.now)));
@@ -161,7 +164,6 @@ impl Slots {
             let loads = quiet && lru.load(view, g, model, out);
             self.set_left(g, 0);
             if loads {
-                lru.note(g, model);
                 self.mirror[g] -= 1;
                 return Some((g, common::loaded_after_transfers(view, g, model)));
             }
