@@ -102,9 +102,7 @@ impl Edf {
             return None;
         }
         self.by_front
-            .order()
-            .iter()
-            .map(|k| k.1)
+            .models()
             .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
     }
 }

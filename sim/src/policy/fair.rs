@@ -153,9 +153,7 @@ impl Fair {
             return None;
         }
         self.by_counter
-            .order()
-            .iter()
-            .map(|k| k.1)
+            .models()
             .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
     }
 }

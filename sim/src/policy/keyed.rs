@@ -47,6 +47,11 @@ impl<K: Ord + Copy> Keyed<K> {
     pub fn order(&self) -> &BTreeSet<(K, ModelId)> {
         &self.order
     }
+
+    /// The filed models, in that order.
+    pub fn models(&self) -> impl Iterator<Item = ModelId> + '_ {
+        self.order.iter().map(|e| e.1)
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +64,7 @@ mod tests {
         k.file(3, Some(5));
         k.file(1, Some(5));
         k.file(0, Some(9));
-        assert_eq!(k.order().iter().map(|e| e.1).collect::<Vec<_>>(), [1, 3, 0]);
+        assert_eq!(k.models().collect::<Vec<_>>(), [1, 3, 0]);
         k.file(0, Some(2));
         k.file(3, None);
         assert_eq!(
