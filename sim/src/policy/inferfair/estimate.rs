@@ -18,6 +18,10 @@ pub struct ModelCurve {
     pub budget_s: f64,
     /// Largest SLO-feasible throughput alone: max over `sizes` of b / exec(b) (req/s).
     pub cap_rps: f64,
+    /// Per size: the least arrival rate at which [`ModelCurve::fits`] holds
+    /// (NaN where it never does), found once so that `batch_index` compares
+    /// instead of dividing. Exact: the test is monotone in the rate.
+    min_rate: Vec<f64>,
 }
 
 impl ModelCurve {
@@ -39,12 +43,52 @@ impl ModelCurve {
             .zip(&exec_s)
             .map(|(&b, &e)| b as f64 / e)
             .fold(0.0, f64::max);
-        ModelCurve {
+        let mut c = ModelCurve {
             sizes,
             exec_s,
             budget_s,
             cap_rps,
+            min_rate: Vec::new(),
+        };
+        c.min_rate = (0..c.sizes.len()).map(|i| c.least_rate(i)).collect();
+        c
+    }
+
+    /// Whether a batch of `sizes[i]` fills at `rate_rps` and runs within the
+    /// budget: (b - 1) / rate + exec(b) <= budget.
+    fn fits(&self, i: usize, rate_rps: f64) -> bool {
+        let b = self.sizes[i];
+        let fill = if b > 1 {
+            if rate_rps > 0.0 {
+                (b - 1) as f64 / rate_rps
+            } else {
+                f64::INFINITY
+            }
+        } else {
+            0.0
+        };
+        fill + self.exec_s[i] <= self.budget_s
+    }
+
+    /// The least positive rate at which `fits(i, _)` holds, NaN if none.
+    /// For a positive rate the test only turns from false to true as the
+    /// rate grows (rounded division and addition are monotone), and positive
+    /// floats are ordered as their bit patterns: a bisection over the bits.
+    fn least_rate(&self, i: usize) -> f64 {
+        let (mut lo, mut hi) = (0u64, f64::INFINITY.to_bits());
+        if !self.fits(i, f64::INFINITY) {
+            return f64::NAN;
         }
+        // fits(lo) is false (or lo is 0), fits(hi) is true.
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.fits(i, f64::from_bits(mid)) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        f64::from_bits(hi)
     }
 
     /// Effective throughput requirement at arrival rate `rate_rps`.
@@ -54,19 +98,12 @@ impl ModelCurve {
 
     /// Index into `sizes` of the batch the model would use at `rate_rps`: the
     /// largest b whose fill time (b-1)/rate plus exec(b) fits the budget.
+    /// (Only the first size can be 1; the others fit from their `min_rate`
+    /// on, and no rate that is not positive reaches a `min_rate`.)
     pub fn batch_index(&self, rate_rps: f64) -> usize {
         let mut best = 0;
-        for (i, (&b, &e)) in self.sizes.iter().zip(&self.exec_s).enumerate() {
-            let fill = if b > 1 {
-                if rate_rps > 0.0 {
-                    (b - 1) as f64 / rate_rps
-                } else {
-                    f64::INFINITY
-                }
-            } else {
-                0.0
-            };
-            if fill + e <= self.budget_s {
+        for (i, &t) in self.min_rate.iter().enumerate().skip(1) {
+            if rate_rps >= t {
                 best = i;
             }
         }
@@ -143,6 +180,43 @@ mod tests {
         assert!((c.cost(1000.0) - 0.006).abs() < 1e-12);
         assert!((c.need(1000.0) - 6.0).abs() < 1e-9);
         assert!((c.need(10.0) - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn batch_index_is_the_direct_test_at_every_rate() {
+        // The direct definition: the last size whose test holds (0 if none).
+        let direct = |c: &ModelCurve, r: f64| {
+            (0..c.sizes.len())
+                .filter(|&i| c.fits(i, r))
+                .last()
+                .unwrap_or(0)
+        };
+        let odd = ModelProfile {
+            batch_sizes: vec![2, 3, 7, 8, 64],
+            exec_ns: vec![3_000_001, 3_000_002, 9_999_999, 10_000_000, 29_999_999],
+            ..prof()
+        };
+        for (p, slo) in [
+            (prof(), 60_000_000),
+            (prof(), 15_000_000),
+            (odd, 61_234_567),
+        ] {
+            let c = ModelCurve::new(&p, slo, 0.5);
+            let mut rates = vec![0.0, -1.0, f64::NAN, f64::INFINITY, f64::MAX, 1e-300];
+            for &t in c.min_rate.iter().filter(|t| t.is_finite()) {
+                // Each threshold and its neighbouring floats.
+                let b = t.to_bits();
+                rates.extend([f64::from_bits(b - 1), t, f64::from_bits(b + 1)]);
+            }
+            let mut x = 0.37;
+            for _ in 0..2000 {
+                rates.push(x);
+                x *= 1.013;
+            }
+            for r in rates {
+                assert_eq!(c.batch_index(r), direct(&c, r), "rate {r}");
+            }
+        }
     }
 
     #[test]
