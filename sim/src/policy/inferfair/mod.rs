@@ -615,7 +615,7 @@ impl InferFair {
                 .map(|i| i.parts.iter().map(|p| (p.gpu, p.used, p.good)).collect())
                 .collect()
         });
-        let resident = placement::Residence::new(view);
+        let resident = placement::Residence::default();
         self.assign(view, &resident, &active, &shares);
         if let Some(used) = used {
             self.record(view.now, used);

@@ -15,15 +15,17 @@ use crate::time::Nanos;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// Where each model is resident (loaded or loading), as the state has it:
-/// model m's GPUs, increasing, are `at[start[m]..start[m + 1]]`.
+/// Where each model is resident (loaded or loading), as the state has it
+/// at a period's end: model m's GPUs, increasing, are
+/// `at[start[m]..start[m + 1]]`. Worked out on first use only: where every
+/// model is everywhere, a period never asks.
+#[derive(Default)]
 pub(super) struct Residence {
-    start: Vec<usize>,
-    at: Vec<GpuId>,
+    built: std::cell::OnceCell<(Vec<usize>, Vec<GpuId>)>,
 }
 
 impl Residence {
-    pub(super) fn new(view: &View) -> Self {
+    fn build(view: &View) -> (Vec<usize>, Vec<GpuId>) {
         let n = view.models.len();
         let mut start = vec![0usize; n + 1];
         for g in view.gpus {
@@ -42,12 +44,14 @@ impl Residence {
                 next[m] += 1;
             }
         }
-        Residence { start, at }
+        (start, at)
     }
 
-    /// The GPUs where `m` is resident, increasing.
-    pub(super) fn of(&self, m: ModelId) -> &[GpuId] {
-        &self.at[self.start[m]..self.start[m + 1]]
+    /// The GPUs where `m` is resident, increasing (`view`: the state at
+    /// the period's end, the same at every call).
+    pub(super) fn of(&self, view: &View, m: ModelId) -> &[GpuId] {
+        let (start, at) = self.built.get_or_init(|| Self::build(view));
+        &at[start[m]..start[m + 1]]
     }
 }
 
@@ -66,7 +70,7 @@ pub(super) fn on_resident(
     let here = |g: GpuId| view.gpus[g].is_resident(m);
     let mut parts: Vec<Part> = target.into_iter().filter(|p| here(p.gpu)).collect();
     if parts.is_empty() {
-        parts = (resident.of(m).iter())
+        parts = (resident.of(view, m).iter())
             .map(|&gpu| Part { gpu, share: 1.0 })
             .collect();
     }
@@ -328,18 +332,21 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, resident: &Residence, out
         (0..view.models.len())
             .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count())
     );
+    let mut order: Vec<ModelId> = (0..view.models.len())
+        .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
+        .collect();
+    if order.is_empty() {
+        // Every model with a share is everywhere already.
+        return;
+    }
+    // Each GPU's subscription: the shares of its models, each split over its holders.
+    let per_holder: Vec<f64> = (0..view.models.len())
+        .map(|m| p.models[m].share / holders[m] as f64)
+        .collect();
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
-        .map(|g| {
-            g.resident
-                .iter()
-                .map(|&m| p.models[m].share / holders[m] as f64)
-                .sum()
-        })
-        .collect();
-    let mut order: Vec<ModelId> = (0..view.models.len())
-        .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
+        .map(|g| g.resident.iter().map(|&m| per_holder[m]).sum())
         .collect();
     order.sort_unstable_by(|&a, &b| {
         p.models[b]
@@ -351,7 +358,7 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, resident: &Residence, out
     for m in order {
         let share = p.models[m].share;
         let part = share / holders[m] as f64;
-        let give: f64 = (resident.of(m).iter())
+        let give: f64 = (resident.of(view, m).iter())
             .map(|&g| (1.0 - (sub[g] - part)).max(0.0))
             .sum();
         if share <= 1.1 * give {
