@@ -20,8 +20,9 @@ pub struct ModelCurve {
     pub cap_rps: f64,
     /// Per size: the least arrival rate at which [`ModelCurve::fits`] holds
     /// (NaN where it never does), found once so that `batch_index` compares
-    /// instead of dividing. Exact: the test is monotone in the rate.
-    min_rate: Vec<f64>,
+    /// instead of dividing (exact: the test is monotone in the rate), and
+    /// the GPU seconds per request, exec(b) / b. One array, read together.
+    steps: Vec<(f64, f64)>,
 }
 
 impl ModelCurve {
@@ -48,9 +49,11 @@ impl ModelCurve {
             exec_s,
             budget_s,
             cap_rps,
-            min_rate: Vec::new(),
+            steps: Vec::new(),
         };
-        c.min_rate = (0..c.sizes.len()).map(|i| c.least_rate(i)).collect();
+        c.steps = (0..c.sizes.len())
+            .map(|i| (c.least_rate(i), c.exec_s[i] / c.sizes[i] as f64))
+            .collect();
         c
     }
 
@@ -98,11 +101,11 @@ impl ModelCurve {
 
     /// Index into `sizes` of the batch the model would use at `rate_rps`: the
     /// largest b whose fill time (b-1)/rate plus exec(b) fits the budget.
-    /// (Only the first size can be 1; the others fit from their `min_rate`
-    /// on, and no rate that is not positive reaches a `min_rate`.)
+    /// (Only the first size can be 1; the others fit from their least rate
+    /// on, and no rate that is not positive reaches one.)
     pub fn batch_index(&self, rate_rps: f64) -> usize {
         let mut best = 0;
-        for (i, &t) in self.min_rate.iter().enumerate().skip(1) {
+        for (i, &(t, _)) in self.steps.iter().enumerate().skip(1) {
             if rate_rps >= t {
                 best = i;
             }
@@ -117,8 +120,7 @@ impl ModelCurve {
 
     /// GPU seconds per request at `rate_rps`: exec(b) / b for that rate's batch.
     pub fn cost(&self, rate_rps: f64) -> f64 {
-        let i = self.batch_index(rate_rps);
-        self.exec_s[i] / self.sizes[i] as f64
+        self.steps[self.batch_index(rate_rps)].1
     }
 
     /// GPU seconds per second needed to serve `rate_rps`.
@@ -203,7 +205,7 @@ mod tests {
         ] {
             let c = ModelCurve::new(&p, slo, 0.5);
             let mut rates = vec![0.0, -1.0, f64::NAN, f64::INFINITY, f64::MAX, 1e-300];
-            for &t in c.min_rate.iter().filter(|t| t.is_finite()) {
+            for &(t, _) in c.steps.iter().filter(|s| s.0.is_finite()) {
                 // Each threshold and its neighbouring floats.
                 let b = t.to_bits();
                 rates.extend([f64::from_bits(b - 1), t, f64::from_bits(b + 1)]);
