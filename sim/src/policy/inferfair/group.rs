@@ -38,63 +38,121 @@ pub struct Part {
     pub share: f64,
 }
 
+/// Every member's parts, one after another (`split_into`): member i's are
+/// `parts[start[i]..start[i + 1]]`, GPUs ascending. Kept between periods, so
+/// that splitting allocates nothing once its buffers have grown.
+#[derive(Clone, Debug, Default)]
+pub struct Split {
+    parts: Vec<Part>,
+    start: Vec<usize>,
+    /// Scratch: the parts in the order the members are laid out, where each
+    /// member's are there, one member's parts before slivers are merged,
+    /// the layout order and the GPUs' ends on the line.
+    sorted: Vec<Part>,
+    at: Vec<(usize, usize)>,
+    one: Vec<Part>,
+    order: Vec<usize>,
+    ends: Vec<f64>,
+}
+
+impl Split {
+    /// Member i's parts.
+    pub fn of(&self, i: usize) -> &[Part] {
+        &self.parts[self.start[i]..self.start[i + 1]]
+    }
+
+    /// Sets the parts member by member: `each(i)` gives member i's.
+    pub fn set(&mut self, n: usize, mut each: impl FnMut(usize, &mut Vec<Part>)) {
+        self.parts.clear();
+        self.start.clear();
+        self.start.push(0);
+        for i in 0..n {
+            each(i, &mut self.parts);
+            self.start.push(self.parts.len());
+        }
+    }
+}
+
 /// Splits the members' shares over GPUs of the given capacities (GPU
 /// seconds per second each); returns each member's parts, GPUs ascending.
 /// Members with a share of 0 get no part.
+#[cfg(test)]
 pub fn split(members: &[Member], capacity: &[f64], min_part: f64) -> Vec<Vec<Part>> {
-    let mut out = vec![Vec::new(); members.len()];
+    let mut out = Split::default();
+    split_into(members, capacity, min_part, &mut out);
+    (0..members.len()).map(|i| out.of(i).to_vec()).collect()
+}
+
+/// [`split`], into `out`.
+pub fn split_into(members: &[Member], capacity: &[f64], min_part: f64, out: &mut Split) {
     let total: f64 = members.iter().map(|m| m.share.max(0.0)).sum();
     let cap_total: f64 = capacity.iter().sum();
-    if total <= 0.0 || cap_total <= 0.0 || capacity.is_empty() {
-        return out;
-    }
-    let mut order: Vec<usize> = (0..members.len())
-        .filter(|&i| members[i].share > 0.0)
-        .collect();
-    order.sort_unstable_by(|&a, &b| members[a].room.total_cmp(&members[b].room).then(a.cmp(&b)));
-    // GPU g covers [ends[g-1], ends[g]) of the line of shares.
-    let scale = total / cap_total;
-    let mut ends = Vec::with_capacity(capacity.len());
-    let mut acc = 0.0;
-    for c in capacity {
-        acc += c * scale;
-        ends.push(acc);
-    }
-    *ends.last_mut().expect("at least one GPU") = total;
-    let mut start = 0.0;
-    let mut g = 0;
-    for i in order {
-        let end = start + members[i].share;
-        let mut parts: Vec<Part> = Vec::new();
-        let mut from = start;
-        while g < ends.len() {
-            let to = end.min(ends[g]);
-            if to > from + 1e-12 {
-                parts.push(Part {
-                    gpu: g,
-                    share: to - from,
-                });
-            }
-            if end <= ends[g] + 1e-12 || g + 1 == ends.len() {
-                break;
-            }
-            from = from.max(to);
-            g += 1;
+    let Split {
+        sorted,
+        at,
+        one: parts,
+        order,
+        ends,
+        ..
+    } = out;
+    sorted.clear();
+    at.clear();
+    at.resize(members.len(), (0, 0));
+    if total > 0.0 && cap_total > 0.0 && !capacity.is_empty() {
+        order.clear();
+        order.extend((0..members.len()).filter(|&i| members[i].share > 0.0));
+        order
+            .sort_unstable_by(|&a, &b| members[a].room.total_cmp(&members[b].room).then(a.cmp(&b)));
+        // GPU g covers [ends[g-1], ends[g]) of the line of shares.
+        let scale = total / cap_total;
+        ends.clear();
+        let mut acc = 0.0;
+        for c in capacity {
+            acc += c * scale;
+            ends.push(acc);
         }
-        // The parts sum to the share exactly (the last takes the rounding).
-        let head: f64 = parts.iter().rev().skip(1).map(|p| p.share).sum();
-        if let Some(last) = parts.last_mut() {
-            last.share = members[i].share - head;
+        *ends.last_mut().expect("at least one GPU") = total;
+        let mut start = 0.0;
+        let mut g = 0;
+        for &i in order.iter() {
+            let end = start + members[i].share;
+            parts.clear();
+            let mut from = start;
+            while g < ends.len() {
+                let to = end.min(ends[g]);
+                if to > from + 1e-12 {
+                    parts.push(Part {
+                        gpu: g,
+                        share: to - from,
+                    });
+                }
+                if end <= ends[g] + 1e-12 || g + 1 == ends.len() {
+                    break;
+                }
+                from = from.max(to);
+                g += 1;
+            }
+            // The parts sum to the share exactly (the last takes the rounding).
+            let head: f64 = parts.iter().rev().skip(1).map(|p| p.share).sum();
+            if let Some(last) = parts.last_mut() {
+                last.share = members[i].share - head;
+            }
+            merge_slivers(parts, capacity, min_part);
+            at[i] = (sorted.len(), sorted.len() + parts.len());
+            sorted.extend_from_slice(parts);
+            start = end;
         }
-        out[i] = merge_slivers(parts, capacity, min_part);
-        start = end;
     }
-    out
+    let (sorted, at) = (std::mem::take(&mut out.sorted), std::mem::take(&mut out.at));
+    out.set(members.len(), |i, v| {
+        v.extend_from_slice(&sorted[at[i].0..at[i].1])
+    });
+    (out.sorted, out.at) = (sorted, at);
 }
 
 /// Moves a part smaller than `min_part` of its GPU's capacity to the
 /// model's neighbouring part (the larger neighbour), keeping the total.
-fn merge_slivers(mut parts: Vec<Part>, capacity: &[f64], min_part: f64) -> Vec<Part> {
+fn merge_slivers(parts: &mut Vec<Part>, capacity: &[f64], min_part: f64) {
     while parts.len() > 1 {
         let Some(k) = parts
             .iter()
@@ -112,7 +170,6 @@ fn merge_slivers(mut parts: Vec<Part>, capacity: &[f64], min_part: f64) -> Vec<P
         parts[to].share += parts[k].share;
         parts.remove(k);
     }
-    parts
 }
 
 #[cfg(test)]

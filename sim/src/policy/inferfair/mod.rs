@@ -131,6 +131,11 @@ pub struct InferFair {
     plan: placement::Plan,
     /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
     slots: Slots,
+    /// Scratch, kept between periods for their buffers: the grouping's
+    /// parts, those parts on resident GPUs, a model's parts being renewed.
+    target: group::Split,
+    new_parts: group::Split,
+    spare_parts: Vec<Part>,
     /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
     order: Vec<std::cmp::Reverse<(u64, Nanos, ModelId)>>,
     /// The record of periods, when asked for.
@@ -195,6 +200,9 @@ impl InferFair {
             plan: placement::Plan::default(),
             slots: Slots::default(),
             order: Vec::new(),
+            target: group::Split::default(),
+            new_parts: group::Split::default(),
+            spare_parts: Vec::new(),
             log: None,
         }
     }
@@ -505,35 +513,33 @@ impl InferFair {
                 },
             })
             .collect();
-        let target: Vec<Vec<group::Part>> = if self.cfg.grouping {
-            group::split(&members, &cap, self.cfg.group_min_part)
+        let mut target = std::mem::take(&mut self.target);
+        if self.cfg.grouping {
+            group::split_into(&members, &cap, self.cfg.group_min_part, &mut target);
         } else {
             let total: f64 = cap.iter().sum();
-            members
-                .iter()
-                .map(|m| {
-                    (0..n)
-                        .map(|g| group::Part {
-                            gpu: g,
-                            share: m.share * cap[g] / total,
-                        })
-                        .collect()
-                })
-                .collect()
-        };
+            target.set(members.len(), |i, v| {
+                v.extend((0..n).map(|g| group::Part {
+                    gpu: g,
+                    share: members[i].share * cap[g] / total,
+                }))
+            });
+        }
         let p_ns = self.period as f64;
         let carry = self.cfg.carry_periods;
-        let mut new_parts: Vec<Vec<group::Part>> = Vec::with_capacity(active.len());
-        for ((&m, &share), t) in active.iter().zip(shares).zip(target) {
-            new_parts.push(placement::on_resident(view, resident, m, share, t));
+        let mut new_parts = std::mem::take(&mut self.new_parts);
+        new_parts.set(active.len(), |i, v| {
+            let (m, from) = (active[i], v.len());
+            placement::on_resident(view, resident, m, shares[i], target.of(i), v);
             if !self.uniform {
                 // From the model's fastest pool's seconds to this GPU's.
-                for p in new_parts.last_mut().expect("just pushed") {
+                for p in &mut v[from..] {
                     let s = self.sigma(m, p.gpu);
                     p.share = if s > 0.0 { p.share / s } else { 0.0 };
                 }
             }
-        }
+        });
+        self.target = target;
         // Only the models active in the last period or this one have parts
         // or a share, old or new: the union of the two lists (both
         // increasing), merged.
@@ -552,39 +558,43 @@ impl InferFair {
             with_parts.push(m);
         }
         let mut next = 0;
+        // Each model's parts are written into `fresh`, which then takes the
+        // place of its old ones (whose buffer serves the next model).
+        let mut fresh = std::mem::take(&mut self.spare_parts);
         for &m in &with_parts {
             let new: &[group::Part] = match active.get(next) {
                 Some(&a) if a == m => {
                     next += 1;
-                    &new_parts[next - 1]
+                    new_parts.of(next - 1)
                 }
                 _ => &[],
             };
             let empty = self.remaining(view, m) == 0;
             let info = &mut self.models[m];
             info.share = 0.0;
-            let old = std::mem::take(&mut info.parts);
-            info.parts = new
-                .iter()
-                .map(|p| {
-                    let grant = p.share * p_ns;
-                    let before = old
-                        .iter()
-                        .find(|o| o.gpu == p.gpu)
-                        .map_or(0.0, |o| o.balance);
-                    // Carry at most `carry_periods` of unused credit; an empty queue banks none.
-                    let cap = if empty { 0.0 } else { grant * carry };
-                    Part {
-                        gpu: p.gpu,
-                        share: p.share,
-                        balance: before.clamp(-grant, cap) + grant,
-                        grant,
-                        used: 0.0,
-                        good: 0,
-                    }
-                })
-                .collect();
+            let old = &info.parts;
+            fresh.clear();
+            fresh.extend(new.iter().map(|p| {
+                let grant = p.share * p_ns;
+                let before = old
+                    .iter()
+                    .find(|o| o.gpu == p.gpu)
+                    .map_or(0.0, |o| o.balance);
+                // Carry at most `carry_periods` of unused credit; an empty queue banks none.
+                let cap = if empty { 0.0 } else { grant * carry };
+                Part {
+                    gpu: p.gpu,
+                    share: p.share,
+                    balance: before.clamp(-grant, cap) + grant,
+                    grant,
+                    used: 0.0,
+                    good: 0,
+                }
+            }));
+            std::mem::swap(&mut info.parts, &mut fresh);
         }
+        self.spare_parts = fresh;
+        self.new_parts = new_parts;
         for (&m, &s) in active.iter().zip(shares) {
             self.models[m].share = s;
         }

@@ -59,26 +59,26 @@ impl Residence {
 /// loading; `resident` from the state), keeping its share: the parts on
 /// other GPUs are spread over the resident ones in proportion; with none of
 /// its target GPUs resident, its share is split evenly over the GPUs where it
-/// is; resident nowhere: no part.
+/// is; resident nowhere: no part. Appended to `out`.
 pub(super) fn on_resident(
     view: &View,
     resident: &Residence,
     m: ModelId,
     share: f64,
-    target: Vec<Part>,
-) -> Vec<Part> {
+    target: &[Part],
+    out: &mut Vec<Part>,
+) {
     let here = |g: GpuId| view.gpus[g].is_resident(m);
-    let mut parts: Vec<Part> = target.into_iter().filter(|p| here(p.gpu)).collect();
-    if parts.is_empty() {
-        parts = (resident.of(view, m).iter())
-            .map(|&gpu| Part { gpu, share: 1.0 })
-            .collect();
+    let from = out.len();
+    out.extend(target.iter().filter(|p| here(p.gpu)));
+    if out.len() == from {
+        out.extend((resident.of(view, m).iter()).map(|&gpu| Part { gpu, share: 1.0 }));
     }
+    let parts = &mut out[from..];
     let sum: f64 = parts.iter().map(|p| p.share).sum();
     if sum > 0.0 {
         parts.iter_mut().for_each(|p| p.share *= share / sum);
     }
-    parts
 }
 
 /// Initial loads: every model on every GPU when they all fit, otherwise model i on GPU i mod n.
