@@ -157,9 +157,9 @@ impl Shepherd {
         start: impl Fn(ModelId) -> Option<Nanos>,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
-        let mut below = (usize::MAX, ModelId::MAX);
-        while let Some(&(left, m)) = self.by_left.order().range(..below).next_back() {
-            below = (left, m);
+        let cap = self.cap();
+        // Most pending first: one walk down the order.
+        for &(left, m) in self.by_left.order().iter().rev() {
             if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
                 break;
             }
@@ -167,7 +167,7 @@ impl Shepherd {
             let Some(first) = self.pending.get(view, m, 0) else {
                 continue;
             };
-            let n = common::fit(view, m, gpu, t, first.deadline, left, self.cap());
+            let n = common::fit(view, m, gpu, t, first.deadline, left, cap);
             let c = Candidate {
                 n,
                 deadline: first.deadline,
