@@ -312,3 +312,45 @@ fn mix_sweeps_are_checked() {
     let e = err("policies = [\"fifo\"]\n[grid]\nrate_scale = [1]\n");
     assert!(e.contains("give either `scenario`"), "{e}");
 }
+
+#[test]
+fn with_guest_cover_a_light_mix_on_sixteen_gpus_is_served_in_full() {
+    // docs/inferfair.md, "Light load on many GPUs": mix seed 15 at 0.5x on
+    // 16 GPUs, where grouping kept the bursty models to their own GPUs.
+    let dir = tmp("guest-cover");
+    let o = bin()
+        .args([
+            "mix", "gen", "--seed", "15", "--models", "3-8", "--gpus", "16",
+        ])
+        .args(["--load", "0.5", "--duration-s", "12", "--warmup-s", "3"])
+        .arg("--profile")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/v100.csv"))
+        .arg("--out")
+        .arg(dir.join("m15.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |cover: bool| {
+        let s = inferfair_sim::Scenario::load_with(&dir.join("m15.toml"), |f| {
+            f.policy.insert(
+                "inferfair".into(),
+                toml::from_str(&format!("guest_cover = {cover}")).unwrap(),
+            );
+        })
+        .unwrap();
+        inferfair_sim::simulate(&s, "inferfair", RunOptions::default()).unwrap()
+    };
+    let (off, on) = (run(false), run(true));
+    let att = |r: &RunResult| r.overall.slo_attainment.unwrap();
+    assert!(
+        att(&on) >= 0.99 && att(&on) > att(&off),
+        "attainment {} with guest_cover, {} without",
+        att(&on),
+        att(&off)
+    );
+    // The tight models that own the GPUs the guests used are still served.
+    for m in &on.models {
+        let a = m.slo_attainment.unwrap();
+        assert!(a >= 0.99, "{}: {a}", m.model);
+    }
+}

@@ -113,6 +113,11 @@ impl Slots {
         self.mirror[g] -= 1;
     }
 
+    /// Whether `g` has taken no batch in this decision.
+    pub fn untouched(&self, view: &View, g: GpuId) -> bool {
+        self.left[g] == view.gpus[g].free_slots()
+    }
+
     /// Whether some GPU can take a batch in this decision.
     pub fn any(&self) -> bool {
         self.free_count > 0

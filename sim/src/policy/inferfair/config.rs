@@ -85,6 +85,9 @@ pub struct InferFairConfig {
     /// is a GPU second, whatever runs beside; measured capacity made
     /// InferFair miss overload on unseen mixes, docs/results.md).
     pub measured_capacity: bool,
+    /// A guest may also run a batch longer than the room of a GPU's own
+    /// models when each of them has another GPU of its own idle.
+    pub guest_cover: bool,
 }
 
 impl Default for InferFairConfig {
@@ -117,6 +120,7 @@ impl Default for InferFairConfig {
             corun_admission: true,
             corun_reservation: true,
             measured_capacity: false,
+            guest_cover: false,
         }
     }
 }

@@ -165,9 +165,36 @@ impl InferFair {
     /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no
     /// part at all yet); elsewhere, as a guest, only a batch that fits the
     /// room for queueing of the GPU's own models.
-    fn fits(&self, m: ModelId, g: GpuId, c: Choice) -> bool {
+    fn fits(&self, view: &View, m: ModelId, g: GpuId, c: Choice) -> bool {
         let parts = &self.models[m].parts;
-        parts.is_empty() || parts.iter().any(|p| p.gpu == g) || c.exec <= self.gpu_room[g]
+        parts.is_empty()
+            || parts.iter().any(|p| p.gpu == g)
+            || c.exec <= self.gpu_room[g]
+            || (self.cfg.guest_cover && self.covered(view, g))
+    }
+
+    /// Whether every model with a part on `g` could run at once on another
+    /// GPU, idle and untouched in this decision, where it is loaded and
+    /// has a part or its expected batch fits the room: a request of theirs
+    /// arriving while a guest's long batch runs on `g` finds a GPU free.
+    fn covered(&self, view: &View, g: GpuId) -> bool {
+        self.own[g].iter().all(|&o| {
+            let info = &self.models[o];
+            let mut next = self.slots.next_from(0);
+            while let Some(h) = next {
+                let gh = &view.gpus[h];
+                if h != g
+                    && gh.is_loaded(o)
+                    && gh.running() == 0
+                    && self.slots.untouched(view, h)
+                    && (info.part(h).is_some() || info.batch_exec <= self.gpu_room[h])
+                {
+                    return true;
+                }
+                next = self.slots.next_from(h + 1);
+            }
+            false
+        })
     }
 
     /// The longest batch another model with a part on `g` may be running
@@ -374,7 +401,7 @@ impl InferFair {
             let Some(c) = self.batch_for(view, m, g, &beside) else {
                 continue;
             };
-            if !self.fits(m, g, c) {
+            if !self.fits(view, m, g, c) {
                 continue;
             }
             if !self.admissible(view, g, m, c, &here) {
@@ -423,7 +450,7 @@ impl InferFair {
             while let Some(Reverse((_, _, m))) = heap.pop() {
                 self.drop_expired(view, m, out);
                 if let Some(c) = self.batch_for(view, m, g, &beside)
-                    && self.fits(m, g, c)
+                    && self.fits(view, m, g, c)
                     && self.admissible(view, g, m, c, &here)
                     && reserved.is_none_or(|by| !self.delays(view, g, m, c, &here, by))
                 {

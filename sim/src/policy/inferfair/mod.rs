@@ -127,6 +127,8 @@ pub struct InferFair {
     was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
+    /// Per GPU: the models with a part there.
+    own: Vec<Vec<ModelId>>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
     /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
@@ -197,6 +199,7 @@ impl InferFair {
             caps: Vec::new(),
             was_active: Vec::new(),
             gpu_room: Vec::new(),
+            own: Vec::new(),
             plan: placement::Plan::default(),
             slots: Slots::default(),
             order: Vec::new(),
@@ -605,10 +608,12 @@ impl InferFair {
         with_parts.extend_from_slice(active);
         self.was_active = with_parts;
         self.gpu_room.iter_mut().for_each(|r| *r = Nanos::MAX);
+        self.own.iter_mut().for_each(Vec::clear);
         for &m in active {
             let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
+                self.own[p.gpu].push(m);
             }
         }
     }
@@ -776,6 +781,7 @@ impl Policy for InferFair {
             })
             .collect();
         self.gpu_room = vec![Nanos::MAX; view.gpus.len()];
+        self.own = vec![Vec::new(); view.gpus.len()];
         self.caps = (0..self.models.len())
             .map(|m| self.cluster_cap(m))
             .collect();
