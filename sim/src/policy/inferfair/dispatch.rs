@@ -5,8 +5,9 @@
 //! that meets its earliest deadline, or under overload the one that serves
 //! the most requests per GPU second), waiting for a bigger batch, and guests:
 //! a model with no part on a GPU runs there only batches shorter than the
-//! room for queueing of the GPU's own models, and under overload only when
-//! none of them can run.
+//! room for queueing of the GPU's own models (with `guest_cover`, longer
+//! ones too while each of those models could start at once on another idle
+//! GPU), and under overload only when none of them can run.
 
 use super::InferFair;
 use super::corun::{self, Running};
@@ -164,7 +165,8 @@ impl InferFair {
 
     /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no
     /// part at all yet); elsewhere, as a guest, only a batch that fits the
-    /// room for queueing of the GPU's own models.
+    /// room for queueing of the GPU's own models, or with `guest_cover`
+    /// any batch while those models are `covered` elsewhere.
     fn fits(&self, view: &View, m: ModelId, g: GpuId, c: Choice) -> bool {
         let parts = &self.models[m].parts;
         parts.is_empty()

@@ -45,9 +45,9 @@ pub struct Part {
 pub struct Split {
     parts: Vec<Part>,
     start: Vec<usize>,
-    /// Scratch: the parts in the order the members are laid out, where each
-    /// member's are there, one member's parts before slivers are merged,
-    /// the layout order and the GPUs' ends on the line.
+    /// Scratch: the parts in layout order and where each member's are in
+    /// it; one member's parts before slivers are merged; the layout order;
+    /// the GPUs' ends on the line.
     sorted: Vec<Part>,
     at: Vec<(usize, usize)>,
     one: Vec<Part>,
