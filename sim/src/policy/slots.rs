@@ -161,12 +161,10 @@ impl Slots {
             let gpu = &view.gpus[g];
             if gpu.is_resident(model) {
                 lru.used(view, g, model);
-                self.set_left(g, self.left[g] - 1);
-                self.mirror[g] -= 1;
+                self.took(g);
                 return Some((g, gpu.expected_loaded_at(model, view.now)));
             }
-            let quiet = self.left[g] == gpu.free_slots();
-            let loads = quiet && lru.load(view, g, model, out);
+            let loads = self.untouched(view, g) && lru.load(view, g, model, out);
             self.set_left(g, 0);
             if loads {
                 self.mirror[g] -= 1;
