@@ -86,7 +86,8 @@ pub struct InferFairConfig {
     /// InferFair miss overload on unseen mixes, docs/results.md).
     pub measured_capacity: bool,
     /// A guest may also run a batch longer than the room of a GPU's own
-    /// models when each of them has another GPU of its own idle.
+    /// models when each of them could start at once on another idle GPU
+    /// (loaded there, with a part there or a batch that fits its room).
     pub guest_cover: bool,
 }
 

@@ -127,7 +127,8 @@ pub struct InferFair {
     was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
-    /// Per GPU: the models with a part there.
+    /// Per GPU: the models with a part there (kept only with `guest_cover`,
+    /// the one reader).
     own: Vec<Vec<ModelId>>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
@@ -613,7 +614,9 @@ impl InferFair {
             let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
-                self.own[p.gpu].push(m);
+                if self.cfg.guest_cover {
+                    self.own[p.gpu].push(m);
+                }
             }
         }
     }
