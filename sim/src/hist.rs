@@ -3,13 +3,18 @@
 //! nanoseconds; each power-of-two range is split into 2^SUB_BITS buckets, so a
 //! reported quantile is within 1/2^SUB_BITS (0.8%) of a sample of that rank.
 //! Only the buckets from the octave of the smallest sample to that of the
-//! largest are stored (a few KB for latencies from a millisecond to a
-//! second), so that thousands of models cost little memory.
+//! largest are stored, two bytes each (a few KB for latencies from a
+//! millisecond to a second), so that thousands of models cost little memory
+//! and, recorded into at random, stay in the cache: a bucket keeps its count
+//! modulo 2^16 and, in a short side list, how many times it wrapped.
 
 use crate::time::Nanos;
 
 const SUB_BITS: u32 = 7;
 const SUB: u64 = 1 << SUB_BITS;
+
+/// Bits of a bucket's count kept in `counts` (the rest in `wraps`).
+const LOW_BITS: u32 = u16::BITS;
 
 /// Relative error bound of quantiles.
 pub const RELATIVE_ERROR: f64 = 1.0 / SUB as f64;
@@ -17,8 +22,10 @@ pub const RELATIVE_ERROR: f64 = 1.0 / SUB as f64;
 /// A latency histogram.
 #[derive(Clone, Debug, Default)]
 pub struct Histogram {
-    /// Counts of the buckets from `first` on.
-    counts: Vec<u64>,
+    /// Counts of the buckets from `first` on, modulo 2^16.
+    counts: Vec<u16>,
+    /// The buckets whose count reached 2^16: (bucket, count / 2^16), by bucket.
+    wraps: Vec<(usize, u64)>,
     first: usize,
     n: u64,
     sum: u128,
@@ -71,11 +78,27 @@ impl Histogram {
 
     /// The nonzero buckets: (index, count), ascending.
     fn buckets(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
-        self.counts
-            .iter()
-            .enumerate()
-            .filter(|&(_, &c)| c > 0)
-            .map(|(i, &c)| (self.first + i, c))
+        let mut wraps = self.wraps.iter().peekable();
+        self.counts.iter().enumerate().filter_map(move |(j, &low)| {
+            let i = self.first + j;
+            let high = wraps.next_if(|w| w.0 == i).map_or(0, |w| w.1);
+            let c = (high << LOW_BITS) + low as u64;
+            (c > 0).then_some((i, c))
+        })
+    }
+
+    /// Adds `c` to the count of bucket `i` (stored).
+    fn add(&mut self, i: usize, c: u64) {
+        let low = &mut self.counts[i - self.first];
+        let sum = *low as u64 + c;
+        *low = sum as u16;
+        let high = sum >> LOW_BITS;
+        if high > 0 {
+            match self.wraps.binary_search_by_key(&i, |w| w.0) {
+                Ok(k) => self.wraps[k].1 += high,
+                Err(k) => self.wraps.insert(k, (i, high)),
+            }
+        }
     }
 
     /// Makes room for bucket `i`, a whole octave at a time.
@@ -104,7 +127,11 @@ impl Histogram {
         if i < self.first || i - self.first >= self.counts.len() {
             self.cover(i);
         }
-        self.counts[i - self.first] += 1;
+        let low = &mut self.counts[i - self.first];
+        match low.checked_add(1) {
+            Some(c) => *low = c,
+            None => self.add(i, 1),
+        }
         if self.n == 0 || v < self.min {
             self.min = v;
         }
@@ -120,9 +147,8 @@ impl Histogram {
         }
         self.cover(other.first);
         self.cover(other.first + other.counts.len() - 1);
-        let at = other.first - self.first;
-        for (a, b) in self.counts[at..].iter_mut().zip(&other.counts) {
-            *a += b;
+        for (i, c) in other.buckets() {
+            self.add(i, c);
         }
         self.min = if self.n == 0 {
             other.min
@@ -273,6 +299,49 @@ mod tests {
         h.record(1_000_000_000);
         h.record(1_000_000);
         assert_eq!(h.counts.len(), 11 * SUB as usize);
+    }
+
+    #[test]
+    fn counts_past_two_bytes_are_exact_in_record_and_merge() {
+        // 3 x 2^16 + 5 samples in one bucket, 2^16 - 1 in the next: the
+        // first wraps three times, the second never.
+        let x = 1_000_000u64;
+        let y = bounds(index(x) + 1).0;
+        let mut a = Histogram::new();
+        for _ in 0..(3 << 16) + 5 {
+            a.record(x);
+        }
+        for _ in 0..(1 << 16) - 1 {
+            a.record(y);
+        }
+        assert_eq!(a.wraps, vec![(index(x), 3)]);
+        let buckets: Vec<_> = a.buckets().collect();
+        assert_eq!(
+            buckets,
+            vec![(index(x), (3 << 16) + 5), (index(y), (1 << 16) - 1)]
+        );
+        let n = a.count() as f64;
+        assert_eq!(a.cdf_points()[0].1, ((3 << 16) + 5) as f64 / n);
+        let (lo, hi) = bounds(index(x));
+        assert_eq!(a.quantile(0.74), Some(lo + (hi - lo) / 2));
+        assert_eq!(a.quantile(0.76), Some(y)); // the midpoint, clamped to the largest sample
+        // Merging carries across the wrap: (2^16 - 1) + 1 in bucket y, and
+        // exactly 2^16 (all wrapped, nothing left below) is still a bucket.
+        let mut b = Histogram::new();
+        b.record(y);
+        let mut ab = a.clone();
+        ab.merge(&b);
+        assert_eq!(ab.wraps, vec![(index(x), 3), (index(y), 1)]);
+        assert_eq!(ab.counts[index(y) - ab.first], 0);
+        assert_eq!(ab.buckets().nth(1), Some((index(y), 1 << 16)));
+        let mut all = a.clone();
+        all.record(y);
+        assert_eq!(ab, all);
+        // Twice the same: wraps add.
+        let mut aa = a.clone();
+        aa.merge(&a);
+        assert_eq!(aa.buckets().next(), Some((index(x), (6 << 16) + 10)));
+        assert_eq!(aa.count(), 2 * a.count());
     }
 
     #[test]
