@@ -332,17 +332,24 @@ pub(super) fn replicas(p: &mut InferFair, view: &View, resident: &Residence, out
         (0..view.models.len())
             .all(|m| holders[m] == view.gpus.iter().filter(|g| g.is_resident(m)).count())
     );
-    let mut order: Vec<ModelId> = (0..view.models.len())
+    // Only the models active in the last period have a share (the others'
+    // is 0): at Azure scale a few hundred of 4,000.
+    let active = &p.was_active;
+    let mut order: Vec<ModelId> = active
+        .iter()
+        .copied()
         .filter(|&m| p.models[m].share > 0.0 && holders[m] > 0 && holders[m] < n)
         .collect();
     if order.is_empty() {
         // Every model with a share is everywhere already.
         return;
     }
-    // Each GPU's subscription: the shares of its models, each split over its holders.
-    let per_holder: Vec<f64> = (0..view.models.len())
-        .map(|m| p.models[m].share / holders[m] as f64)
-        .collect();
+    // Each GPU's subscription: the shares of its models, each split over
+    // its holders (0 for a model without a share, as 0 / holders would be).
+    let mut per_holder = vec![0.0; view.models.len()];
+    for &m in active {
+        per_holder[m] = p.models[m].share / holders[m] as f64;
+    }
     let mut sub: Vec<f64> = view
         .gpus
         .iter()
