@@ -200,11 +200,20 @@ impl InferFair {
     }
 
     /// The longest batch another model with a part on `g` may be running
-    /// when one of them is dispatched: the two longest expected batches.
+    /// when one of them is dispatched: the two longest expected batches of
+    /// the pending models with a part there (the shorter of the two lists
+    /// is read; among equal batches the order does not change the values
+    /// `can_wait` reads).
     fn longest(&self, g: GpuId) -> [(Nanos, ModelId); 2] {
         let mut top = [(0, usize::MAX); 2];
-        for &m in &self.pending {
-            if self.models[m].part(g).is_none() {
+        let own = &self.own[g];
+        let from = if own.len() < self.pending.len() {
+            own
+        } else {
+            &self.pending
+        };
+        for &m in from {
+            if !self.models[m].listed || self.models[m].part(g).is_none() {
                 continue;
             }
             let e = self.models[m].batch_exec;
@@ -214,6 +223,20 @@ impl InferFair {
                 top[1] = (e, m);
             }
         }
+        debug_assert!({
+            // What a scan of every pending model finds, where it can differ.
+            let mut all = [(0, usize::MAX); 2];
+            for &m in &self.pending {
+                let e = self.models[m].batch_exec;
+                if self.models[m].part(g).is_some() && e > all[0].0 {
+                    all = [(e, m), all[0]];
+                } else if self.models[m].part(g).is_some() && e > all[1].0 {
+                    all[1].0 = e;
+                }
+            }
+            (all[0].0, all[1].0) == (top[0].0, top[1].0)
+                && (all[0].0 == all[1].0 || all[0].1 == top[0].1)
+        });
         top
     }
 
@@ -364,8 +387,17 @@ impl InferFair {
         // Its own models (a part here), and models that have no part
         // anywhere yet (new ones); when nothing is scarce, every model loaded
         // here, guests limited below to batches that fit the room of the
-        // GPU's own models.
-        for &m in self.pending_here(gpu) {
+        // GPU's own models. Under overload those lists are read instead of
+        // every pending model when they are shorter: the keys are distinct,
+        // so the order is the same.
+        let scan = self.pending_here(gpu);
+        let indexed = fair_mode && self.own[g].len() + self.partless.len() < scan.len();
+        let (from, own, new): (&[ModelId], &[ModelId], &[ModelId]) = if indexed {
+            (&[], &self.own[g], &self.partless)
+        } else {
+            (scan, &[], &[])
+        };
+        for &m in from.iter().chain(own).chain(new) {
             if !gpu.is_loaded(m) || self.remaining(view, m) == 0 {
                 continue;
             }
@@ -374,6 +406,23 @@ impl InferFair {
                 order.push(Reverse(self.key(view, m, g, fair_mode)));
             }
         }
+        debug_assert!(
+            !indexed || {
+                let mut all: Vec<_> = scan
+                    .iter()
+                    .filter(|&&m| gpu.is_loaded(m) && self.remaining(view, m) > 0)
+                    .filter(|&&m| {
+                        let parts = &self.models[m].parts;
+                        parts.is_empty() || parts.iter().any(|p| p.gpu == g)
+                    })
+                    .map(|&m| Reverse(self.key(view, m, g, fair_mode)))
+                    .collect();
+                let mut got = order.clone();
+                all.sort_unstable();
+                got.sort_unstable();
+                all == got
+            }
+        );
         // Popped in key order until one is chosen (usually the first few):
         // cheaper than sorting every candidate.
         let mut heap = BinaryHeap::from(order);

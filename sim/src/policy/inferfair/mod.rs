@@ -76,6 +76,8 @@ struct ModelInfo {
     pos: usize,
     /// Requests were consumed from its queue since the last decision began.
     touched: bool,
+    /// In `partless` (see there).
+    partless: bool,
 }
 
 impl ModelInfo {
@@ -127,9 +129,15 @@ pub struct InferFair {
     was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
-    /// Per GPU: the models with a part there (kept only with `guest_cover`,
-    /// the one reader).
+    /// Per GPU: the models with a part there, increasing (set with the
+    /// parts at each period end): an idle GPU's candidates under overload
+    /// and the longest batches beside them, without a scan of every
+    /// pending model.
     own: Vec<Vec<ModelId>>,
+    /// The listed models that have no part anywhere (new since the last
+    /// period end), with entries of models no longer listed: the other
+    /// candidates of an idle GPU under overload.
+    partless: Vec<ModelId>,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
     /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
@@ -201,6 +209,7 @@ impl InferFair {
             was_active: Vec::new(),
             gpu_room: Vec::new(),
             own: Vec::new(),
+            partless: Vec::new(),
             plan: placement::Plan::default(),
             slots: Slots::default(),
             order: Vec::new(),
@@ -249,6 +258,10 @@ impl InferFair {
         info.listed = true;
         info.pos = self.pending.len();
         self.pending.push(m);
+        if info.parts.is_empty() && !info.partless {
+            info.partless = true;
+            self.partless.push(m);
+        }
     }
 
     /// Forgets the listed models among `cands` whose queues are empty, taking
@@ -614,9 +627,17 @@ impl InferFair {
             let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
-                if self.cfg.guest_cover {
-                    self.own[p.gpu].push(m);
-                }
+                self.own[p.gpu].push(m);
+            }
+        }
+        for m in self.partless.drain(..) {
+            self.models[m].partless = false;
+        }
+        for &m in &self.pending {
+            let info = &mut self.models[m];
+            if info.parts.is_empty() {
+                info.partless = true;
+                self.partless.push(m);
             }
         }
     }
@@ -760,6 +781,7 @@ impl Policy for InferFair {
                     listed: false,
                     pos: 0,
                     touched: false,
+                    partless: false,
                 }
             })
             .collect();
