@@ -354,3 +354,68 @@ fn with_guest_cover_a_light_mix_on_sixteen_gpus_is_served_in_full() {
         assert!(a >= 0.99, "{}: {a}", m.model);
     }
 }
+
+/// Runs InferFair and checks, at every decision, that each model's
+/// `loaded_on` lists exactly the GPUs where it is loaded (the index its
+/// dispatch uses to skip GPUs without candidates).
+struct LoadedOnChecked {
+    inner: InferFair,
+    decisions: u64,
+}
+
+impl inferfair_sim::policy::Policy for LoadedOnChecked {
+    fn name(&self) -> &'static str {
+        "inferfair"
+    }
+    fn params(&self) -> toml::Table {
+        self.inner.params()
+    }
+    fn init(
+        &mut self,
+        view: &inferfair_sim::policy::View,
+        out: &mut inferfair_sim::policy::Decision,
+    ) {
+        self.inner.init(view, out)
+    }
+    fn notify(
+        &mut self,
+        view: &inferfair_sim::policy::View,
+        notice: &inferfair_sim::policy::Notice,
+    ) {
+        self.inner.notify(view, notice)
+    }
+    fn decide(
+        &mut self,
+        view: &inferfair_sim::policy::View,
+        out: &mut inferfair_sim::policy::Decision,
+    ) {
+        for m in view.models {
+            let mut on = m.loaded_on.clone();
+            on.sort_unstable();
+            let truth: Vec<usize> = view
+                .gpus
+                .iter()
+                .filter(|g| g.is_loaded(m.id))
+                .map(|g| g.id)
+                .collect();
+            assert_eq!(on, truth, "model {} at {} ns", m.id, view.now);
+        }
+        self.decisions += 1;
+        self.inner.decide(view, out)
+    }
+}
+
+#[test]
+fn loaded_on_follows_loads_and_evictions() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/paper/tight-memory.toml");
+    let s = inferfair_sim::Scenario::load(&path).unwrap();
+    let mut p = LoadedOnChecked {
+        inner: InferFair::new(InferFairConfig::default()),
+        decisions: 0,
+    };
+    let r = run::simulate_with(&s, &mut p, RunOptions::default()).unwrap();
+    assert!(p.decisions > 1000);
+    // The scenario swaps weights: loads completed after the preload.
+    assert!(r.models.iter().map(|m| m.coldstarts).sum::<u64>() > 0);
+}

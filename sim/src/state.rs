@@ -100,6 +100,10 @@ pub struct ModelState {
     pub queue: VecDeque<Request>,
     /// Requests arrived so far.
     pub arrived: u64,
+    /// The GPUs where it is loaded (usable), in no particular order: the
+    /// inverse of [`GpuState::is_loaded`], so that a policy finds where a
+    /// model can run without asking every GPU.
+    pub loaded_on: Vec<GpuId>,
 }
 
 impl ModelState {
@@ -414,6 +418,7 @@ impl State {
                     slo: m.slo,
                     queue: VecDeque::new(),
                     arrived: 0,
+                    loaded_on: Vec::new(),
                 })
                 .collect(),
             gpus: (0..scenario.cluster.gpus)
@@ -469,6 +474,7 @@ impl State {
                 if g.used_bytes + bytes <= g.capacity_bytes {
                     g.used_bytes += bytes;
                     g.residency[m] = Residency::Loaded(0);
+                    self.models[m].loaded_on.push(gi);
                 }
             }
             g.resident = (0..n)
@@ -608,6 +614,8 @@ impl State {
                 g.residency[model] = Residency::Absent;
                 let pos = g.resident.binary_search(&model).unwrap();
                 g.resident.remove(pos);
+                let on = &mut self.models[model].loaded_on;
+                on.swap_remove(on.iter().position(|&h| h == gpu).expect("loaded there"));
                 Effect::None
             }
         }
@@ -842,6 +850,7 @@ impl State {
         assert!(t.started_at.is_some(), "finish_transfer: never started");
         assert_eq!(g.residency[t.model], Residency::Loading);
         g.residency[t.model] = Residency::Loaded(now);
+        self.models[t.model].loaded_on.push(gpu);
         t
     }
 

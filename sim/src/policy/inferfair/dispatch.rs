@@ -514,17 +514,52 @@ impl InferFair {
         pick
     }
 
+    /// Stamps the GPUs where some model with requests left is loaded, from
+    /// the models' side (a model is loaded on few GPUs where they do not
+    /// all fit): the candidates of every other GPU are empty for the whole
+    /// decision, since requests are only taken and loads only complete
+    /// between decisions.
+    fn mark_runnable(&mut self, view: &View) {
+        self.dispatches += 1;
+        let n = view.gpus.len();
+        if self.runnable.len() < n {
+            self.runnable.resize(n, 0);
+        }
+        let mut marked = 0;
+        for &m in &self.pending {
+            if self.remaining(view, m) == 0 {
+                continue;
+            }
+            for &g in &view.models[m].loaded_on {
+                if self.runnable[g] != self.dispatches {
+                    self.runnable[g] = self.dispatches;
+                    marked += 1;
+                    if marked == n {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
     /// Gives every GPU with a free slot (in id order, from the slot mirror)
     /// the best batches among the models loaded on it: one on a GPU that
     /// runs one batch at a time (when it is idle), up to its free slots
     /// where batches run at once, each admitted beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
+        self.mark_runnable(view);
         let mut next = self.slots.next_from(0);
         while let Some(g) = next {
             if self.left == 0 {
                 // Nothing left to run (a GPU would find no candidate).
                 break;
+            }
+            if self.runnable[g] != self.dispatches {
+                // No model with requests left is loaded here (nor will be
+                // in this decision): it would find no candidate.
+                next = self.slots.next_from(g + 1);
+                continue;
             }
             planned.clear();
             for _ in 0..view.gpus[g].free_slots() {

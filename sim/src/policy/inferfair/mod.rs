@@ -142,6 +142,11 @@ pub struct InferFair {
     plan: placement::Plan,
     /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
     slots: Slots,
+    /// Per GPU: the last dispatch in which some model with requests left
+    /// was loaded there (only those GPUs have candidates), and the count
+    /// of dispatches.
+    runnable: Vec<u64>,
+    dispatches: u64,
     /// Scratch, kept between periods for their buffers: the grouping's
     /// parts, those parts on resident GPUs, a model's parts being renewed.
     target: group::Split,
@@ -212,6 +217,8 @@ impl InferFair {
             partless: Vec::new(),
             plan: placement::Plan::default(),
             slots: Slots::default(),
+            runnable: Vec::new(),
+            dispatches: 0,
             order: Vec::new(),
             target: group::Split::default(),
             new_parts: group::Split::default(),
