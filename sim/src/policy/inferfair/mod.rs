@@ -78,6 +78,10 @@ struct ModelInfo {
     touched: bool,
     /// In `partless` (see there).
     partless: bool,
+    /// In `live` (see there); when not, the number of period ends that its
+    /// estimates have seen.
+    live: bool,
+    synced: u64,
 }
 
 impl ModelInfo {
@@ -114,6 +118,15 @@ pub struct InferFair {
     busy: Vec<Busy>,
     /// Models that may have pending requests.
     pending: Vec<ModelId>,
+    /// The models whose estimates a period's end updates. The others are
+    /// quiet: not active, with no arrival, completion or pending request
+    /// since the period end that found them so, each of which only decays
+    /// their rate and achieved-fraction averages toward 0 and leaves the
+    /// rest as it is: the decay is applied when they are next read or woken
+    /// (`sync`), step by step, the same arithmetic in the same order.
+    live: Vec<ModelId>,
+    /// Period ends so far.
+    period_ends: u64,
     /// Per model: its pending requests in deadline order, less those consumed in this decision.
     queues: Vec<Pending>,
     /// Models whose queues were consumed from since the last decision began
@@ -206,6 +219,8 @@ impl InferFair {
             rho: Vec::new(),
             busy: Vec::new(),
             pending: Vec::new(),
+            live: Vec::new(),
+            period_ends: 0,
             queues: Vec::new(),
             touched: Vec::new(),
             recheck: Vec::new(),
@@ -364,13 +379,55 @@ impl InferFair {
         }
     }
 
-    /// Estimates every model's rate, ETR and batch at a period's end; the active models.
+    /// Brings a quiet model's estimates up to date: one decay step per
+    /// period end since it was found quiet, as `estimate` would have done
+    /// (nothing arrived or completed and nothing was pending: each average
+    /// moves toward 0 by `ewma(_, 0, w)`); none once they are all 0.
+    fn sync(&mut self, m: ModelId) {
+        let info = &mut self.models[m];
+        if info.live {
+            return;
+        }
+        let (a, r) = (self.cfg.achieved_ewma, self.cfg.rate_ewma);
+        for _ in info.synced..self.period_ends {
+            if info.required == 0.0 && info.served == 0.0 && info.rate == 0.0 {
+                break;
+            }
+            info.required = ewma(info.required, 0.0, a);
+            info.served = ewma(info.served, 0.0, a);
+            info.rate = ewma(info.rate, 0.0, r);
+        }
+        info.synced = self.period_ends;
+    }
+
+    /// Something happened to `m` (an arrival, a completion): its estimates
+    /// are updated at the next period's end.
+    fn wake(&mut self, m: ModelId) {
+        if !self.models[m].live {
+            self.sync(m);
+            self.models[m].live = true;
+            self.live.push(m);
+        }
+    }
+
+    /// Estimates the rate, ETR and batch of every model that is not quiet
+    /// (`live`) at a period's end; the active models, increasing.
     fn estimate(&mut self, view: &View) -> Vec<ModelId> {
+        for k in 0..self.pending.len() {
+            let m = self.pending[k];
+            self.wake(m);
+        }
+        self.period_ends += 1;
+        self.live.sort_unstable();
         let p_s = self.period as f64 * 1e-9;
         let cfg = &self.cfg;
         let caps = &self.caps;
         let mut active = Vec::new();
-        for (i, info) in self.models.iter_mut().enumerate() {
+        let mut kept = 0;
+        for k in 0..self.live.len() {
+            let i = self.live[k];
+            let info = &mut self.models[i];
+            let stirred = info.arrivals > 0 || info.good > 0;
             // Pending requests (see `remaining`).
             let backlog = if info.listed {
                 self.queues[i].len(&view.models[i].queue)
@@ -406,7 +463,16 @@ impl InferFair {
             if is_active {
                 active.push(i);
             }
+            if is_active || stirred {
+                self.live[kept] = i;
+                kept += 1;
+            } else {
+                // Quiet from here (not active, so nothing is pending).
+                info.live = false;
+                info.synced = self.period_ends;
+            }
         }
+        self.live.truncate(kept);
         active
     }
 
@@ -694,6 +760,9 @@ impl InferFair {
     }
 
     fn record(&mut self, at: Nanos, used: Vec<Vec<(GpuId, f64, u64)>>) {
+        for m in 0..self.models.len() {
+            self.sync(m);
+        }
         let models = self
             .models
             .iter()
@@ -789,6 +858,8 @@ impl Policy for InferFair {
                     pos: 0,
                     touched: false,
                     partless: false,
+                    live: false,
+                    synced: 0,
                 }
             })
             .collect();
@@ -824,6 +895,7 @@ impl Policy for InferFair {
     fn notify(&mut self, view: &View, notice: &Notice) {
         match notice {
             Notice::Arrival(r) => {
+                self.wake(r.model);
                 let info = &mut self.models[r.model];
                 info.arrivals += 1;
                 self.left += 1;
@@ -845,6 +917,9 @@ impl Policy for InferFair {
                     .iter()
                     .filter(|r| r.deadline >= *finished)
                     .count() as u64;
+                if good > 0 {
+                    self.wake(batch.model);
+                }
                 let info = &mut self.models[batch.model];
                 info.good += good;
                 if let Some(p) = info.parts.iter_mut().find(|p| p.gpu == *gpu) {
@@ -855,7 +930,10 @@ impl Policy for InferFair {
                 }
                 self.slots.gave_back(*gpu);
             }
-            Notice::BatchRejected { gpu, .. } => self.slots.gave_back(*gpu),
+            Notice::BatchRejected { gpu, batch } => {
+                self.wake(batch.model);
+                self.slots.gave_back(*gpu);
+            }
             Notice::LoadDone { .. } => {}
         }
     }

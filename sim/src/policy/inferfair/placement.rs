@@ -204,14 +204,13 @@ fn fits(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> bool {
 }
 
 /// Plans to fit `model` on `gpu`: the models to evict (empty if it fits), or None.
-fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec<ModelId>> {
-    let plan = &p.plan;
+fn victims(p: &mut InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec<ModelId>> {
     let g = &view.gpus[gpu];
     if !view.can_run(model, gpu) {
         return None;
     }
     let need = view.weights_bytes(model, gpu);
-    let mut free = free_bytes(plan, view, gpu);
+    let mut free = free_bytes(&p.plan, view, gpu);
     if free >= need {
         return Some(vec![]);
     }
@@ -224,9 +223,10 @@ fn victims(p: &InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option<Vec
         if g.is_loaded(v)
             && !g.has_work_for(v)
             && view.models[v].queue.is_empty()
-            && !plan.evicted.contains(&(gpu, v))
+            && !p.plan.evicted.contains(&(gpu, v))
         {
             room += view.weights_bytes(v, gpu);
+            p.sync(v);
             cands.push(Reverse((ordered(p.models[v].rate), g.last_used[v], v)));
         }
     }
