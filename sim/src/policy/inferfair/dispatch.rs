@@ -518,19 +518,29 @@ impl InferFair {
     /// the models' side (a model is loaded on few GPUs where they do not
     /// all fit): the candidates of every other GPU are empty for the whole
     /// decision, since requests are only taken and loads only complete
-    /// between decisions.
+    /// between decisions. Where the models are loaded on many GPUs, that
+    /// would cost more than the visits it saves (each scans the pending
+    /// models): past a few visits' worth, every GPU counts as stamped.
     fn mark_runnable(&mut self, view: &View) {
         self.dispatches += 1;
         let n = view.gpus.len();
         if self.runnable.len() < n {
             self.runnable.resize(n, 0);
         }
+        self.all_runnable = false;
+        let mut budget = 4 * self.pending.len().max(8);
         let mut marked = 0;
         for &m in &self.pending {
             if self.remaining(view, m) == 0 {
                 continue;
             }
-            for &g in &view.models[m].loaded_on {
+            let on = &view.models[m].loaded_on;
+            if on.len() > budget {
+                self.all_runnable = true;
+                return;
+            }
+            budget -= on.len();
+            for &g in on {
                 if self.runnable[g] != self.dispatches {
                     self.runnable[g] = self.dispatches;
                     marked += 1;
@@ -548,6 +558,9 @@ impl InferFair {
     /// where batches run at once, each admitted beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
         let mut planned: Vec<Running> = Vec::new();
+        if self.overloaded || !self.cfg.overload_only || self.cfg.guest_cover {
+            self.index_parts();
+        }
         self.mark_runnable(view);
         let mut next = self.slots.next_from(0);
         while let Some(g) = next {
@@ -555,7 +568,7 @@ impl InferFair {
                 // Nothing left to run (a GPU would find no candidate).
                 break;
             }
-            if self.runnable[g] != self.dispatches {
+            if !self.all_runnable && self.runnable[g] != self.dispatches {
                 // No model with requests left is loaded here (nor will be
                 // in this decision): it would find no candidate.
                 next = self.slots.next_from(g + 1);

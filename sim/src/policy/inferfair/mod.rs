@@ -125,6 +125,10 @@ pub struct InferFair {
     /// rest as it is: the decay is applied when they are next read or woken
     /// (`sync`), step by step, the same arithmetic in the same order.
     live: Vec<ModelId>,
+    /// Models woken since the last period end (merged into `live`, which
+    /// stays increasing, there), and a scratch list for the merge.
+    woken: Vec<ModelId>,
+    merged: Vec<ModelId>,
     /// Period ends so far.
     period_ends: u64,
     /// Per model: its pending requests in deadline order, less those consumed in this decision.
@@ -142,24 +146,27 @@ pub struct InferFair {
     was_active: Vec<ModelId>,
     /// Per GPU: the smallest room for queueing of the models with a part there.
     gpu_room: Vec<Nanos>,
-    /// Per GPU: the models with a part there, increasing (set with the
-    /// parts at each period end): an idle GPU's candidates under overload
-    /// and the longest batches beside them, without a scan of every
-    /// pending model.
+    /// Per GPU: the models with a part there, increasing: an idle GPU's
+    /// candidates under overload and the longest batches beside them,
+    /// without a scan of every pending model.
     own: Vec<Vec<ModelId>>,
     /// The listed models that have no part anywhere (new since the last
     /// period end), with entries of models no longer listed: the other
     /// candidates of an idle GPU under overload.
     partless: Vec<ModelId>,
+    /// Whether `own` and `partless` are set for this period's parts
+    /// (`index_parts`; until then `partless` only gains models).
+    own_fresh: bool,
     /// Loads and evictions planned in this decision.
     plan: placement::Plan,
     /// The GPUs' free batch slots, mirrored (a decision visits only the GPUs with some).
     slots: Slots,
     /// Per GPU: the last dispatch in which some model with requests left
     /// was loaded there (only those GPUs have candidates), and the count
-    /// of dispatches.
+    /// of dispatches; or every GPU may have candidates in this one.
     runnable: Vec<u64>,
     dispatches: u64,
+    all_runnable: bool,
     /// Scratch, kept between periods for their buffers: the grouping's
     /// parts, those parts on resident GPUs, a model's parts being renewed.
     target: group::Split,
@@ -220,6 +227,8 @@ impl InferFair {
             busy: Vec::new(),
             pending: Vec::new(),
             live: Vec::new(),
+            woken: Vec::new(),
+            merged: Vec::new(),
             period_ends: 0,
             queues: Vec::new(),
             touched: Vec::new(),
@@ -230,10 +239,12 @@ impl InferFair {
             gpu_room: Vec::new(),
             own: Vec::new(),
             partless: Vec::new(),
+            own_fresh: false,
             plan: placement::Plan::default(),
             slots: Slots::default(),
             runnable: Vec::new(),
             dispatches: 0,
+            all_runnable: false,
             order: Vec::new(),
             target: group::Split::default(),
             new_parts: group::Split::default(),
@@ -406,7 +417,7 @@ impl InferFair {
         if !self.models[m].live {
             self.sync(m);
             self.models[m].live = true;
-            self.live.push(m);
+            self.woken.push(m);
         }
     }
 
@@ -418,7 +429,26 @@ impl InferFair {
             self.wake(m);
         }
         self.period_ends += 1;
-        self.live.sort_unstable();
+        if !self.woken.is_empty() {
+            self.woken.sort_unstable();
+            let mut merged = std::mem::take(&mut self.merged);
+            merged.clear();
+            let (mut i, mut j) = (0, 0);
+            let (live, woken) = (&self.live, &self.woken);
+            while i < live.len() && j < woken.len() {
+                if live[i] < woken[j] {
+                    merged.push(live[i]);
+                    i += 1;
+                } else {
+                    merged.push(woken[j]);
+                    j += 1;
+                }
+            }
+            merged.extend_from_slice(&live[i..]);
+            merged.extend_from_slice(&woken[j..]);
+            self.woken.clear();
+            self.merged = std::mem::replace(&mut self.live, merged);
+        }
         let p_s = self.period as f64 * 1e-9;
         let cfg = &self.cfg;
         let caps = &self.caps;
@@ -695,11 +725,25 @@ impl InferFair {
         with_parts.extend_from_slice(active);
         self.was_active = with_parts;
         self.gpu_room.iter_mut().for_each(|r| *r = Nanos::MAX);
-        self.own.iter_mut().for_each(Vec::clear);
         for &m in active {
             let info = &self.models[m];
             for p in &info.parts {
                 self.gpu_room[p.gpu] = self.gpu_room[p.gpu].min(info.room);
+            }
+        }
+        self.own_fresh = false;
+    }
+
+    /// Sets `own` and `partless` for the parts of this period, when first
+    /// needed in it (only overloaded periods, and `guest_cover`, read them).
+    fn index_parts(&mut self) {
+        if self.own_fresh {
+            return;
+        }
+        self.own_fresh = true;
+        self.own.iter_mut().for_each(Vec::clear);
+        for &m in &self.was_active {
+            for p in &self.models[m].parts {
                 self.own[p.gpu].push(m);
             }
         }
