@@ -520,7 +520,8 @@ impl InferFair {
     /// decision, since requests are only taken and loads only complete
     /// between decisions. Where the models are loaded on many GPUs, that
     /// would cost more than the visits it saves (each scans the pending
-    /// models): past a few visits' worth, every GPU counts as stamped.
+    /// models): past a few visits' worth, or at a model loaded everywhere,
+    /// every GPU counts as stamped.
     fn mark_runnable(&mut self, view: &View) {
         self.dispatches += 1;
         let n = view.gpus.len();
@@ -535,7 +536,7 @@ impl InferFair {
                 continue;
             }
             let on = &view.models[m].loaded_on;
-            if on.len() > budget {
+            if on.len() > budget || on.len() == n {
                 self.all_runnable = true;
                 return;
             }
