@@ -2,7 +2,7 @@
 //! issue 10's shape on four GPUs, the period record, and a trace whose
 //! requests carry their own SLOs.
 
-use crate::common::{bin, check_request_ends, record, scenario, tmp};
+use crate::common::{bin, check_request_ends, record, root, scenario, tmp};
 use inferfair_sim::policy::inferfair::{InferFair, InferFairConfig};
 use inferfair_sim::run::{self, RunOptions, RunResult};
 use inferfair_sim::state::Outcome;
@@ -407,8 +407,7 @@ impl inferfair_sim::policy::Policy for LoadedOnChecked {
 
 #[test]
 fn loaded_on_follows_loads_and_evictions() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/paper/tight-memory.toml");
+    let path = root().join("scenarios/paper/tight-memory.toml");
     let s = inferfair_sim::Scenario::load(&path).unwrap();
     let mut p = LoadedOnChecked {
         inner: InferFair::new(InferFairConfig::default()),
@@ -421,40 +420,26 @@ fn loaded_on_follows_loads_and_evictions() {
 }
 
 /// Many models, most of them idle most of the time, more than the GPUs
-/// hold: InferFair's quiet models (whose estimates only decay) are brought
-/// up to date when next read or woken.
-fn sparse_many() -> inferfair_sim::Scenario {
-    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("profiles/v100.csv");
-    scenario(&format!(
-        r#"
+/// hold (after the profile line): InferFair's quiet models (whose
+/// estimates only decay) are brought up to date when next read or woken.
+const SPARSE_MANY: &str = r#"
 name = "sparse-many"
 duration_s = 30.0
 warmup_s = 0.0
-profile = "{}"
-[cluster]
-gpus = 3
-gpu_memory_gib = 2
-[[models]]
-model = "resnet50"
-count = 300
-zipf_alpha = 1.0
-arrival = {{ process = "poisson", rate_rps = 0.4 }}
-[[models]]
-model = "bert-base"
-count = 100
-zipf_alpha = 1.0
-arrival = {{ process = "poisson", rate_rps = 0.4 }}
-"#,
-        profile.display()
-    ))
-}
+models = [
+  { model = "resnet50", count = 300, zipf_alpha = 1.0, arrival = { process = "poisson", rate_rps = 0.4 } },
+  { model = "bert-base", count = 100, zipf_alpha = 1.0, arrival = { process = "poisson", rate_rps = 0.4 } },
+]
+cluster = { gpus = 3, gpu_memory_gib = 2 }
+"#;
 
 #[test]
 fn quiet_models_catch_up_exactly() {
     // The period record reads every model at every period's end, so every
     // quiet model is brought up to date one period at a time; without it,
     // several periods at once when next read. Both must give the same run.
-    let s = sparse_many();
+    let v100 = root().join("profiles/v100.csv");
+    let s = scenario(&format!("profile = \"{}\"{SPARSE_MANY}", v100.display()));
     let run = |record: bool| {
         let mut p = InferFair::new(InferFairConfig::default());
         if record {
