@@ -4,6 +4,7 @@
 
 use crate::common::{bin, check_request_ends, record, root, scenario, tmp};
 use inferfair_sim::policy::inferfair::{InferFair, InferFairConfig};
+use inferfair_sim::policy::{Decision, Notice, Policy, View};
 use inferfair_sim::run::{self, RunOptions, RunResult};
 use inferfair_sim::state::Outcome;
 use inferfair_sim::time::from_ms;
@@ -363,32 +364,20 @@ struct LoadedOnChecked {
     decisions: u64,
 }
 
-impl inferfair_sim::policy::Policy for LoadedOnChecked {
+impl Policy for LoadedOnChecked {
     fn name(&self) -> &'static str {
         "inferfair"
     }
     fn params(&self) -> toml::Table {
         self.inner.params()
     }
-    fn init(
-        &mut self,
-        view: &inferfair_sim::policy::View,
-        out: &mut inferfair_sim::policy::Decision,
-    ) {
+    fn init(&mut self, view: &View, out: &mut Decision) {
         self.inner.init(view, out)
     }
-    fn notify(
-        &mut self,
-        view: &inferfair_sim::policy::View,
-        notice: &inferfair_sim::policy::Notice,
-    ) {
+    fn notify(&mut self, view: &View, notice: &Notice) {
         self.inner.notify(view, notice)
     }
-    fn decide(
-        &mut self,
-        view: &inferfair_sim::policy::View,
-        out: &mut inferfair_sim::policy::Decision,
-    ) {
+    fn decide(&mut self, view: &View, out: &mut Decision) {
         for m in view.models {
             let mut on = m.loaded_on.clone();
             on.sort_unstable();
