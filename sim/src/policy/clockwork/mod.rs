@@ -56,9 +56,6 @@ struct Model {
     on_gpu: Vec<Estimates>,
     /// Profiled time of the smallest batch (`b1_exec`, fixed at start).
     b1_exec: Nanos,
-    /// The GPUs where it is loaded (usable), in no particular order: an
-    /// arrival activates it there.
-    loaded_on: Vec<usize>,
 }
 
 impl Model {
@@ -189,7 +186,6 @@ impl Clockwork {
                     seeds: m.profiles.iter().map(|p| p.as_ref().map(seed)).collect(),
                     on_gpu: Vec::new(),
                     b1_exec: fastest.exec_ns[0],
-                    loaded_on: Vec::new(),
                 }
             })
             .collect();
@@ -229,7 +225,6 @@ impl Clockwork {
                     tracker.preloaded(m, g.id);
                     memory.take(g.id, m);
                     self.gpus[g.id].instances[m].loaded = true;
-                    self.models[m].loaded_on.push(g.id);
                 }
             }
         }
@@ -251,7 +246,7 @@ impl Clockwork {
         (exec_slo, weights_slo)
     }
 
-    fn arrival(&mut self, r: &crate::state::Request, now: Nanos) {
+    fn arrival(&mut self, view: &View, r: &crate::state::Request, now: Nanos) {
         let m = r.model;
         let (exec_slo, weights_slo) = self.slos(m, r.deadline - r.arrival);
         let size = self.models[m].est.exec(0) as i128;
@@ -276,7 +271,8 @@ impl Clockwork {
             exec_demand,
             load_demand,
         }));
-        for &g in &self.models[m].loaded_on {
+        // The GPUs where it is loaded: its requests are considered there.
+        for &g in &view.models[m].loaded_on {
             self.gpus[g].activate(m);
         }
     }
@@ -426,8 +422,6 @@ impl Clockwork {
                 break;
             };
             gpu.unload(v);
-            let on = &mut self.models[v].loaded_on;
-            on.swap_remove(on.iter().position(|&x| x == g).expect("loaded here"));
             memory.give(g, v);
             out.actions.push(Action::Evict { gpu: g, model: v });
         }
@@ -539,7 +533,7 @@ impl Policy for Clockwork {
         }
         let now = view.now;
         match *notice {
-            Notice::Arrival(r) => self.arrival(&r, now),
+            Notice::Arrival(r) => self.arrival(view, &r, now),
             Notice::BatchDone {
                 gpu: g,
                 batch,
@@ -594,7 +588,6 @@ impl Policy for Clockwork {
                     .unwrap()
                     .load_complete(m, g, true, now);
                 self.gpus[g].instances[m].loaded = true;
-                self.models[m].loaded_on.push(g);
                 self.gpus[g].activate(m);
             }
         }
