@@ -90,6 +90,19 @@ impl ModelInfo {
     }
 }
 
+/// Appends to `out` the union of `a` and `b`, both increasing, increasing.
+fn union_into(a: &[ModelId], b: &[ModelId], out: &mut Vec<ModelId>) {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let m = a[i].min(b[j]);
+        i += (a[i] == m) as usize;
+        j += (b[j] == m) as usize;
+        out.push(m);
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+}
+
 /// The InferFair policy.
 #[derive(Debug)]
 pub struct InferFair {
@@ -424,28 +437,18 @@ impl InferFair {
     /// Estimates the rate, ETR and batch of every model that is not quiet
     /// (`live`) at a period's end; the active models, increasing.
     fn estimate(&mut self, view: &View) -> Vec<ModelId> {
-        for k in 0..self.pending.len() {
-            let m = self.pending[k];
-            self.wake(m);
-        }
+        // A model with requests waiting had them arrive (woken then).
+        debug_assert!(
+            self.pending
+                .iter()
+                .all(|&m| self.remaining(view, m) == 0 || self.models[m].live)
+        );
         self.period_ends += 1;
         if !self.woken.is_empty() {
             self.woken.sort_unstable();
             let mut merged = std::mem::take(&mut self.merged);
             merged.clear();
-            let (mut i, mut j) = (0, 0);
-            let (live, woken) = (&self.live, &self.woken);
-            while i < live.len() && j < woken.len() {
-                if live[i] < woken[j] {
-                    merged.push(live[i]);
-                    i += 1;
-                } else {
-                    merged.push(woken[j]);
-                    j += 1;
-                }
-            }
-            merged.extend_from_slice(&live[i..]);
-            merged.extend_from_slice(&woken[j..]);
+            union_into(&self.live, &self.woken, &mut merged);
             self.woken.clear();
             self.merged = std::mem::replace(&mut self.live, merged);
         }
@@ -665,18 +668,7 @@ impl InferFair {
         // increasing), merged.
         let was = std::mem::take(&mut self.was_active);
         let mut with_parts = Vec::with_capacity(was.len() + active.len());
-        let (mut a, mut b) = (was.iter().peekable(), active.iter().peekable());
-        loop {
-            let m = match (a.peek(), b.peek()) {
-                (Some(&&x), Some(&&y)) => x.min(y),
-                (Some(&&x), None) => x,
-                (None, Some(&&y)) => y,
-                (None, None) => break,
-            };
-            a.next_if_eq(&&m);
-            b.next_if_eq(&&m);
-            with_parts.push(m);
-        }
+        union_into(&was, active, &mut with_parts);
         let mut next = 0;
         // Each model's parts are written into `fresh`, which then takes the
         // place of its old ones (whose buffer serves the next model).
@@ -1011,5 +1003,21 @@ impl Policy for InferFair {
         self.dispatch(view, out);
         placement::on_demand(self, view, out);
         out.wake(self.next_period);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::union_into;
+
+    #[test]
+    fn union_of_increasing_lists_keeps_each_once_in_order() {
+        let mut out = vec![9];
+        union_into(&[1, 3, 5, 8], &[2, 3, 8, 10, 11], &mut out);
+        assert_eq!(out, [9, 1, 2, 3, 5, 8, 10, 11]);
+        let mut out = Vec::new();
+        union_into(&[], &[4], &mut out);
+        union_into(&[6, 7], &[], &mut out);
+        assert_eq!(out, [4, 6, 7]);
     }
 }
