@@ -12,6 +12,7 @@
 
 pub mod clockwork;
 pub mod common;
+mod counts;
 mod edf;
 mod fair;
 mod fifo;

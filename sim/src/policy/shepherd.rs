@@ -22,7 +22,7 @@
 //! loading on demand), and preemption is checked at every decision.
 
 use super::common::{self, Pending};
-use super::keyed::Keyed;
+use super::counts::Counts;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{GpuId, ModelId, Request, RequestId};
@@ -72,7 +72,7 @@ impl ShepherdConfig {
 /// The Shepherd (Flex) policy.
 ///
 /// So that finding a GPU's best batch does not look at every backlogged
-/// model, the models with pending requests are kept ordered by how many
+/// model, the models with pending requests are kept bucketed by how many
 /// they have (in the current decision): a batch is never larger than its
 /// model's pending requests, so the search goes from the most to the
 /// fewest and stops below the best batch found (the best is the same in
@@ -82,8 +82,9 @@ pub struct Shepherd {
     cfg: ShepherdConfig,
     pending: Pending,
     lru: Lru,
-    /// Models with pending requests by (how many, model).
-    by_left: Keyed<usize>,
+    /// Models with pending requests by how many; counts from the largest
+    /// batch any model can run up share a bucket (set up by `init`).
+    by_left: Counts,
     scratch: Vec<ModelId>,
     /// The running model's candidate requests in a preemption check (reused).
     own: Vec<(Nanos, RequestId, bool)>,
@@ -123,7 +124,7 @@ impl Shepherd {
             cfg,
             pending: Pending::new(common::DropMode::Hopeless),
             lru: Lru::default(),
-            by_left: Keyed::default(),
+            by_left: Counts::default(),
             scratch: Vec::new(),
             own: Vec::new(),
             preempted: Vec::new(),
@@ -136,7 +137,7 @@ impl Shepherd {
 
     /// Files `m` under `left` pending requests (none: out of the order).
     fn file(&mut self, m: ModelId, left: usize) {
-        self.by_left.file(m, (left > 0).then_some(left));
+        self.by_left.file(m, left);
     }
 
     /// Takes the next `n` requests of `m` (in deadline order); returns their ids.
@@ -158,24 +159,36 @@ impl Shepherd {
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
         let cap = self.cap();
-        // Most pending first: one walk down the order.
-        for &(left, m) in self.by_left.order().iter().rev() {
-            if left < min_n.max(1) || left < best.map_or(0, |b| b.n) {
+        // Most pending first: one walk down the buckets. Counts at or above
+        // the clamp (the largest batch) share its bucket, so below the
+        // threshold only a bucket under the clamp ends the walk.
+        let clamp = self.by_left.clamp();
+        let mut bucket = self.by_left.at_or_below(clamp);
+        while let Some(k) = bucket {
+            let floor = min_n.max(1).max(best.map_or(0, |b| b.n));
+            if k < floor && k < clamp {
                 break;
             }
-            let Some(t) = start(m) else { continue };
-            let Some(first) = self.pending.get(view, m, 0) else {
-                continue;
-            };
-            let n = common::fit(view, m, gpu, t, first.deadline, left, cap);
-            let c = Candidate {
-                n,
-                deadline: first.deadline,
-                model: m,
-            };
-            if n > 0 && c.better(&best) {
-                best = Some(c);
+            for &m in self.by_left.bucket(k) {
+                let left = self.by_left.count(m);
+                if left < min_n.max(1).max(best.map_or(0, |b| b.n)) {
+                    continue;
+                }
+                let Some(t) = start(m) else { continue };
+                let Some(first) = self.pending.get(view, m, 0) else {
+                    continue;
+                };
+                let n = common::fit(view, m, gpu, t, first.deadline, left, cap);
+                let c = Candidate {
+                    n,
+                    deadline: first.deadline,
+                    model: m,
+                };
+                if n > 0 && c.better(&best) {
+                    best = Some(c);
+                }
             }
+            bucket = k.checked_sub(1).and_then(|k| self.by_left.at_or_below(k));
         }
         best
     }
@@ -220,17 +233,46 @@ impl Shepherd {
         };
         let now = view.now;
         let need = self.cfg.preempt_factor * running.requests.len() as f64;
+        // Neither another model nor the running one (its pending requests
+        // beside the batch's) has enough requests to preempt.
+        if (running.requests.len().saturating_add(self.by_left.bound()) as f64) < need {
+            return;
+        }
         let loaded = |m: ModelId| (view.can_run(m, gpu) && g.is_loaded(m)).then_some(now);
         let other = self.best(view, gpu, need.ceil() as usize, |m| {
             loaded(m).filter(|_| m != running.model)
         });
         // The running model's candidate: its pending requests and those of
         // the running batch (back in its queue once preempted), in deadline
-        // order; not gathered when even all of them would be too few.
-        let mut own = std::mem::take(&mut self.own);
-        own.clear();
+        // order. Whether it wins depends only on how many there are and the
+        // earliest deadline among them; they are gathered only if it does
+        // (and not counted when even all of them would be too few).
         let m = running.model;
-        if (running.requests.len() + self.pending.left(view, m)) as f64 >= need {
+        let left = self.pending.left(view, m);
+        let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
+        let mut count = 0;
+        let mut first = None;
+        if (running.requests.len() + left) as f64 >= need {
+            for r in running
+                .requests
+                .iter()
+                .filter(|r| !common::hopeless(view, r))
+            {
+                count += 1;
+                first = Some(first.map_or(r.deadline, |d: Nanos| d.min(r.deadline)));
+            }
+            // As many pending ones as fill a batch beside the running ones.
+            let taken = (running.requests.len() + cap - count).min(left);
+            if let Some(r) = self.pending.get(view, m, 0).filter(|_| taken > 0) {
+                first = Some(first.map_or(r.deadline, |d| d.min(r.deadline)));
+            }
+            count += taken;
+        }
+        let n_own = first.map_or(0, |d| common::fit(view, m, gpu, now, d, count, self.cap()));
+        let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
+        if let Some(n) = same {
+            let mut own = std::mem::take(&mut self.own);
+            own.clear();
             own.extend(
                 running
                     .requests
@@ -238,7 +280,6 @@ impl Shepherd {
                     .filter(|r| !common::hopeless(view, r))
                     .map(|r| (r.deadline, r.id, false)),
             );
-            let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
             let mut i = 0;
             while own.len() < running.requests.len() + cap {
                 let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
@@ -248,12 +289,7 @@ impl Shepherd {
                 i += 1;
             }
             own.sort_unstable();
-        }
-        let n_own = own.first().map_or(0, |f| {
-            common::fit(view, m, gpu, now, f.0, own.len(), self.cap())
-        });
-        let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
-        if let Some(n) = same {
+            debug_assert_eq!((own.len(), own.first().map(|r| r.0)), (count, first));
             let taken = own[..n].iter().filter(|r| r.2).count();
             self.take(view, m, taken);
             let mut ids: Vec<RequestId> = own[..n].iter().map(|r| r.1).collect();
@@ -266,6 +302,7 @@ impl Shepherd {
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
             self.lru.used(view, gpu, m);
             self.preempted.push(m);
+            self.own = own;
         } else if let Some(c) = other
             && c.n as f64 >= need
         {
@@ -279,7 +316,6 @@ impl Shepherd {
             self.lru.used(view, gpu, c.model);
             self.preempted.push(m);
         }
-        self.own = own;
     }
 }
 
@@ -299,6 +335,16 @@ impl Policy for Shepherd {
 
     fn init(&mut self, view: &View, out: &mut Decision) {
         self.lru.set_up(view);
+        // No batch is larger than this: pending counts from it up are alike.
+        let largest = view
+            .models
+            .iter()
+            .flat_map(|m| m.profiles.iter().flatten())
+            .map(|p| p.max_batch())
+            .max()
+            .unwrap_or(1)
+            .min(self.cap());
+        self.by_left = Counts::new(largest as usize);
         common::preload_all(view, out);
     }
 
@@ -330,7 +376,7 @@ impl Policy for Shepherd {
         // Once nothing is pending, no GPU takes a batch and none is
         // preempted (a running batch alone is never larger than itself).
         for gpu in 0..view.gpus.len() {
-            if self.by_left.order().is_empty() {
+            if self.by_left.is_empty() {
                 break;
             }
             if view.gpus[gpu].is_idle() {
@@ -339,7 +385,7 @@ impl Policy for Shepherd {
         }
         if self.cfg.preempt {
             for gpu in 0..view.gpus.len() {
-                if self.by_left.order().is_empty() {
+                if self.by_left.is_empty() {
                     break;
                 }
                 if view.gpus[gpu].running() > 0 {
