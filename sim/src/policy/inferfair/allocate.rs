@@ -24,6 +24,17 @@ pub trait Demand {
     fn need(&self, rate: f64) -> f64;
     /// The minimum share (GPU s/s).
     fn floor(&self) -> f64;
+    /// Which piece of the cost curve serves `rate` (e.g. which batch size),
+    /// non-decreasing in the rate, so that the water-filling can reuse it
+    /// for every rate between two with the same piece. Default: one piece.
+    fn step(&self, _rate: f64) -> usize {
+        0
+    }
+    /// `need(rate)` for a rate that `step` puts on piece `step`: the same
+    /// number, without finding the piece again.
+    fn need_at(&self, rate: f64, _step: usize) -> f64 {
+        self.need(rate)
+    }
 }
 
 /// The result of an allocation.
@@ -80,23 +91,40 @@ fn water_fill<D: Demand>(
     tilt: &[f64],
 ) -> (Vec<f64>, f64, Vec<f64>) {
     let frac = |i: usize, f: f64| (f * tilt[i]).max(lower[i]).min(1.0);
-    let at = |f: f64| -> f64 {
+    // The total cost at level f, each model's piece of its cost curve
+    // written to `at_f`. A model's rate grows with f, and its piece with its
+    // rate, so a model on the same piece at both ends of the bracket is on
+    // it in between: its piece is not looked up again (same numbers).
+    let cost = |f: f64, at_f: &mut [usize], lo: &[usize], hi: &[usize]| -> f64 {
         models
             .iter()
             .enumerate()
-            .map(|(i, m)| m.need(frac(i, f) * m.etr()).max(m.floor()))
+            .map(|(i, m)| {
+                let rate = frac(i, f) * m.etr();
+                at_f[i] = if lo[i] == hi[i] { lo[i] } else { m.step(rate) };
+                debug_assert_eq!(at_f[i], m.step(rate));
+                m.need_at(rate, at_f[i]).max(m.floor())
+            })
             .sum()
     };
+    let n = models.len();
+    let (mut at_lo, mut at_hi, mut at_mid) = (vec![0; n], vec![usize::MAX; n], vec![0; n]);
+    for (i, m) in models.iter().enumerate() {
+        at_lo[i] = m.step(frac(i, 0.0) * m.etr());
+    }
     let (mut lo, mut hi) = (0.0f64, 1.0f64);
-    if at(1.0) <= capacity {
+    if cost(1.0, &mut at_mid, &at_lo, &at_hi) <= capacity {
         lo = 1.0;
     } else {
+        std::mem::swap(&mut at_hi, &mut at_mid);
         for _ in 0..40 {
             let mid = 0.5 * (lo + hi);
-            if at(mid) <= capacity {
+            if cost(mid, &mut at_mid, &at_lo, &at_hi) <= capacity {
                 lo = mid;
+                std::mem::swap(&mut at_lo, &mut at_mid);
             } else {
                 hi = mid;
+                std::mem::swap(&mut at_hi, &mut at_mid);
             }
         }
     }
@@ -298,6 +326,79 @@ mod tests {
         let (shares, f, _) = water_fill(&[Step, Step], 0.3, &[0.0, 0.0], &[1.0, 1.0]);
         assert!((f - 0.09375).abs() < 1e-6, "{f}");
         assert!((shares[0] - 0.15).abs() < 1e-6);
+    }
+
+    #[test]
+    fn reusing_the_pieces_gives_the_bisection_over_need_to_the_bit() {
+        // Real cost curves (batch sizes by rate), with and without the pieces
+        // exposed: the same level, shares and fractions, bit for bit.
+        struct Curve(super::super::estimate::ModelCurve, f64, f64, bool);
+        impl Demand for Curve {
+            fn etr(&self) -> f64 {
+                self.1
+            }
+            fn need(&self, r: f64) -> f64 {
+                self.0.need(r)
+            }
+            fn floor(&self) -> f64 {
+                self.2
+            }
+            fn step(&self, r: f64) -> usize {
+                if self.3 { self.0.batch_index(r) } else { 0 }
+            }
+            fn need_at(&self, r: f64, i: usize) -> f64 {
+                if self.3 {
+                    self.0.need_at(r, i)
+                } else {
+                    self.0.need(r)
+                }
+            }
+        }
+        let curve = |slo_ms: f64, b1_ms: f64| {
+            let sizes = vec![1, 2, 4, 8, 16, 32];
+            let exec_ns = sizes
+                .iter()
+                .map(|&b| ((b1_ms + 0.6 * b1_ms * (b as f64 - 1.0)) * 1e6) as u64)
+                .collect();
+            let p = crate::profile::ModelProfile {
+                name: "m".into(),
+                batch_sizes: sizes,
+                exec_ns,
+                util: vec![1.0; 6],
+                weights_bytes: 1,
+                load_ns: 1,
+                gflops: None,
+            };
+            super::super::estimate::ModelCurve::new(&p, (slo_ms * 1e6) as u64, 0.5)
+        };
+        let mix = |pieces: bool| {
+            [
+                Curve(curve(50.0, 2.0), 900.0, 0.002, pieces),
+                Curve(curve(200.0, 25.0), 60.0, 0.0, pieces),
+                Curve(curve(100.0, 8.0), 300.0, 0.01, pieces),
+                Curve(curve(30.0, 3.0), 5.0, 0.0, pieces),
+            ]
+        };
+        for capacity in [0.2, 0.7, 1.3, 2.9] {
+            for (tilt, lower) in [
+                ([1.0; 4], [0.0; 4]),
+                ([1.0, 0.3, 2.0, 5.0], [0.0, 0.2, 0.0, 0.9]),
+            ] {
+                let a = water_fill(&mix(true), capacity, &lower, &tilt);
+                let b = water_fill(&mix(false), capacity, &lower, &tilt);
+                assert_eq!(a.1.to_bits(), b.1.to_bits(), "capacity {capacity}");
+                assert!(
+                    a.0.iter()
+                        .zip(&b.0)
+                        .all(|(x, y)| x.to_bits() == y.to_bits())
+                );
+                assert!(
+                    a.1 < 1.0 && (capacity < 0.5 || a.1 > 0.0),
+                    "{capacity}: {}",
+                    a.1
+                );
+            }
+        }
     }
 
     #[test]

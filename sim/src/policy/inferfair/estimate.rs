@@ -125,7 +125,13 @@ impl ModelCurve {
 
     /// GPU seconds per second needed to serve `rate_rps`.
     pub fn need(&self, rate_rps: f64) -> f64 {
-        rate_rps * self.cost(rate_rps)
+        self.need_at(rate_rps, self.batch_index(rate_rps))
+    }
+
+    /// `need(rate_rps)` when `batch_index(rate_rps)` is `i` (the batch index
+    /// never falls as the rate grows).
+    pub fn need_at(&self, rate_rps: f64, i: usize) -> f64 {
+        rate_rps * self.steps[i].1
     }
 
     /// Execution time of the smallest batch (seconds).

@@ -219,6 +219,12 @@ impl Demand for DemandOf<'_> {
     fn floor(&self) -> f64 {
         self.floor
     }
+    fn step(&self, rate: f64) -> usize {
+        self.info.curve.batch_index(rate)
+    }
+    fn need_at(&self, rate: f64, step: usize) -> f64 {
+        self.info.curve.need_at(rate, step)
+    }
 }
 
 impl InferFair {
