@@ -24,6 +24,7 @@ mod estimates;
 mod gpu;
 mod memory;
 mod queues;
+mod recency;
 mod tracker;
 mod worker;
 

@@ -42,6 +42,7 @@
 //!   counts of candidates are no longer kept (there are none); only whether
 //!   a model has demand is kept: it says when to wake up.
 
+use super::recency::Recency;
 use crate::cluster::PoolId;
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
@@ -88,8 +89,8 @@ struct Gpu {
     pool: PoolId,
     outstanding: i64,
     weight: f64,
-    /// The models loaded here, by (last use here, model).
-    cached: BTreeSet<(u64, ModelId)>,
+    /// The models loaded here, by last use here.
+    cached: Recency,
     /// Models with demand that it holds (loaded or loading).
     held_with_demand: usize,
 }
@@ -169,7 +170,7 @@ impl LoadTracker {
                     pool,
                     outstanding: gpu_outstanding,
                     weight: gpu_weight,
-                    cached: BTreeSet::new(),
+                    cached: Recency::default(),
                     held_with_demand: 0,
                 })
                 .collect(),
@@ -305,12 +306,11 @@ impl LoadTracker {
     /// `m` is used on `g` now (`seq`).
     fn touch(&mut self, m: ModelId, g: GpuId, seq: u64) {
         let model = &mut self.models[m];
-        if model.loaded(g) {
-            let cached = &mut self.gpus[g].cached;
-            cached.remove(&(model.last_used[g], m));
-            cached.insert((seq, m));
-        }
+        let loaded = model.loaded(g);
         model.last_used[g] = seq;
+        if loaded {
+            self.gpus[g].cached.used(seq, m);
+        }
     }
 
     fn update_priority(&mut self, m: ModelId) {
@@ -428,7 +428,7 @@ impl LoadTracker {
         );
         model.loading[g] = false;
         model.last_used[g] = seq;
-        self.gpus[g].cached.insert((seq, m));
+        self.gpus[g].cached.used(seq, m);
     }
 
     fn remove_gpu(&mut self, m: ModelId, g: GpuId) {
@@ -437,11 +437,13 @@ impl LoadTracker {
             model.gpus[g],
             "removing model {m} from gpu {g} that does not hold it"
         );
-        if model.loaded(g) {
-            self.gpus[g].cached.remove(&(model.last_used[g], m));
-        }
+        let loaded = model.loaded(g);
         model.gpus[g] = false;
         model.loading[g] = false;
+        if loaded {
+            self.gpus[g].cached.removed(m);
+        }
+        let model = &mut self.models[m];
         self.unheld += 1;
         let at = model.holders.binary_search(&g).expect("a holder");
         model.holders.remove(at);
@@ -594,7 +596,7 @@ impl LoadTracker {
     /// demand, else the least recently used one. After `refresh`.
     fn to_evict(&self, g: GpuId, busy: impl Fn(ModelId) -> bool) -> Option<ModelId> {
         let mut with_demand = None;
-        for &(_, m) in &self.gpus[g].cached {
+        for m in self.gpus[g].cached.iter() {
             if busy(m) {
                 continue;
             }
@@ -666,7 +668,7 @@ mod tests {
                 .filter(|m| m.has_demand && !m.gpus[g] && m.runs[pool])
                 .count();
             assert_eq!(t.candidates(g), want, "gpu {g}");
-            let cached: Vec<ModelId> = t.gpus[g].cached.iter().map(|k| k.1).collect();
+            let cached: Vec<ModelId> = t.gpus[g].cached.iter().collect();
             let mut want: Vec<ModelId> = (0..t.models.len())
                 .filter(|&m| t.models[m].loaded(g))
                 .collect();
