@@ -1,6 +1,7 @@
 //! Models kept in the order of a key each, refiled only when a model's key
 //! changes: EDF's backlog by the deadline of each model's next request,
-//! fair queuing's by counter, Shepherd's by pending count.
+//! fair queuing's by counter. (Shepherd's pending counts, small integers
+//! that change at nearly every event, are bucketed instead: `counts.rs`.)
 
 use crate::state::ModelId;
 use std::collections::BTreeSet;
