@@ -233,7 +233,30 @@ fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
         "#,
     );
     let names: Vec<String> = policies().iter().map(|p| p.to_string()).collect();
-    let v = validate::validate(&s, &names, &Cpu, false, &mut |_, _| ()).unwrap();
+    // The comparison means something only if the replay kept time: on an
+    // idle machine half of its timed inputs are released within a few
+    // microseconds of their times. When other jobs hold the cores, the
+    // median lateness reaches milliseconds and Clockwork, which plans a few
+    // ms ahead, drops requests the simulation serves. So a run whose median
+    // lateness is above 1 ms is done again (at most three runs in all), and
+    // the checks below apply to the first one that kept time.
+    let kept_time = |v: &validate::Validation| {
+        v.real
+            .iter()
+            .all(|r| r.lateness.quantile(0.5).is_some_and(|l| l <= 1_000_000))
+    };
+    let mut v = validate::validate(&s, &names, &Cpu, false, &mut |_, _| ()).unwrap();
+    for _ in 0..2 {
+        if kept_time(&v) {
+            break;
+        }
+        v = validate::validate(&s, &names, &Cpu, false, &mut |_, _| ()).unwrap();
+    }
+    let lateness: Vec<_> = v.real.iter().map(|r| r.lateness.quantile(0.5)).collect();
+    assert!(
+        kept_time(&v),
+        "the machine was too busy to replay in real time three times: median lateness {lateness:?} ns"
+    );
     assert_eq!(v.rows.len(), names.len() * 3);
     for r in &v.rows {
         let what = format!("{} {}: {r:?}", r.policy, r.model);
