@@ -259,7 +259,10 @@ fn validate_agrees_with_the_simulator_on_the_cpu_backend() {
     );
     assert_eq!(v.rows.len(), names.len() * 3);
     for r in &v.rows {
-        let what = format!("{} {}: {r:?}", r.policy, r.model);
+        let what = format!(
+            "{} {}: {r:?}; median lateness {lateness:?} ns",
+            r.policy, r.model
+        );
         eprintln!(
             "{what}\n  att diff {:?} pts, goodput err {:?}%, mean err {:?}%, p50 err {:?}%, p99 err {:?}%",
             r.attainment_diff_pts(),
