@@ -233,9 +233,11 @@ impl Shepherd {
         };
         let now = view.now;
         let need = self.cfg.preempt_factor * running.requests.len() as f64;
-        // Neither another model nor the running one (its pending requests
-        // beside the batch's) has enough requests to preempt.
-        if (running.requests.len().saturating_add(self.by_left.bound()) as f64) < need {
+        let m = running.model;
+        let left = self.pending.left(view, m);
+        // Neither another model (none has that many pending) nor the running
+        // one (its pending requests beside the batch's) can preempt.
+        if (self.by_left.bound() as f64) < need && ((running.requests.len() + left) as f64) < need {
             return;
         }
         let loaded = |m: ModelId| (view.can_run(m, gpu) && g.is_loaded(m)).then_some(now);
@@ -247,8 +249,6 @@ impl Shepherd {
         // order. Whether it wins depends only on how many there are and the
         // earliest deadline among them; they are gathered only if it does
         // (and not counted when even all of them would be too few).
-        let m = running.model;
-        let left = self.pending.left(view, m);
         let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
         let mut count = 0;
         let mut first = None;
