@@ -145,17 +145,23 @@ impl Pending {
         }
     }
 
+    #[inline]
     fn size(&mut self, n: usize) {
         if self.ordered.len() < n {
-            self.ordered.resize(n, true);
-            self.last.resize(n, 0);
-            self.taken.resize(n, 0);
-            self.sorted.resize(n, None);
-            self.used.resize(n, false);
-            self.listed.resize(n, false);
-            self.seq.resize(n, 0);
-            self.due_at.resize(n, None);
+            self.grow(n);
         }
+    }
+
+    #[cold]
+    fn grow(&mut self, n: usize) {
+        self.ordered.resize(n, true);
+        self.last.resize(n, 0);
+        self.taken.resize(n, 0);
+        self.sorted.resize(n, None);
+        self.used.resize(n, false);
+        self.listed.resize(n, false);
+        self.seq.resize(n, 0);
+        self.due_at.resize(n, None);
     }
 
     /// The first time at which the drop mode drops `r` (`None`: never).
@@ -328,6 +334,11 @@ impl Pending {
     /// action per model): only the models whose front may be dropped by
     /// now are looked at.
     pub fn drop_due(&mut self, view: &View, out: &mut Decision) {
+        if self.due.peek().is_none_or(|e| e.0.0 > view.now) {
+            // Nothing may be dropped yet (the usual case).
+            self.debug_check_drops(view);
+            return;
+        }
         let mut due = std::mem::take(&mut self.scratch);
         due.clear();
         while let Some(&std::cmp::Reverse((t, m))) = self.due.peek() {
@@ -352,6 +363,11 @@ impl Pending {
             }
         }
         self.scratch = due;
+        self.debug_check_drops(view);
+    }
+
+    /// Debug builds: no listed model's next request is one the drop mode drops now.
+    fn debug_check_drops(&self, view: &View) {
         debug_assert!(
             self.entries
                 .iter()
