@@ -23,6 +23,8 @@ pub struct Counts {
     /// Per model: its count and its index in its bucket (count 0: not filed).
     at: Vec<(usize, usize)>,
     filed: usize,
+    /// The highest non-empty bucket (0: none).
+    top: usize,
 }
 
 impl Default for Counts {
@@ -41,6 +43,7 @@ impl Counts {
             full: vec![0; clamp / 64 + 1],
             at: Vec::new(),
             filed: 0,
+            top: 0,
         }
     }
 
@@ -73,6 +76,9 @@ impl Counts {
             }
             if b.is_empty() {
                 self.full[from / 64] &= !(1 << (from % 64));
+                if from == self.top {
+                    self.top = self.at_or_below(from - 1).unwrap_or(0);
+                }
             }
             self.filed -= 1;
         }
@@ -81,6 +87,7 @@ impl Counts {
             self.at[m] = (count, b.len());
             b.push(m);
             self.full[to / 64] |= 1 << (to % 64);
+            self.top = self.top.max(to);
             self.filed += 1;
         } else {
             self.at[m] = (0, 0);
@@ -107,9 +114,11 @@ impl Counts {
     /// No filed model's count is above this: the highest count below the
     /// clamp, `usize::MAX` if the clamp's bucket has models, 0 if none is filed.
     pub fn bound(&self) -> usize {
-        match self.at_or_below(self.clamp) {
-            Some(b) if b == self.clamp => usize::MAX,
-            b => b.unwrap_or(0),
+        debug_assert_eq!(self.top, self.at_or_below(self.clamp).unwrap_or(0));
+        if self.top == self.clamp {
+            usize::MAX
+        } else {
+            self.top
         }
     }
 
