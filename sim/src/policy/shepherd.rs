@@ -25,7 +25,7 @@ use super::common::{self, Pending};
 use super::counts::Counts;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::{GpuId, ModelId, Request, RequestId};
+use crate::state::{Batch, GpuId, ModelId, Request, RequestId};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 
@@ -163,15 +163,15 @@ impl Shepherd {
         // the clamp (the largest batch) share its bucket, so below the
         // threshold only a bucket under the clamp ends the walk.
         let clamp = self.by_left.clamp();
+        let floor = |best: &Option<Candidate>| min_n.max(1).max(best.map_or(0, |b| b.n));
         let mut bucket = self.by_left.at_or_below(clamp);
         while let Some(k) = bucket {
-            let floor = min_n.max(1).max(best.map_or(0, |b| b.n));
-            if k < floor && k < clamp {
+            if k < floor(&best) && k < clamp {
                 break;
             }
             for &m in self.by_left.bucket(k) {
                 let left = self.by_left.count(m);
-                if left < min_n.max(1).max(best.map_or(0, |b| b.n)) {
+                if left < floor(&best) {
                     continue;
                 }
                 let Some(t) = start(m) else { continue };
@@ -235,87 +235,85 @@ impl Shepherd {
         let need = self.cfg.preempt_factor * running.requests.len() as f64;
         let m = running.model;
         let left = self.pending.left(view, m);
-        // Neither another model (none has that many pending) nor the running
-        // one (its pending requests beside the batch's) can preempt.
-        if (self.by_left.bound() as f64) < need && ((running.requests.len() + left) as f64) < need {
+        // The running model can preempt with its pending requests beside the
+        // batch's only if all of them together are enough.
+        let own_may = (running.requests.len() + left) as f64 >= need;
+        if (self.by_left.bound() as f64) < need && !own_may {
+            // Nor does another model have that many pending.
             return;
         }
         let loaded = |m: ModelId| (view.can_run(m, gpu) && g.is_loaded(m)).then_some(now);
         let other = self.best(view, gpu, need.ceil() as usize, |m| {
             loaded(m).filter(|_| m != running.model)
         });
-        // The running model's candidate: its pending requests and those of
-        // the running batch (back in its queue once preempted), in deadline
-        // order. Whether it wins depends only on how many there are and the
-        // earliest deadline among them; they are gathered only if it does
-        // (and not counted when even all of them would be too few).
+        // The running model's candidate: the running batch's requests that
+        // can still finish (back in its queue once preempted) and as many
+        // pending ones as fill a batch beside them, in deadline order.
+        // Whether it wins depends only on how many there are and the earliest
+        // deadline among them; they are gathered only if it does.
         let cap = view.max_batch(m, gpu).min(self.cap()) as usize;
-        let mut count = 0;
-        let mut first = None;
-        if (running.requests.len() + left) as f64 >= need {
-            for r in running
-                .requests
-                .iter()
-                .filter(|r| !common::hopeless(view, r))
-            {
+        let live = |r: &&Request| !common::hopeless(view, r);
+        let (mut count, mut first, mut taken) = (0, None, 0);
+        if own_may {
+            for r in running.requests.iter().filter(live) {
                 count += 1;
                 first = Some(first.map_or(r.deadline, |d: Nanos| d.min(r.deadline)));
             }
-            // As many pending ones as fill a batch beside the running ones.
-            let taken = (running.requests.len() + cap - count).min(left);
+            taken = (running.requests.len() + cap - count).min(left);
             if let Some(r) = self.pending.get(view, m, 0).filter(|_| taken > 0) {
                 first = Some(first.map_or(r.deadline, |d| d.min(r.deadline)));
             }
             count += taken;
         }
         let n_own = first.map_or(0, |d| common::fit(view, m, gpu, now, d, count, self.cap()));
-        let same = (n_own as f64 >= need && n_own > other.map_or(0, |c| c.n)).then_some(n_own);
-        if let Some(n) = same {
+        if n_own as f64 >= need && n_own > other.map_or(0, |c| c.n) {
             let mut own = std::mem::take(&mut self.own);
             own.clear();
             own.extend(
                 running
                     .requests
                     .iter()
-                    .filter(|r| !common::hopeless(view, r))
+                    .filter(live)
                     .map(|r| (r.deadline, r.id, false)),
             );
-            let mut i = 0;
-            while own.len() < running.requests.len() + cap {
-                let Some(r): Option<&Request> = self.pending.get(view, m, i) else {
-                    break;
-                };
+            for i in 0..taken {
+                let r = self.pending.get(view, m, i).expect("a pending request");
                 own.push((r.deadline, r.id, true));
-                i += 1;
             }
             own.sort_unstable();
             debug_assert_eq!((own.len(), own.first().map(|r| r.0)), (count, first));
-            let taken = own[..n].iter().filter(|r| r.2).count();
-            self.take(view, m, taken);
-            let mut ids: Vec<RequestId> = own[..n].iter().map(|r| r.1).collect();
+            let from_queue = own[..n_own].iter().filter(|r| r.2).count();
+            self.take(view, m, from_queue);
+            let mut ids: Vec<RequestId> = own[..n_own].iter().map(|r| r.1).collect();
             ids.sort_unstable();
-            out.actions.push(Action::Preempt {
-                gpu,
-                batch: running.id,
-            });
-            out.actions
-                .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
-            self.lru.used(view, gpu, m);
-            self.preempted.push(m);
             self.own = own;
+            self.replace(view, gpu, running, m, ids, out);
         } else if let Some(c) = other
             && c.n as f64 >= need
         {
             let ids = self.take(view, c.model, c.n);
-            out.actions.push(Action::Preempt {
-                gpu,
-                batch: running.id,
-            });
-            out.actions
-                .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
-            self.lru.used(view, gpu, c.model);
-            self.preempted.push(m);
+            self.replace(view, gpu, running, c.model, ids, out);
         }
+    }
+
+    /// Preempts `running` on `gpu` for a batch of `model` with `ids`.
+    fn replace(
+        &mut self,
+        view: &View,
+        gpu: GpuId,
+        running: &Batch,
+        model: ModelId,
+        ids: Vec<RequestId>,
+        out: &mut Decision,
+    ) {
+        out.actions.push(Action::Preempt {
+            gpu,
+            batch: running.id,
+        });
+        out.actions
+            .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
+        self.lru.used(view, gpu, model);
+        self.preempted.push(running.model);
     }
 }
 
