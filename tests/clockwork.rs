@@ -383,3 +383,59 @@ fn writes_the_request_log_in_clockworks_columns() {
     assert!(!again.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn which_gpus_a_decision_visits_changes_nothing() {
+    // 80 GPUs with room for 9 of the 10 models each (preloaded, spread): each
+    // model is on 72 GPUs, more than Clockwork watches directly, so a
+    // decision walks an arrived model's holders and stops where its queue
+    // empties. Bursts queue requests on busy GPUs, and the model missing
+    // from a GPU is loaded there (evicting another) when its demand grows.
+    // Walking every arrived model's holders, or watching them all, must
+    // give the same run, to the nanosecond.
+    use inferfair_sim::policy::clockwork::{Clockwork, ClockworkConfig};
+    let s = scenario(
+        r#"
+        name = "visits"
+        duration_s = 0.4
+        warmup_s = 0.0
+        profile = "../../profiles/v100.csv"
+        [cluster]
+        gpus = 80
+        weights_memory_gib = 0.9
+        preload = true
+        [[models]]
+        model = "resnet50"
+        count = 10
+        zipf_alpha = 1.0
+        slo_ms = 60
+        arrival = { process = "gamma", rate_rps = 9000, cv = 3 }
+        "#,
+    );
+    let run = |few: Option<usize>| {
+        let mut p = Clockwork::new(ClockworkConfig::default());
+        if let Some(few) = few {
+            p = p.walking_above(few);
+        }
+        let mut rec = inferfair_sim::check::Recorder::default();
+        inferfair_sim::run::simulate_with(
+            &s,
+            &mut p,
+            inferfair_sim::RunOptions {
+                observer: Some(&mut rec),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        rec
+    };
+    let walked = run(None);
+    assert!(walked.batches.len() > 2000, "{}", walked.batches.len());
+    assert!(!walked.loads.is_empty() && !walked.evicts.is_empty());
+    for few in [0, usize::MAX] {
+        let other = run(Some(few));
+        assert_eq!(walked.batches, other.batches, "few = {few}");
+        assert_eq!(walked.loads, other.loads, "few = {few}");
+        assert_eq!(walked.evicts, other.evicts, "few = {few}");
+    }
+}

@@ -36,6 +36,11 @@ impl GpuSet {
         }
     }
 
+    /// The members among GPUs 64 i .. 64 i + 63, one bit each (none past the end).
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
     /// The GPUs in the set, in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = GpuId> + '_ {
         self.0.iter().enumerate().flat_map(|(i, &w)| {

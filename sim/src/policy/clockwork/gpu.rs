@@ -29,7 +29,8 @@ pub type Strategy = (i64, u32, ModelId);
 pub struct Instance {
     /// Weights loaded (usable).
     pub loaded: bool,
-    /// Its strategies are in the GPU's set, or it waits in `activated`.
+    /// Its strategies are in the GPU's set, or it waits in `activated` (an
+    /// arrival's activation is filed directly: `visits`).
     pub active: bool,
     /// Its best strategy, filed in the GPU's set: (priority, batch size).
     pub strategy: Option<(i64, u32)>,
@@ -57,7 +58,7 @@ pub struct Gpu {
     pub pcie: WorkerTracker,
     /// Per model.
     pub instances: Vec<Instance>,
-    /// Instances activated since the last scheduling pass.
+    /// Instances activated by a finished load since the last scheduling pass.
     pub activated: Vec<ModelId>,
     /// The strategies of active instances, least first (with out-of-date
     /// entries: see [`Gpu::first_strategy`]).

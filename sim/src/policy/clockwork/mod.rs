@@ -13,6 +13,8 @@
 //!   now, the best strategy's model is tried (`try_dequeue`): on success the
 //!   batch is dispatched with a start window, on failure the model's
 //!   strategies come back capped below that batch size.
+//! - An arrival activates its model on the GPUs that hold it; a decision
+//!   visits only the GPUs that may have something to do ([`visits`]).
 //! - Estimates come from the profile, then from the p99 of the last 10
 //!   measured durations ([`estimates`]).
 //! - Weights live in a page cache ([`memory`]); the load tracker ([`tracker`])
@@ -26,6 +28,7 @@ mod memory;
 mod queues;
 mod recency;
 mod tracker;
+mod visits;
 mod worker;
 
 pub use config::{ClockworkConfig, Params};
@@ -41,6 +44,7 @@ use queues::{Entry, ModelQueues};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use tracker::{LoadTracker, TrackerParams};
+use visits::Visits;
 
 /// One model's scheduler state (`Scheduler::Model`).
 #[derive(Clone, Debug)]
@@ -124,6 +128,10 @@ pub struct Clockwork {
     /// GPUs that may still load in a decision (reused).
     live: Vec<usize>,
     drops: Vec<(ModelId, RequestId)>,
+    /// Which GPUs a decision visits: models' holders, arrivals, watched GPUs.
+    visits: Visits,
+    /// Holders above which an arrived model's holders are walked ([`visits`]).
+    walk_above: usize,
 }
 
 impl Clockwork {
@@ -145,7 +153,18 @@ impl Clockwork {
             transferring: Vec::new(),
             live: Vec::new(),
             drops: Vec::new(),
+            visits: Visits::default(),
+            walk_above: visits::FEW,
         }
+    }
+
+    /// The same policy, walking an arrived model's holders rather than
+    /// watching them when it has more than `few` (for tests: the results do
+    /// not depend on it; see `visits`).
+    #[doc(hidden)]
+    pub fn walking_above(mut self, few: usize) -> Self {
+        self.walk_above = few;
+        self
     }
 
     fn setup(&mut self, view: &View) {
@@ -219,6 +238,7 @@ impl Clockwork {
                 positive_only: p.positive_priority_only,
             },
         );
+        self.visits = Visits::new(n, view.gpus.len(), self.walk_above);
         // Models the scenario preloads are loaded when the scheduler starts.
         for g in view.gpus {
             for &m in &g.resident {
@@ -226,6 +246,7 @@ impl Clockwork {
                     tracker.preloaded(m, g.id);
                     memory.take(g.id, m);
                     self.gpus[g.id].instances[m].loaded = true;
+                    self.visits.loaded(m, g.id);
                 }
             }
         }
@@ -272,10 +293,14 @@ impl Clockwork {
             exec_demand,
             load_demand,
         }));
-        // The GPUs where it is loaded: its requests are considered there.
-        for &g in &view.models[m].loaded_on {
-            self.gpus[g].activate(m);
-        }
+        // The GPUs where it is loaded consider its requests: they are
+        // activated when the decision reaches them (`visits`).
+        debug_assert!({
+            let mut on = view.models[m].loaded_on.clone();
+            on.sort_unstable();
+            on == self.visits.holders(m)
+        });
+        self.visits.arrival(m);
     }
 
     /// Requests whose internal deadline has come without being dispatched time out.
@@ -320,6 +345,37 @@ impl Clockwork {
             gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
         }
         gpu.activated.clear();
+    }
+
+    /// The activation of the models that arrived since the last decision on
+    /// GPU `g` (the first time it schedules in the decision): each it holds,
+    /// not active there yet and with requests still queued, files its
+    /// strategies. (One whose queue is empty would file none and stay inactive.)
+    fn file_arrived(&mut self, g: usize, pool: usize) {
+        let gpu = &mut self.gpus[g];
+        let before = gpu.no_strategies();
+        for &m in self.visits.arrived() {
+            let model = &self.models[m];
+            let inst = &mut gpu.instances[m];
+            if !inst.loaded || inst.active || model.queues.is_empty() {
+                continue;
+            }
+            inst.active = true;
+            let est = model.est(inst.est, pool);
+            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
+        }
+        if before && !gpu.no_strategies() {
+            self.visits.watch(g, true);
+        }
+    }
+
+    /// Whether GPU `g` activates a model that arrived (see `file_arrived`).
+    fn activates(&self, g: usize) -> bool {
+        let gpu = &self.gpus[g];
+        self.visits.arrived().iter().any(|&m| {
+            let inst = &gpu.instances[m];
+            inst.loaded && !inst.active && !self.models[m].queues.is_empty()
+        })
     }
 
     /// One pass of `GPU::schedule_infer` on GPU `g`: new strategies for activated
@@ -382,6 +438,13 @@ impl Clockwork {
         }
     }
 
+    /// GPU `g`'s first turn in a decision: the models that arrived are
+    /// activated, then `schedule_infer`.
+    fn first_turn(&mut self, g: usize, pool: usize, now: Nanos, out: &mut Decision) -> bool {
+        self.file_arrived(g, pool);
+        self.schedule_infer(g, pool, now, out)
+    }
+
     /// One call of `GPU::schedule_load` on GPU `g`: if its weight transfers are
     /// booked less than schedule_ahead ahead, load the tracker's choice, evicting
     /// as the tracker says until its pages fit. Some(true) if a load was sent,
@@ -423,6 +486,7 @@ impl Clockwork {
                 break;
             };
             gpu.unload(v);
+            self.visits.unloaded(v, g);
             memory.give(g, v);
             out.actions.push(Action::Evict { gpu: g, model: v });
         }
@@ -590,6 +654,8 @@ impl Policy for Clockwork {
                     .load_complete(m, g, true, now);
                 self.gpus[g].instances[m].loaded = true;
                 self.gpus[g].activate(m);
+                self.visits.loaded(m, g);
+                self.visits.watch(g, true);
             }
         }
     }
@@ -606,7 +672,8 @@ impl Policy for Clockwork {
         // activated) can dispatch: they take turns. A GPU booked further
         // ahead only files the strategies of its activated models; it comes
         // after every free GPU in Clockwork's order, so it does so once the
-        // first turn of the free ones is over. Any other GPU has nothing to do.
+        // first turn of the free ones is over. Any other GPU has nothing to
+        // do, and is not visited (`visits`).
         let n = self.gpus.len();
         let first = self.turn % n.max(1);
         self.turn = self.turn.wrapping_add(1);
@@ -617,38 +684,49 @@ impl Policy for Clockwork {
         order.clear();
         booked.clear();
         later.clear();
-        // In rotated order; those free at the earliest possible time (now +
-        // future: idle, most of them) are then in their final order, the
-        // others are sorted after them.
-        for (rotated, g) in (first..n).chain(0..first).enumerate() {
+        // The first turn. In rotated order; those free at the earliest
+        // possible time (now + future: idle, most of them) take their turn at
+        // once, the others are sorted after them.
+        let mut progress = false;
+        self.visits.begin(first);
+        while let Some((rotated, g)) = self.visits.next(|m| self.models[m].queues.is_empty()) {
             let gpu = &self.gpus[g];
-            if gpu.no_strategies() && gpu.activated.is_empty() {
+            if gpu.no_strategies() && gpu.activated.is_empty() && !self.activates(g) {
+                self.visits.watch(g, false);
                 continue;
             }
             let at = gpu.exec.available(now);
             if at >= ahead {
                 booked.push((at, g));
             } else if at == now + self.p.future {
+                progress |= self.first_turn(g, view.gpus[g].pool, now, out);
                 order.push((at, rotated, g));
             } else {
                 later.push((at, rotated, g));
             }
         }
         later.sort_unstable();
+        for &(_, _, g) in &later {
+            progress |= self.first_turn(g, view.gpus[g].pool, now, out);
+        }
         order.append(&mut later);
         self.later = later;
-        for turn in 0.. {
-            let mut progress = false;
+        if !self.visits.arrived().is_empty() {
+            for &(_, g) in &booked {
+                self.file_arrived(g, view.gpus[g].pool);
+            }
+        }
+        for &(_, g) in &booked {
+            if !self.gpus[g].activated.is_empty() {
+                self.file_activated(g, view.gpus[g].pool);
+            }
+        }
+        self.visits.end_arrivals();
+        // The other turns, while some GPU dispatches.
+        while progress {
+            progress = false;
             for &(_, _, g) in &order {
                 progress |= self.schedule_infer(g, view.gpus[g].pool, now, out);
-            }
-            if turn == 0 {
-                for &(_, g) in &booked {
-                    self.file_activated(g, view.gpus[g].pool);
-                }
-            }
-            if !progress {
-                break;
             }
         }
         self.order = order;
