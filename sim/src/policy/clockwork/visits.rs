@@ -130,7 +130,7 @@ impl Visits {
                     self.watch.set(g, true);
                 }
             } else {
-                let start = h.partition_point(|&g| g < first);
+                let start = start_of(h, first, self.n);
                 self.cursors.push(Cursor { model, start, k: 0 });
             }
         }
@@ -241,6 +241,19 @@ impl Visits {
     }
 }
 
+/// Index of the first of the holders `h` (ascending, among GPUs 0..n) at
+/// or after GPU `first`: guessed as if they were spread evenly (exact when
+/// a model is on every GPU), searched only if the guess is wrong.
+fn start_of(h: &[GpuId], first: usize, n: usize) -> usize {
+    let at_or_after = |i: usize| i == h.len() || h[i] >= first;
+    let guess = first * h.len() / n.max(1);
+    if at_or_after(guess) && (guess == 0 || !at_or_after(guess - 1)) {
+        guess
+    } else {
+        h.partition_point(|&g| g < first)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +309,21 @@ mod tests {
         assert_eq!(v.next(|_| emptied.get()), Some((1, 3)));
         emptied.set(true);
         assert_eq!(v.next(|_| emptied.get()), None);
+    }
+
+    #[test]
+    fn the_walk_starts_at_the_first_holder_from_the_first_gpu() {
+        let mut rng = crate::rng::Rng::new(7);
+        for _ in 0..500 {
+            let n = 1 + rng.below(300) as usize;
+            let h: Vec<GpuId> = (0..n).filter(|_| rng.below(3) > 0).collect();
+            for first in 0..n {
+                let want = h.partition_point(|&g| g < first);
+                assert_eq!(start_of(&h, first, n), want, "{h:?} from {first}");
+            }
+        }
+        let all: Vec<GpuId> = (0..100).collect();
+        assert_eq!(start_of(&all, 37, 100), 37);
     }
 
     #[test]
