@@ -8,7 +8,7 @@
 //! now + 1 ms; a strategy's priority is the front request's internal deadline
 //! minus the estimated time of its batch size.
 
-use crate::common::{data, record, scenario};
+use crate::common::{data, record, record_with, scenario};
 use inferfair_sim::state::Outcome;
 use std::process::Command;
 
@@ -417,17 +417,7 @@ fn which_gpus_a_decision_visits_changes_nothing() {
         if let Some(few) = few {
             p = p.walking_above(few);
         }
-        let mut rec = inferfair_sim::check::Recorder::default();
-        inferfair_sim::run::simulate_with(
-            &s,
-            &mut p,
-            inferfair_sim::RunOptions {
-                observer: Some(&mut rec),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        rec
+        record_with(&s, &mut p).1
     };
     let walked = run(None);
     assert!(walked.batches.len() > 2000, "{}", walked.batches.len());

@@ -55,10 +55,19 @@ pub fn scenario(text: &str) -> Scenario {
 /// Records everything a run does (shared with the swarm tester).
 pub use inferfair_sim::check::Recorder;
 
-/// Runs `s` under `policy` and records everything.
+/// Runs `s` under `policy` and records everything (request ends by id).
 pub fn record(s: &Scenario, policy: &str) -> (inferfair_sim::RunResult, Recorder) {
+    let mut p = inferfair_sim::policy::build(policy, s).unwrap();
+    record_with(s, p.as_mut())
+}
+
+/// Runs `s` under a policy object and records everything (request ends by id).
+pub fn record_with(
+    s: &Scenario,
+    policy: &mut dyn inferfair_sim::policy::Policy,
+) -> (inferfair_sim::RunResult, Recorder) {
     let mut rec = Recorder::default();
-    let r = inferfair_sim::simulate(
+    let r = inferfair_sim::run::simulate_with(
         s,
         policy,
         inferfair_sim::RunOptions {

@@ -870,16 +870,7 @@ fn a_closed_loop_client_sends_at_most_once_per_fastest_execution() {
         arrival = { process = "closed", clients = 2, think_ms = 0 }
         "#,
     );
-    let mut rec = crate::common::Recorder::default();
-    let r = inferfair_sim::run::simulate_with(
-        &s,
-        &mut DropAll,
-        inferfair_sim::RunOptions {
-            observer: Some(&mut rec),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (r, rec) = crate::common::record_with(&s, &mut DropAll);
     assert_eq!((r.requests, r.models[0].dropped), (20, 20));
     let mut sends: Vec<u64> = rec.ends.iter().map(|e| e.req.arrival).collect();
     sends.sort_unstable();
