@@ -391,8 +391,8 @@ fn which_gpus_a_decision_visits_changes_nothing() {
     // decision walks an arrived model's holders and stops where its queue
     // empties. Bursts queue requests on busy GPUs, and the model missing
     // from a GPU is loaded there (evicting another) when its demand grows.
-    // Walking every arrived model's holders, or watching them all, must
-    // give the same run, to the nanosecond.
+    // Walking every arrived model's holders, watching them all, or visiting
+    // every GPU in every decision must give the same run, to the nanosecond.
     use inferfair_sim::policy::clockwork::{Clockwork, ClockworkConfig};
     let s = scenario(
         r#"
@@ -412,20 +412,20 @@ fn which_gpus_a_decision_visits_changes_nothing() {
         arrival = { process = "gamma", rate_rps = 9000, cv = 3 }
         "#,
     );
-    let run = |few: Option<usize>| {
+    let run = |visiting: Option<(usize, usize)>| {
         let mut p = Clockwork::new(ClockworkConfig::default());
-        if let Some(few) = few {
-            p = p.walking_above(few);
+        if let Some((dense, few)) = visiting {
+            p = p.visiting(dense, few);
         }
         record_with(&s, &mut p).1
     };
     let walked = run(None);
     assert!(walked.batches.len() > 2000, "{}", walked.batches.len());
     assert!(!walked.loads.is_empty() && !walked.evicts.is_empty());
-    for few in [0, usize::MAX] {
-        let other = run(Some(few));
-        assert_eq!(walked.batches, other.batches, "few = {few}");
-        assert_eq!(walked.loads, other.loads, "few = {few}");
-        assert_eq!(walked.evicts, other.evicts, "few = {few}");
+    for v in [(0, 0), (0, usize::MAX), (usize::MAX, 0)] {
+        let other = run(Some(v));
+        assert_eq!(walked.batches, other.batches, "{v:?}");
+        assert_eq!(walked.loads, other.loads, "{v:?}");
+        assert_eq!(walked.evicts, other.evicts, "{v:?}");
     }
 }

@@ -130,8 +130,10 @@ pub struct Clockwork {
     drops: Vec<(ModelId, RequestId)>,
     /// Which GPUs a decision visits: models' holders, arrivals, watched GPUs.
     visits: Visits,
-    /// Holders above which an arrived model's holders are walked ([`visits`]).
+    /// Holders above which an arrived model's holders are walked, and GPUs
+    /// up to which every GPU is visited ([`visits`]).
     walk_above: usize,
+    dense_up_to: usize,
 }
 
 impl Clockwork {
@@ -155,14 +157,17 @@ impl Clockwork {
             drops: Vec::new(),
             visits: Visits::default(),
             walk_above: visits::FEW,
+            dense_up_to: visits::DENSE,
         }
     }
 
-    /// The same policy, walking an arrived model's holders rather than
-    /// watching them when it has more than `few` (for tests: the results do
-    /// not depend on it; see `visits`).
+    /// The same policy, visiting every GPU when there are at most `dense`,
+    /// and else walking an arrived model's holders rather than watching them
+    /// when it has more than `few` (for tests: the results do not depend on
+    /// either; see `visits`).
     #[doc(hidden)]
-    pub fn walking_above(mut self, few: usize) -> Self {
+    pub fn visiting(mut self, dense: usize, few: usize) -> Self {
+        self.dense_up_to = dense;
         self.walk_above = few;
         self
     }
@@ -238,7 +243,7 @@ impl Clockwork {
                 positive_only: p.positive_priority_only,
             },
         );
-        self.visits = Visits::new(n, view.gpus.len(), self.walk_above);
+        self.visits = Visits::new(n, view.gpus.len(), self.walk_above, self.dense_up_to);
         // Models the scenario preloads are loaded when the scheduler starts.
         for g in view.gpus {
             for &m in &g.resident {

@@ -15,16 +15,24 @@
 //! only while it still has requests queued. A holder reached after its
 //! model's queue was emptied would file nothing and stay inactive, exactly
 //! as if it had been activated and had found the queue empty; so skipping
-//! it changes nothing.
-//! The caller files an arrived model on a holder that is not already active
-//! for it, if its queue is not empty, at the holder's first scheduling pass
-//! in the decision (its "activation").
+//! it changes nothing. The caller files an arrived model on a holder that
+//! is not already active for it, if its queue is not empty, at the holder's
+//! first scheduling pass in the decision (its "activation").
+//!
+//! On a cluster of at most [`DENSE`] GPUs a decision simply visits every
+//! GPU: there the set and the list cost about as much as they save.
 
 use super::super::gpuset::GpuSet;
 use crate::state::{GpuId, ModelId};
 
 /// Holders up to which an arrived model's holders are watched rather than walked.
 pub const FEW: usize = 64;
+
+/// GPUs up to which a decision simply visits every GPU: on so few, keeping
+/// the set and the list of visits costs about as much as looking at each
+/// (measured: 1.2% fewer instructions visiting all on 4 GPUs, 5% on
+/// `bench-100x8`; 1.5% more on 10 GPUs, 4% on 16, 9% on 32).
+pub const DENSE: usize = 8;
 
 /// A walk over one arrived model's holders in rotated order.
 #[derive(Clone, Copy, Debug)]
@@ -61,13 +69,17 @@ pub struct Visits {
     pos: usize,
     /// Holders up to which an arrived model's holders are watched ([`FEW`]).
     few: usize,
+    /// Whether every GPU is visited (at most [`DENSE`] GPUs).
+    dense: bool,
 }
 
 impl Visits {
     /// Nothing loaded, nothing arrived; an arrived model's holders are
-    /// walked if there are more than `few` ([`FEW`]), else watched.
-    pub fn new(models: usize, gpus: usize, few: usize) -> Self {
+    /// walked if there are more than `few` ([`FEW`]), else watched; on at
+    /// most `dense` GPUs ([`DENSE`]) every GPU is visited.
+    pub fn new(models: usize, gpus: usize, few: usize, dense: usize) -> Self {
         Visits {
+            dense: gpus <= dense,
             holders: vec![Vec::new(); models],
             in_arrived: vec![false; models],
             watch: GpuSet::with_len(gpus),
@@ -119,6 +131,11 @@ impl Visits {
 
     /// Starts a decision whose rotated order begins at GPU `first`.
     pub fn begin(&mut self, first: usize) {
+        self.first = first;
+        self.pos = 0;
+        if self.dense {
+            return;
+        }
         // A model held on few GPUs has them watched (as cheap as walking
         // them, and one list to merge); one held on many is walked, to stop
         // at the first holder that empties its queue.
@@ -134,8 +151,6 @@ impl Visits {
                 self.cursors.push(Cursor { model, start, k: 0 });
             }
         }
-        self.first = first;
-        self.pos = 0;
         self.watched.clear();
         self.taken = 0;
         // GPUs first..n, then 0..first: the first word's high bits, the
@@ -177,6 +192,11 @@ impl Visits {
     /// GPU or holder of an arrived model whose queue is not `empty`,
     /// whichever comes first. Each GPU is returned at most once per decision.
     pub fn next(&mut self, empty: impl Fn(ModelId) -> bool) -> Option<(usize, GpuId)> {
+        if self.dense {
+            let p = self.pos;
+            self.pos += 1;
+            return (p < self.n).then(|| (p, self.gpu_at(p)));
+        }
         let watched = self.watched.get(self.taken).copied();
         if self.cursors.is_empty() {
             self.taken += 1;
@@ -187,12 +207,16 @@ impl Visits {
             self.taken += 1;
         }
         self.pos = p + 1;
-        let g = if self.first + p < self.n {
+        Some((p, self.gpu_at(p)))
+    }
+
+    /// The GPU at rotated position `p`.
+    fn gpu_at(&self, p: usize) -> GpuId {
+        if self.first + p < self.n {
             self.first + p
         } else {
             self.first + p - self.n
-        };
-        Some((p, g))
+        }
     }
 
     /// The least of `best` and the rotated positions of the next holders of
@@ -265,7 +289,7 @@ mod tests {
 
     #[test]
     fn visits_watched_gpus_and_holders_of_arrivals_in_rotated_order_once() {
-        let mut v = Visits::new(3, 10, 0);
+        let mut v = Visits::new(3, 10, 0, 0);
         for g in [1, 4, 8] {
             v.loaded(0, g);
         }
@@ -298,7 +322,7 @@ mod tests {
 
     #[test]
     fn stops_on_a_model_when_its_queue_empties_mid_walk() {
-        let mut v = Visits::new(1, 6, 0);
+        let mut v = Visits::new(1, 6, 0, 0);
         for g in 0..6 {
             v.loaded(0, g);
         }
@@ -328,7 +352,7 @@ mod tests {
 
     #[test]
     fn a_model_on_few_gpus_has_its_holders_watched() {
-        let mut v = Visits::new(2, 8, FEW);
+        let mut v = Visits::new(2, 8, FEW, 0);
         for g in [1, 5] {
             v.loaded(0, g);
         }
@@ -338,5 +362,16 @@ mod tests {
         assert_eq!(walk(&mut v, 3, |_| true), vec![(2, 5), (6, 1)]);
         v.end_arrivals();
         assert_eq!(walk(&mut v, 0, |_| true), vec![(1, 1), (5, 5)]);
+    }
+
+    #[test]
+    fn on_few_gpus_every_gpu_is_visited() {
+        let mut v = Visits::new(1, 4, FEW, DENSE);
+        v.loaded(0, 2);
+        v.arrival(0);
+        assert_eq!(
+            walk(&mut v, 3, |_| true),
+            vec![(0, 3), (1, 0), (2, 1), (3, 2)]
+        );
     }
 }
