@@ -362,7 +362,7 @@ impl Clockwork {
         for &m in self.visits.arrived() {
             let model = &self.models[m];
             let inst = &mut gpu.instances[m];
-            if !inst.loaded || inst.active || model.queues.is_empty() {
+            if !activated_by_arrival(inst, model) {
                 continue;
             }
             inst.active = true;
@@ -377,10 +377,10 @@ impl Clockwork {
     /// Whether GPU `g` activates a model that arrived (see `file_arrived`).
     fn activates(&self, g: usize) -> bool {
         let gpu = &self.gpus[g];
-        self.visits.arrived().iter().any(|&m| {
-            let inst = &gpu.instances[m];
-            inst.loaded && !inst.active && !self.models[m].queues.is_empty()
-        })
+        self.visits
+            .arrived()
+            .iter()
+            .any(|&m| activated_by_arrival(&gpu.instances[m], &self.models[m]))
     }
 
     /// One pass of `GPU::schedule_infer` on GPU `g`: new strategies for activated
@@ -568,6 +568,12 @@ impl Clockwork {
             }
         }
     }
+}
+
+/// Whether an arrival of `model` activates it on a GPU where it is `inst`:
+/// loaded there, not active yet, and with requests still queued.
+fn activated_by_arrival(inst: &gpu::Instance, model: &Model) -> bool {
+    inst.loaded && !inst.active && !model.queues.is_empty()
 }
 
 /// Whether request `id` of `model` is still waiting (not dispatched, not dropped).
