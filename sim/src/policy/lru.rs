@@ -4,11 +4,14 @@
 //! by (last use there, model). A loaded model dispatched there is listed
 //! with the last use it is filed under, and refiled when that GPU next
 //! needs room; a finished load files its model, an eviction takes it out.
+//! The order is a [`Recency`]: a use is refiled at the newest time, a load
+//! among the recent ones, so an ordered set's walks down a tree (and their
+//! cache misses, where models load all the time) are not needed.
 
+use super::recency::Recency;
 use super::{Action, Decision, View};
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
-use std::collections::BTreeSet;
 
 /// Per GPU, its loaded models by last use (see the module's doc).
 #[derive(Debug, Default)]
@@ -16,7 +19,7 @@ pub struct Lru {
     ready: bool,
     /// Per GPU: its loaded models by (last use, model), least recent first,
     /// as filed.
-    order: Vec<BTreeSet<(Nanos, ModelId)>>,
+    order: Vec<Recency>,
     /// Per GPU: the loaded models dispatched there since its order was last
     /// brought up to date, with the last use they are filed under, and
     /// whether each is listed (by GPU and model).
@@ -35,10 +38,11 @@ impl Lru {
         self.ready = true;
         self.order = (view.gpus.iter())
             .map(|g| {
-                (g.resident.iter())
-                    .filter(|&&m| g.is_loaded(m))
-                    .map(|&m| (g.last_used[m], m))
-                    .collect()
+                let mut order = Recency::default();
+                for &m in g.resident.iter().filter(|&&m| g.is_loaded(m)) {
+                    order.file(g.last_used[m], m);
+                }
+                order
             })
             .collect();
         self.used = vec![Vec::new(); view.gpus.len()];
@@ -60,7 +64,7 @@ impl Lru {
     /// `model`'s load on `gpu` finished (`Notice::LoadDone`).
     pub fn loaded(&mut self, view: &View, gpu: GpuId, model: ModelId) {
         if self.ready {
-            self.order[gpu].insert((view.gpus[gpu].last_used[model], model));
+            self.order[gpu].file(view.gpus[gpu].last_used[model], model);
         }
     }
 
@@ -69,8 +73,8 @@ impl Lru {
         let g = &view.gpus[gpu];
         for (filed, m) in self.used[gpu].drain(..) {
             self.is_used[gpu][m] = false;
-            if self.order[gpu].remove(&(filed, m)) {
-                self.order[gpu].insert((g.last_used[m], m));
+            if self.order[gpu].key(m) == Some(filed) {
+                self.order[gpu].file(g.last_used[m], m);
             }
         }
         debug_assert!(
@@ -80,7 +84,8 @@ impl Lru {
                     .map(|&v| (g.last_used[v], v))
                     .collect();
                 want.sort_unstable();
-                self.order[gpu].iter().copied().eq(want)
+                self.order[gpu].iter().eq(want.iter().map(|w| w.1))
+                    && want.iter().all(|&(t, v)| self.order[gpu].key(v) == Some(t))
             },
             "gpu {gpu}: the order of loaded models differs from the state's"
         );
@@ -98,7 +103,7 @@ impl Lru {
         let need = view.weights_bytes(model, gpu);
         let mut free_bytes = g.free_bytes();
         self.evict.clear();
-        for &(_, v) in &self.order[gpu] {
+        for v in self.order[gpu].iter() {
             if free_bytes >= need {
                 break;
             }
@@ -111,7 +116,8 @@ impl Lru {
             return false;
         }
         for &v in &self.evict {
-            self.order[gpu].remove(&(g.last_used[v], v));
+            debug_assert_eq!(self.order[gpu].key(v), Some(g.last_used[v]));
+            self.order[gpu].removed(v);
             out.actions.push(Action::Evict { gpu, model: v });
         }
         out.actions.push(Action::Load { gpu, model });

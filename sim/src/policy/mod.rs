@@ -20,6 +20,7 @@ mod gpuset;
 pub mod inferfair;
 mod keyed;
 mod lru;
+mod recency;
 mod shepherd;
 mod slots;
 

@@ -26,7 +26,6 @@ mod estimates;
 mod gpu;
 mod memory;
 mod queues;
-mod recency;
 mod tracker;
 mod visits;
 mod worker;

@@ -42,8 +42,8 @@
 //!   counts of candidates are no longer kept (there are none); only whether
 //!   a model has demand is kept: it says when to wake up.
 
-use super::recency::Recency;
 use crate::cluster::PoolId;
+use crate::policy::recency::Recency;
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 use std::cmp::Reverse;
@@ -309,7 +309,7 @@ impl LoadTracker {
         let loaded = model.loaded(g);
         model.last_used[g] = seq;
         if loaded {
-            self.gpus[g].cached.used(seq, m);
+            self.gpus[g].cached.file(seq, m);
         }
     }
 
@@ -428,7 +428,7 @@ impl LoadTracker {
         );
         model.loading[g] = false;
         model.last_used[g] = seq;
-        self.gpus[g].cached.used(seq, m);
+        self.gpus[g].cached.file(seq, m);
     }
 
     fn remove_gpu(&mut self, m: ModelId, g: GpuId) {
