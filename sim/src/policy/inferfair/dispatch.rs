@@ -28,6 +28,27 @@ pub(super) struct Choice {
     pub exec: Nanos,
 }
 
+/// The wall time on `g` of a batch of allowed size index `i` of a model
+/// of `kind` with profile `p`, beside the batches `beside` (not empty), as
+/// the interference model says.
+#[cold]
+fn slowed_beside(
+    view: &View,
+    g: GpuId,
+    kind: u32,
+    p: &crate::profile::ModelProfile,
+    i: usize,
+    beside: &[Runner],
+) -> Nanos {
+    let mut all = beside.to_vec();
+    all.push(Runner {
+        kind,
+        util: p.util[i],
+    });
+    let s = view.gpus[g].interference().slowdown(&all, all.len() - 1);
+    (p.exec_ns[i] as f64 * s.max(1.0)).ceil() as Nanos
+}
+
 impl InferFair {
     /// Drops the pending requests of `m` that cannot finish by their
     /// deadline even if their smallest batch started now.
@@ -73,15 +94,10 @@ impl InferFair {
         // The wall time of a batch of allowed size index i here.
         let slowed = |i: usize| -> Nanos {
             if beside.is_empty() {
-                return p.exec_ns[i];
+                p.exec_ns[i]
+            } else {
+                slowed_beside(view, g, ms.kind, p, i, beside)
             }
-            let mut all = beside.to_vec();
-            all.push(Runner {
-                kind: ms.kind,
-                util: p.util[i],
-            });
-            let s = view.gpus[g].interference().slowdown(&all, all.len() - 1);
-            (p.exec_ns[i] as f64 * s.max(1.0)).ceil() as Nanos
         };
         if self.overloaded && self.cfg.efficient_batches {
             let mut best: Option<Choice> = None;
@@ -149,11 +165,10 @@ impl InferFair {
     fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (u64, Nanos, ModelId) {
         let ms = &view.models[m];
         let info = &self.models[m];
+        let p = view.profile(m, g).expect("a model loaded here runs here");
         let cap = *info.curve.sizes.last().expect("a batch size");
-        let n = (self.remaining(view, m) as u32)
-            .min(cap)
-            .min(view.max_batch(m, g));
-        let exec = view.exec_ns(m, g, n).expect("n <= max batch");
+        let n = (self.remaining(view, m) as u32).min(cap).min(p.max_batch());
+        let exec = p.exec_for(n).expect("n <= max batch");
         let latest = self.queues[m].deadline(&ms.queue, 0).saturating_sub(exec);
         let deficit = match info.part(g) {
             _ if !fair_mode => 0.0,

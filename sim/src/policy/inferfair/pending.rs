@@ -58,6 +58,7 @@ impl Pending {
     }
 
     /// Pending requests not consumed in this decision.
+    #[inline]
     pub(super) fn len(&self, q: &VecDeque<Request>) -> usize {
         match &self.edf {
             Some(set) => set.len(),
@@ -66,6 +67,7 @@ impl Pending {
     }
 
     /// The deadline of the `k`-th pending request in deadline order.
+    #[inline]
     pub(super) fn deadline(&self, q: &VecDeque<Request>, k: usize) -> Nanos {
         match &self.edf {
             Some(set) => set.iter().nth(k).expect("k < len").0,
@@ -82,9 +84,12 @@ impl Pending {
     }
 
     /// How many pending requests have a deadline earlier than `t`.
+    #[inline]
     pub(super) fn before(&self, q: &VecDeque<Request>, t: Nanos) -> usize {
         match &self.edf {
             Some(set) => set.range(..(t, 0)).count(),
+            // Most often none is due: the first pending request says so.
+            None if q.get(self.skip).is_none_or(|r| r.deadline >= t) => 0,
             None => q.partition_point(|r| r.deadline < t).max(self.skip) - self.skip,
         }
     }
