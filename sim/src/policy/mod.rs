@@ -83,10 +83,12 @@ impl<'a> View<'a> {
         self.profile(model, gpu)?.exec_for(n)
     }
 
+    #[inline]
     fn on(&self, model: ModelId, gpu: GpuId) -> &'a ModelProfile {
-        self.profile(model, gpu).unwrap_or_else(|| {
-            panic!("model {model} cannot run on gpu {gpu}: check View::can_run first")
-        })
+        match self.profile(model, gpu) {
+            Some(p) => p,
+            None => cannot_run(model, gpu),
+        }
     }
 
     /// Bytes of `model`'s weights on `gpu` (which must be able to run it).
@@ -103,6 +105,13 @@ impl<'a> View<'a> {
     pub fn max_batch(&self, model: ModelId, gpu: GpuId) -> u32 {
         self.on(model, gpu).max_batch()
     }
+}
+
+/// The panic of [`View::on`], out of the way of the lookup.
+#[cold]
+#[inline(never)]
+fn cannot_run(model: ModelId, gpu: GpuId) -> ! {
+    panic!("model {model} cannot run on gpu {gpu}: check View::can_run first")
 }
 
 /// Run a batch of specific pending requests of one model on one GPU.

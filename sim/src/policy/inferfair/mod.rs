@@ -185,7 +185,9 @@ pub struct InferFair {
     target: group::Split,
     new_parts: group::Split,
     spare_parts: Vec<Part>,
-    /// Scratch: an idle GPU's candidates in dispatch order (kept to reuse its allocation).
+    /// Scratch: an idle GPU's candidates in dispatch order, or a GPU's
+    /// candidates for eviction (`placement::victims`), kept to reuse its
+    /// allocation.
     order: Vec<std::cmp::Reverse<(u64, Nanos, ModelId)>>,
     /// The record of periods, when asked for.
     log: Option<Vec<PeriodRecord>>,

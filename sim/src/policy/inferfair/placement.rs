@@ -218,7 +218,8 @@ fn victims(p: &mut InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option
     // id): a heap, popped only until the room suffices (usually one or two
     // of many), rather than a sort of all of them.
     let mut room = free;
-    let mut cands: Vec<Reverse<(u64, Nanos, ModelId)>> = Vec::with_capacity(g.resident.len());
+    let mut cands: Vec<Reverse<(u64, Nanos, ModelId)>> = std::mem::take(&mut p.order);
+    cands.clear();
     for &v in &g.resident {
         if g.is_loaded(v)
             && !g.has_work_for(v)
@@ -232,6 +233,7 @@ fn victims(p: &mut InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option
     }
     if room < need {
         // Even evicting all of them would not make room.
+        p.order = cands;
         return None;
     }
     let mut cands = BinaryHeap::from(cands);
@@ -241,6 +243,7 @@ fn victims(p: &mut InferFair, view: &View, gpu: GpuId, model: ModelId) -> Option
         free += view.weights_bytes(v, gpu);
         out.push(v);
     }
+    p.order = cands.into_vec();
     Some(out)
 }
 
