@@ -47,7 +47,9 @@ struct Cursor {
 /// The GPUs a decision may visit, and what they need for it.
 #[derive(Debug, Default)]
 pub struct Visits {
-    /// Per model, the GPUs its weights are loaded on, ascending.
+    /// Per model, the GPUs its weights are loaded on, ascending: the
+    /// state's `loaded_on` is in load order, and a walk in rotated order
+    /// needs them sorted (debug builds check the two agree at arrivals).
     holders: Vec<Vec<GpuId>>,
     /// Models with arrivals since the last decision, each once.
     arrived: Vec<ModelId>,
@@ -123,8 +125,8 @@ impl Visits {
         &self.arrived
     }
 
-    /// Whether GPU `g` is watched (may have strategies or activated models:
-    /// every GPU that has must be).
+    /// Sets whether GPU `g` is watched (may have strategies or activated
+    /// models: every GPU that has must be).
     pub fn watch(&mut self, g: GpuId, on: bool) {
         self.watch.set(g, on);
     }

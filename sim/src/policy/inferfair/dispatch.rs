@@ -14,6 +14,7 @@ use super::corun::{self, Running};
 use crate::interference::Runner;
 use crate::policy::common::ordered;
 use crate::policy::{Action, Decision, Dispatch, View};
+use crate::profile::ModelProfile;
 use crate::state::{GpuId, GpuState, ModelId};
 use crate::time::Nanos;
 use std::cmp::Reverse;
@@ -36,7 +37,7 @@ fn slowed_beside(
     view: &View,
     g: GpuId,
     kind: u32,
-    p: &crate::profile::ModelProfile,
+    p: &ModelProfile,
     i: usize,
     beside: &[Runner],
 ) -> Nanos {
