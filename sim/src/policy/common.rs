@@ -308,7 +308,13 @@ impl Pending {
     }
 
     /// The `i`-th request of `m` not taken yet, in deadline order.
+    #[inline]
     pub fn get<'v>(&mut self, view: &View<'v>, m: ModelId, i: usize) -> Option<&'v Request> {
+        if self.ordered[m] {
+            // Its queue is in deadline order: nothing to set up (`touch`
+            // matters only to what `take` changes and to sorted queues).
+            return view.models[m].queue.get(self.taken[m] + i);
+        }
         self.touch(view, m);
         let k = self.taken[m] + i;
         let q = &view.models[m].queue;
@@ -318,11 +324,21 @@ impl Pending {
         }
     }
 
-    /// Takes the next `n` requests of `m` (in deadline order); returns their ids, increasing.
-    pub fn take(&mut self, view: &View, m: ModelId, n: usize) -> Vec<u64> {
-        let mut ids: Vec<u64> = (0..n)
-            .map(|i| self.get(view, m, i).expect("a pending request").id)
-            .collect();
+    /// Takes the next `n` requests of `m` (in deadline order); returns their
+    /// ids, increasing, in a list from `out` ([`Decision::ids`]).
+    pub fn take(&mut self, view: &View, m: ModelId, n: usize, out: &mut Decision) -> Vec<u64> {
+        self.touch(view, m);
+        let k = self.taken[m];
+        assert!(
+            k + n <= view.models[m].queue.len(),
+            "taking more than is pending"
+        );
+        let q = &view.models[m].queue;
+        let mut ids = out.ids();
+        match &self.sorted[m] {
+            Some(idx) => ids.extend(idx[k..k + n].iter().map(|&j| q[j as usize].id)),
+            None => ids.extend(q.range(k..k + n).map(|r| r.id)),
+        }
         self.taken[m] += n;
         self.emptied.push(m);
         ids.sort_unstable();
@@ -407,7 +423,7 @@ impl Pending {
             n += 1;
         }
         if n > 0 {
-            let requests = self.take(view, m, n);
+            let requests = self.take(view, m, n, out);
             out.actions.push(Action::Drop { model: m, requests });
         }
         n

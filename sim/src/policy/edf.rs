@@ -162,7 +162,7 @@ impl Policy for Edf {
             let cap = self.cfg.max_batch.unwrap_or(u32::MAX);
             let left = self.pending.left(view, m);
             let n = common::fit(view, m, gpu, start, deadline, left, cap).max(1);
-            let ids = self.pending.take(view, m, n);
+            let ids = self.pending.take(view, m, n, out);
             self.refile(view, m);
             out.actions
                 .push(super::Action::Dispatch(Dispatch::new(gpu, m, ids)));

@@ -219,7 +219,7 @@ impl Policy for Fair {
             let cap = self.cfg.max_batch.unwrap_or(u32::MAX);
             let left = self.pending.left(view, m);
             let n = common::fit(view, m, gpu, start, deadline, left, cap).max(1);
-            let ids = self.pending.take(view, m, n);
+            let ids = self.pending.take(view, m, n, out);
             let exec = view.exec_ns(m, gpu, n as u32).expect("a batch it can run");
             self.counter[m] += exec as f64 / self.weight[m];
             self.file(m, left > n);

@@ -141,8 +141,8 @@ impl Shepherd {
     }
 
     /// Takes the next `n` requests of `m` (in deadline order); returns their ids.
-    fn take(&mut self, view: &View, m: ModelId, n: usize) -> Vec<RequestId> {
-        let ids = self.pending.take(view, m, n);
+    fn take(&mut self, view: &View, m: ModelId, n: usize, out: &mut Decision) -> Vec<RequestId> {
+        let ids = self.pending.take(view, m, n, out);
         self.file(m, self.pending.left(view, m));
         ids
     }
@@ -218,7 +218,7 @@ impl Shepherd {
         }
         if let Some(c) = pick {
             self.lru.used(view, gpu, c.model);
-            let ids = self.take(view, c.model, c.n);
+            let ids = self.take(view, c.model, c.n, out);
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, c.model, ids)));
         }
@@ -283,15 +283,16 @@ impl Shepherd {
             own.sort_unstable();
             debug_assert_eq!((own.len(), own.first().map(|r| r.0)), (count, first));
             let from_queue = own[..n_own].iter().filter(|r| r.2).count();
-            self.take(view, m, from_queue);
-            let mut ids: Vec<RequestId> = own[..n_own].iter().map(|r| r.1).collect();
+            let mut ids = self.take(view, m, from_queue, out);
+            ids.clear();
+            ids.extend(own[..n_own].iter().map(|r| r.1));
             ids.sort_unstable();
             self.own = own;
             self.replace(view, gpu, running, m, ids, out);
         } else if let Some(c) = other
             && c.n as f64 >= need
         {
-            let ids = self.take(view, c.model, c.n);
+            let ids = self.take(view, c.model, c.n, out);
             self.replace(view, gpu, running, c.model, ids, out);
         }
     }
