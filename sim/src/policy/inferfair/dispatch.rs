@@ -60,7 +60,7 @@ impl InferFair {
         let ms = &view.models[m];
         let k = self.queues[m].before(&ms.queue, view.now + ms.fastest().min_exec_ns());
         if k > 0 {
-            let ids = self.take(view, m, k);
+            let ids = self.take(view, m, k, out);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
@@ -598,7 +598,7 @@ impl InferFair {
                 };
                 let q = &view.models[m].queue;
                 if c.skip > 0 {
-                    let ids = self.take(view, m, c.skip);
+                    let ids = self.take(view, m, c.skip, out);
                     out.actions.push(Action::Drop {
                         model: m,
                         requests: ids,
@@ -611,7 +611,7 @@ impl InferFair {
                         deadline: self.queues[m].deadline(q, 0),
                     });
                 }
-                let ids = self.take(view, m, c.n);
+                let ids = self.take(view, m, c.n, out);
                 if let Some(p) = self.models[m].parts.iter_mut().find(|p| p.gpu == g) {
                     p.balance -= c.exec as f64;
                     p.used += c.exec as f64;

@@ -295,15 +295,21 @@ impl InferFair {
     }
 
     /// Consumes the first `k` pending requests of `m` in deadline order
-    /// (dispatched or dropped); their ids, increasing.
-    fn take(&mut self, view: &View, m: ModelId, k: usize) -> Vec<crate::state::RequestId> {
+    /// (dispatched or dropped); their ids, increasing, in a list from `out`.
+    fn take(
+        &mut self,
+        view: &View,
+        m: ModelId,
+        k: usize,
+        out: &mut Decision,
+    ) -> Vec<crate::state::RequestId> {
         let info = &mut self.models[m];
         if !info.touched {
             info.touched = true;
             self.touched.push(m);
         }
         self.left -= k;
-        self.queues[m].take(&view.models[m].queue, k)
+        self.queues[m].take(&view.models[m].queue, k, out.ids())
     }
 
     /// Lists `m` among the models that may have pending requests.

@@ -94,22 +94,25 @@ impl Pending {
         }
     }
 
-    /// Consumes the first `k` pending requests in deadline order; their ids, increasing.
-    pub(super) fn take(&mut self, q: &VecDeque<Request>, k: usize) -> Vec<RequestId> {
+    /// Consumes the first `k` pending requests in deadline order; their ids,
+    /// increasing, in `ids` (an empty list, given for reuse).
+    pub(super) fn take(
+        &mut self,
+        q: &VecDeque<Request>,
+        k: usize,
+        mut ids: Vec<RequestId>,
+    ) -> Vec<RequestId> {
         match &mut self.edf {
             Some(set) => {
-                let mut ids: Vec<RequestId> = (0..k)
-                    .map(|_| set.pop_first().expect("k <= len").1)
-                    .collect();
+                ids.extend((0..k).map(|_| set.pop_first().expect("k <= len").1));
                 ids.sort_unstable();
-                ids
             }
             None => {
-                let ids = q.range(self.skip..self.skip + k).map(|r| r.id).collect();
+                ids.extend(q.range(self.skip..self.skip + k).map(|r| r.id));
                 self.skip += k;
-                ids
             }
         }
+        ids
     }
 }
 
@@ -140,7 +143,7 @@ mod tests {
         assert!(!p.is_edf());
         assert_eq!(p.before(&q, 20), 1);
         assert_eq!(p.before(&q, 21), 3);
-        assert_eq!(p.take(&q, 2), vec![0, 1]);
+        assert_eq!(p.take(&q, 2, Vec::new()), vec![0, 1]);
         assert_eq!((p.len(&q), p.deadline(&q, 0), p.before(&q, 21)), (2, 20, 1));
         assert_eq!(p.last_deadline(&q), Some(30));
     }
@@ -159,8 +162,8 @@ mod tests {
         assert_eq!(p.before(&q, 100), 2);
         assert_eq!(p.last_deadline(&q), Some(1002));
         // The two tight ones first, ids increasing.
-        assert_eq!(p.take(&q, 2), vec![1, 3]);
-        assert_eq!(p.take(&q, 1), vec![0]);
+        assert_eq!(p.take(&q, 2, Vec::new()), vec![1, 3]);
+        assert_eq!(p.take(&q, 1, Vec::new()), vec![0]);
         // The engine removes them from the queue; once it is empty, back to the prefix form.
         q.retain(|r| r.id == 2);
         p.reset(&q);

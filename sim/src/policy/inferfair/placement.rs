@@ -274,7 +274,7 @@ pub(super) fn on_demand(p: &mut InferFair, view: &View, out: &mut Decision) {
         };
         if !(0..view.gpus.len()).any(in_time) {
             // No pending request could finish even right after a load: drop rather than load in vain.
-            let ids = p.take(view, m, n);
+            let ids = p.take(view, m, n, out);
             out.actions.push(Action::Drop {
                 model: m,
                 requests: ids,
