@@ -64,10 +64,6 @@ pub struct Edf {
     /// Backlogged models with requests left, by (deadline, id) of their
     /// next one.
     by_front: Keyed<(Nanos, RequestId)>,
-    /// Decisions so far; a model stamped with the current one has no GPU
-    /// to take it in this decision.
-    decision: u64,
-    skipped: Vec<u64>,
     scratch: Vec<ModelId>,
 }
 
@@ -81,29 +77,27 @@ impl Edf {
         }
     }
 
-    fn size(&mut self, view: &View) {
-        let n = view.models.len();
-        if self.skipped.len() < n {
-            self.skipped.resize(n, 0);
-        }
-    }
-
     /// Files `m` under its next request in this decision.
     fn refile(&mut self, view: &View, m: ModelId) {
         let key = self.pending.get(view, m, 0).map(|r| (r.deadline, r.id));
         self.by_front.file(m, key);
     }
 
-    /// The backlogged model, not skipped, that some GPU with a slot can
-    /// run, whose next request has the earliest deadline (ties: the lower
-    /// request id).
-    fn earliest(&self, view: &View) -> Option<ModelId> {
+    /// The backlogged model that some GPU with a slot can run, whose next
+    /// request has the earliest deadline (ties: the lower request id). The
+    /// models passed over are set aside until the decision ends: no GPU
+    /// will have a slot for them in it.
+    fn earliest(&mut self, view: &View) -> Option<ModelId> {
         if !self.slots.any() {
             return None;
         }
-        self.by_front
-            .models()
-            .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
+        while let Some((_, m)) = self.by_front.first() {
+            if self.slots.runnable(view, m) {
+                return Some(m);
+            }
+            self.by_front.set_aside(m);
+        }
+        None
     }
 }
 
@@ -124,7 +118,6 @@ impl Policy for Edf {
     fn notify(&mut self, view: &View, notice: &Notice) {
         match notice {
             Notice::Arrival(r) => {
-                self.size(view);
                 self.pending.arrived(view, r);
                 // Its next request is the earlier of this one and the one filed.
                 let key = (r.deadline, r.id);
@@ -141,7 +134,6 @@ impl Policy for Edf {
     }
 
     fn decide(&mut self, view: &View, out: &mut Decision) {
-        self.size(view);
         self.pending.begin(view);
         self.pending.drop_due(view, out);
         let mut changed = std::mem::take(&mut self.scratch);
@@ -152,10 +144,10 @@ impl Policy for Edf {
         }
         self.scratch = changed;
         self.slots.begin(view);
-        self.decision += 1;
         while let Some(m) = self.earliest(view) {
             let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
-                self.skipped[m] = self.decision;
+                // No GPU can take it in this decision.
+                self.by_front.set_aside(m);
                 continue;
             };
             let deadline = self.pending.get(view, m, 0).expect("backlogged").deadline;
@@ -167,6 +159,7 @@ impl Policy for Edf {
             out.actions
                 .push(super::Action::Dispatch(Dispatch::new(gpu, m, ids)));
         }
+        self.by_front.restore();
         self.pending.forget_empty(view, |_| {});
     }
 }

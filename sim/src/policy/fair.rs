@@ -90,10 +90,6 @@ pub struct Fair {
     /// Backlogged models with requests left, by (counter, model): a
     /// counter is never negative, so its bits order as the number does.
     by_counter: Keyed<u64>,
-    /// Decisions so far; a model stamped with the current one has no GPU
-    /// to take it in this decision.
-    decision: u64,
-    skipped: Vec<u64>,
     scratch: Vec<ModelId>,
 }
 
@@ -127,8 +123,6 @@ impl Fair {
             slots: Slots::default(),
             lru: Lru::default(),
             by_counter: Keyed::default(),
-            decision: 0,
-            skipped: vec![0; scenario.models.len()],
             scratch: Vec::new(),
         })
     }
@@ -146,15 +140,21 @@ impl Fair {
         self.by_counter.file(m, key);
     }
 
-    /// The backlogged model, not skipped, that some GPU with a slot can
-    /// run, with the smallest counter (ties: the lower id).
-    fn least(&self, view: &View) -> Option<ModelId> {
+    /// The backlogged model that some GPU with a slot can run, with the
+    /// smallest counter (ties: the lower id). The models passed over are
+    /// set aside until the decision ends: no GPU will have a slot for them
+    /// in it.
+    fn least(&mut self, view: &View) -> Option<ModelId> {
         if !self.slots.any() {
             return None;
         }
-        self.by_counter
-            .models()
-            .find(|&m| self.skipped[m] != self.decision && self.slots.runnable(view, m))
+        while let Some((_, m)) = self.by_counter.first() {
+            if self.slots.runnable(view, m) {
+                return Some(m);
+            }
+            self.by_counter.set_aside(m);
+        }
+        None
     }
 }
 
@@ -180,9 +180,8 @@ impl Policy for Fair {
                 // joins them.
                 let floor = self
                     .by_counter
-                    .order()
                     .first()
-                    .map_or(self.last_left, |&(k, _)| f64::from_bits(k));
+                    .map_or(self.last_left, |(k, _)| f64::from_bits(k));
                 if self.pending.arrived(view, r) {
                     let c = &mut self.counter[r.model];
                     *c = c.max(floor);
@@ -209,10 +208,10 @@ impl Policy for Fair {
         }
         self.scratch = changed;
         self.slots.begin(view);
-        self.decision += 1;
         while let Some(m) = self.least(view) {
             let Some((gpu, start)) = self.slots.place(view, &mut self.lru, m, out) else {
-                self.skipped[m] = self.decision;
+                // No GPU can take it in this decision.
+                self.by_counter.set_aside(m);
                 continue;
             };
             let deadline = self.pending.get(view, m, 0).expect("backlogged").deadline;
@@ -226,6 +225,7 @@ impl Policy for Fair {
             out.actions
                 .push(Action::Dispatch(Dispatch::new(gpu, m, ids)));
         }
+        self.by_counter.restore();
         let (counter, last_left) = (&self.counter, &mut self.last_left);
         self.pending.forget_empty(view, |m| *last_left = counter[m]);
     }
