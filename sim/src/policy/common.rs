@@ -5,6 +5,7 @@
 //! one decision, and an integer key for ordering floats in heaps and sets.
 
 use super::{Action, Decision, View};
+use crate::profile::ModelProfile;
 use crate::state::{GpuId, ModelId, Request};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
@@ -53,16 +54,28 @@ pub fn fit(
     avail: usize,
     cap: u32,
 ) -> usize {
-    let Some(p) = view.profile(model, gpu) else {
-        return 0;
-    };
-    let mut best = 0;
-    for (&size, &exec) in p.batch_sizes.iter().zip(&p.exec_ns) {
-        if size <= cap.max(1) && start + exec <= deadline {
-            best = best.max(size as usize);
+    view.profile(model, gpu)
+        .map_or(0, |p| largest_fitting(p, start, deadline, avail, cap))
+}
+
+/// [`fit`] for profile `p`: the largest allowed batch size, at most `cap`
+/// (at least 1), whose execution from `start` ends by `deadline`, at most
+/// `avail` (0 if none).
+fn largest_fitting(
+    p: &ModelProfile,
+    start: Nanos,
+    deadline: Nanos,
+    avail: usize,
+    cap: u32,
+) -> usize {
+    // The sizes ascend: the first from the top that fits is the largest.
+    let cap = cap.max(1);
+    for (&size, &exec) in p.batch_sizes.iter().zip(&p.exec_ns).rev() {
+        if size <= cap && start + exec <= deadline {
+            return (size as usize).min(avail);
         }
     }
-    best.min(avail)
+    0
 }
 
 /// Loads every model on every GPU that runs it, where all of them fit.
@@ -452,7 +465,62 @@ pub fn ordered(x: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::ordered;
+    use super::{largest_fitting, ordered};
+    use crate::profile::ModelProfile;
+    use crate::rng::Rng;
+
+    #[test]
+    fn the_largest_fitting_batch_is_the_best_of_all_sizes() {
+        // Sizes ascend; times need not (a profile built by hand), so the
+        // answer is checked against every size, as a scan of all would.
+        let mut rng = Rng::new(3);
+        for _ in 0..5_000 {
+            let n = 1 + rng.below(6) as usize;
+            let mut sizes: Vec<u32> = (0..n).map(|_| 1 + rng.below(40) as u32).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            let p = ModelProfile {
+                name: "m".into(),
+                exec_ns: sizes.iter().map(|_| 1 + rng.below(100)).collect(),
+                util: vec![1.0; sizes.len()],
+                batch_sizes: sizes,
+                weights_bytes: 1,
+                load_ns: 1,
+                gflops: None,
+            };
+            let (start, deadline) = (rng.below(50), rng.below(150));
+            let (avail, cap) = (rng.below(50) as usize, rng.below(45) as u32);
+            let all = p
+                .batch_sizes
+                .iter()
+                .zip(&p.exec_ns)
+                .filter(|&(&b, &e)| b <= cap.max(1) && start + e <= deadline)
+                .map(|(&b, _)| b as usize)
+                .max()
+                .unwrap_or(0)
+                .min(avail);
+            assert_eq!(
+                largest_fitting(&p, start, deadline, avail, cap),
+                all,
+                "{p:?}"
+            );
+        }
+        let p = ModelProfile {
+            name: "m".into(),
+            batch_sizes: vec![1, 2, 4, 8],
+            exec_ns: vec![10, 16, 24, 40],
+            util: vec![1.0; 4],
+            weights_bytes: 1,
+            load_ns: 1,
+            gflops: None,
+        };
+        // From 5 with a deadline of 30: batch 4 (24) ends at 29, batch 8 at 45.
+        assert_eq!(largest_fitting(&p, 5, 30, 100, u32::MAX), 4);
+        assert_eq!(largest_fitting(&p, 5, 30, 3, u32::MAX), 3);
+        assert_eq!(largest_fitting(&p, 5, 30, 100, 2), 2);
+        assert_eq!(largest_fitting(&p, 5, 30, 100, 0), 1);
+        assert_eq!(largest_fitting(&p, 25, 30, 100, u32::MAX), 0);
+    }
 
     #[test]
     fn ordered_keys_sort_as_total_cmp() {
