@@ -96,6 +96,10 @@ pub struct ModelState {
     pub profiles: Arc<Vec<Option<ModelProfile>>>,
     /// SLO.
     pub slo: Nanos,
+    /// Its smallest batch's execution time on its fastest pool
+    /// (`fastest().min_exec_ns()`, kept: every test of whether a request
+    /// can still finish asks it).
+    pub min_exec_ns: Nanos,
     /// Pending requests (arrived, not dispatched, not dropped), in arrival order.
     pub queue: VecDeque<Request>,
     /// Requests arrived so far.
@@ -410,15 +414,20 @@ impl State {
                 .models
                 .iter()
                 .enumerate()
-                .map(|(id, m)| ModelState {
-                    id,
-                    name: m.name.clone(),
-                    kind: m.kind,
-                    profiles: m.profiles.clone(),
-                    slo: m.slo,
-                    queue: VecDeque::new(),
-                    arrived: 0,
-                    loaded_on: Vec::new(),
+                .map(|(id, m)| {
+                    let mut state = ModelState {
+                        id,
+                        name: m.name.clone(),
+                        kind: m.kind,
+                        profiles: m.profiles.clone(),
+                        slo: m.slo,
+                        min_exec_ns: 0,
+                        queue: VecDeque::new(),
+                        arrived: 0,
+                        loaded_on: Vec::new(),
+                    };
+                    state.min_exec_ns = state.fastest().min_exec_ns();
+                    state
                 })
                 .collect(),
             gpus: (0..scenario.cluster.gpus)

@@ -39,7 +39,7 @@ impl DropMode {
 /// Whether `r` cannot finish by its deadline even if it started now, alone,
 /// on the fastest GPU that runs its model.
 pub fn hopeless(view: &View, r: &Request) -> bool {
-    view.now + view.models[r.model].fastest().min_exec_ns() > r.deadline
+    view.now + view.models[r.model].min_exec_ns > r.deadline
 }
 
 /// The largest number of requests, at most `avail` and `cap`, that a batch
@@ -184,7 +184,7 @@ impl Pending {
             DropMode::Expired => Some(r.deadline),
             // `now + min_exec > deadline`.
             DropMode::Hopeless => {
-                let exec = view.models[r.model].fastest().min_exec_ns();
+                let exec = view.models[r.model].min_exec_ns;
                 Some(r.deadline.checked_sub(exec).map_or(0, |t| t + 1))
             }
         }

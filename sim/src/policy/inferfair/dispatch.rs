@@ -58,7 +58,7 @@ impl InferFair {
             return;
         }
         let ms = &view.models[m];
-        let k = self.queues[m].before(&ms.queue, view.now + ms.fastest().min_exec_ns());
+        let k = self.queues[m].before(&ms.queue, view.now + ms.min_exec_ns);
         if k > 0 {
             let ids = self.take(view, m, k, out);
             out.actions.push(Action::Drop {
