@@ -117,17 +117,13 @@ pub fn preload_all(view: &View, out: &mut Decision) {
 pub struct Pending {
     /// Which requests `drop_due` drops.
     drop: DropMode,
-    /// Per model: whether its requests arrived in deadline order.
-    ordered: Vec<bool>,
-    /// Per model: the deadline of its last arrival.
-    last: Vec<Nanos>,
-    /// Per model: requests taken in this decision.
-    taken: Vec<usize>,
+    /// Per model: what is kept of it, in one record (one cache line where
+    /// there are thousands of models).
+    at: Vec<PerModel>,
     /// Per model, when not `ordered`: queue indices in deadline order (this decision).
     sorted: Vec<Option<Vec<u32>>>,
-    /// Models used in this decision, and whether each is among them.
+    /// Models used in this decision (`PerModel::used`).
     touched: Vec<ModelId>,
-    used: Vec<bool>,
     /// Models requests were taken from in this decision (and those listed
     /// again by `list` after the last one): only they can have nothing left.
     emptied: Vec<ModelId>,
@@ -138,15 +134,45 @@ pub struct Pending {
     entries: Vec<(u64, ModelId)>,
     backlog: Vec<ModelId>,
     stale: bool,
-    listed: Vec<bool>,
-    seq: Vec<u64>,
     next_seq: u64,
-    /// Per model: the earliest time at which the drop mode may drop one of
-    /// its requests (no later than the truth), and the heap of those times;
-    /// a heap entry counts only while it is its model's time.
-    due_at: Vec<Option<Nanos>>,
+    /// The heap of the models' `due_at` times; an entry counts only while
+    /// it is its model's time.
     due: std::collections::BinaryHeap<std::cmp::Reverse<(Nanos, ModelId)>>,
     scratch: Vec<ModelId>,
+}
+
+/// What [`Pending`] keeps of one model.
+#[derive(Clone, Copy, Debug)]
+struct PerModel {
+    /// The deadline of its last arrival.
+    last: Nanos,
+    /// Requests taken in this decision.
+    taken: usize,
+    /// Its listing's number, while listed.
+    seq: u64,
+    /// The earliest time at which the drop mode may drop one of its
+    /// requests (no later than the truth).
+    due_at: Option<Nanos>,
+    /// Whether its requests arrived in deadline order.
+    ordered: bool,
+    /// Whether it is used in this decision (among `touched`).
+    used: bool,
+    /// Whether it may have pending requests (in the backlog).
+    listed: bool,
+}
+
+impl Default for PerModel {
+    fn default() -> Self {
+        PerModel {
+            last: 0,
+            taken: 0,
+            seq: 0,
+            due_at: None,
+            ordered: true,
+            used: false,
+            listed: false,
+        }
+    }
 }
 
 impl Pending {
@@ -160,21 +186,15 @@ impl Pending {
 
     #[inline]
     fn size(&mut self, n: usize) {
-        if self.ordered.len() < n {
+        if self.at.len() < n {
             self.grow(n);
         }
     }
 
     #[cold]
     fn grow(&mut self, n: usize) {
-        self.ordered.resize(n, true);
-        self.last.resize(n, 0);
-        self.taken.resize(n, 0);
+        self.at.resize(n, PerModel::default());
         self.sorted.resize(n, None);
-        self.used.resize(n, false);
-        self.listed.resize(n, false);
-        self.seq.resize(n, 0);
-        self.due_at.resize(n, None);
     }
 
     /// The first time at which the drop mode drops `r` (`None`: never).
@@ -192,8 +212,8 @@ impl Pending {
 
     /// `m` may have something to drop from `t` on.
     fn watch(&mut self, m: ModelId, t: Nanos) {
-        if self.due_at[m].is_none_or(|d| t < d) {
-            self.due_at[m] = Some(t);
+        if self.at[m].due_at.is_none_or(|d| t < d) {
+            self.at[m].due_at = Some(t);
             self.due.push(std::cmp::Reverse((t, m)));
         }
     }
@@ -202,10 +222,11 @@ impl Pending {
     /// returns whether the model was not listed (it became backlogged).
     pub fn arrived(&mut self, view: &View, r: &Request) -> bool {
         self.size(view.models.len());
-        if r.deadline < self.last[r.model] {
-            self.ordered[r.model] = false;
+        let at = &mut self.at[r.model];
+        if r.deadline < at.last {
+            at.ordered = false;
         }
-        self.last[r.model] = self.last[r.model].max(r.deadline);
+        at.last = at.last.max(r.deadline);
         if let Some(t) = self.drop_time(view, r) {
             self.watch(r.model, t);
         }
@@ -225,12 +246,13 @@ impl Pending {
     }
 
     fn enlist(&mut self, m: ModelId) -> bool {
-        let new = !self.listed[m];
+        let new = !self.at[m].listed;
         if new {
-            self.listed[m] = true;
             self.next_seq += 1;
-            self.seq[m] = self.next_seq;
-            if self.entries.len() > 2 * self.listed.len() + 16 {
+            let at = &mut self.at[m];
+            at.listed = true;
+            at.seq = self.next_seq;
+            if self.entries.len() > 2 * self.at.len() + 16 {
                 // Many models left since the backlog was last read: compact it.
                 self.backlog();
             }
@@ -243,8 +265,9 @@ impl Pending {
     /// The listed models, in the order they were listed.
     pub fn backlog(&mut self) -> &[ModelId] {
         if self.stale {
-            let (listed, seq) = (&self.listed, &self.seq);
-            self.entries.retain(|&(s, m)| listed[m] && seq[m] == s);
+            let at = &self.at;
+            self.entries
+                .retain(|&(s, m)| at[m].listed && at[m].seq == s);
             self.backlog.clear();
             self.backlog.extend(self.entries.iter().map(|e| e.1));
             self.stale = false;
@@ -271,19 +294,19 @@ impl Pending {
             self.emptied
                 .iter()
                 .copied()
-                .filter(|&m| self.listed[m] && self.left(view, m) == 0),
+                .filter(|&m| self.at[m].listed && self.left(view, m) == 0),
         );
         debug_assert!(
             self.entries
                 .iter()
-                .filter(|&&(s, m)| self.listed[m] && self.seq[m] == s)
+                .filter(|&&(s, m)| self.at[m].listed && self.at[m].seq == s)
                 .all(|&(_, m)| self.left(view, m) > 0 || empty.contains(&m)),
             "a listed model with nothing left that no request was taken from"
         );
-        empty.sort_unstable_by_key(|&m| self.seq[m]);
+        empty.sort_unstable_by_key(|&m| self.at[m].seq);
         empty.dedup();
         for &m in &empty {
-            self.listed[m] = false;
+            self.at[m].listed = false;
             self.stale = true;
             gone(m);
         }
@@ -294,20 +317,25 @@ impl Pending {
     pub fn begin(&mut self, view: &View) {
         self.size(view.models.len());
         for m in self.touched.drain(..) {
-            self.taken[m] = 0;
-            self.sorted[m] = None;
-            self.used[m] = false;
+            let at = &mut self.at[m];
+            at.taken = 0;
+            at.used = false;
+            if !at.ordered {
+                // (Only a model whose requests came out of order is sorted.)
+                self.sorted[m] = None;
+            }
         }
         self.emptied.clear();
         self.emptied.append(&mut self.relisted);
     }
 
     fn touch(&mut self, view: &View, m: ModelId) {
-        if !self.used[m] {
-            self.used[m] = true;
+        let at = &mut self.at[m];
+        if !at.used {
+            at.used = true;
             self.touched.push(m);
         }
-        if !self.ordered[m] && self.sorted[m].is_none() {
+        if !at.ordered && self.sorted[m].is_none() {
             let q = &view.models[m].queue;
             let mut idx: Vec<u32> = (0..q.len() as u32).collect();
             idx.sort_by_key(|&i| (q[i as usize].deadline, q[i as usize].id));
@@ -317,19 +345,20 @@ impl Pending {
 
     /// Requests of `m` not taken yet.
     pub fn left(&self, view: &View, m: ModelId) -> usize {
-        view.models[m].queue.len() - self.taken.get(m).copied().unwrap_or(0)
+        view.models[m].queue.len() - self.at.get(m).map_or(0, |at| at.taken)
     }
 
     /// The `i`-th request of `m` not taken yet, in deadline order.
     #[inline]
     pub fn get<'v>(&mut self, view: &View<'v>, m: ModelId, i: usize) -> Option<&'v Request> {
-        if self.ordered[m] {
+        let at = &self.at[m];
+        if at.ordered {
             // Its queue is in deadline order: nothing to set up (`touch`
             // matters only to what `take` changes and to sorted queues).
-            return view.models[m].queue.get(self.taken[m] + i);
+            return view.models[m].queue.get(at.taken + i);
         }
         self.touch(view, m);
-        let k = self.taken[m] + i;
+        let k = self.at[m].taken + i;
         let q = &view.models[m].queue;
         match &self.sorted[m] {
             Some(idx) => idx.get(k).map(|&j| &q[j as usize]),
@@ -341,7 +370,7 @@ impl Pending {
     /// ids, increasing, in a list from `out` ([`Decision::ids`]).
     pub fn take(&mut self, view: &View, m: ModelId, n: usize, out: &mut Decision) -> Vec<u64> {
         self.touch(view, m);
-        let k = self.taken[m];
+        let k = self.at[m].taken;
         assert!(
             k + n <= view.models[m].queue.len(),
             "taking more than is pending"
@@ -352,7 +381,7 @@ impl Pending {
             Some(idx) => ids.extend(idx[k..k + n].iter().map(|&j| q[j as usize].id)),
             None => ids.extend(q.range(k..k + n).map(|r| r.id)),
         }
-        self.taken[m] += n;
+        self.at[m].taken += n;
         self.emptied.push(m);
         ids.sort_unstable();
         ids
@@ -375,14 +404,14 @@ impl Pending {
                 break;
             }
             self.due.pop();
-            if self.due_at[m] == Some(t) {
-                self.due_at[m] = None;
+            if self.at[m].due_at == Some(t) {
+                self.at[m].due_at = None;
                 due.push(m);
             }
         }
-        due.sort_unstable_by_key(|&m| self.seq[m]);
+        due.sort_unstable_by_key(|&m| self.at[m].seq);
         for &m in &due {
-            if !self.listed[m] {
+            if !self.at[m].listed {
                 continue;
             }
             self.drop_front(view, m, self.drop, out);
@@ -400,13 +429,13 @@ impl Pending {
         debug_assert!(
             self.entries
                 .iter()
-                .filter(|&&(s, m)| self.listed[m] && self.seq[m] == s)
+                .filter(|&&(s, m)| self.at[m].listed && self.at[m].seq == s)
                 .all(|&(_, m)| {
-                    let k = self.taken[m];
+                    let k = self.at[m].taken;
                     let q = &view.models[m].queue;
                     let front = match &self.sorted[m] {
                         Some(idx) => idx.get(k).map(|&j| &q[j as usize]),
-                        None if self.ordered[m] => q.get(k),
+                        None if self.at[m].ordered => q.get(k),
                         None => q.iter().skip(k).min_by_key(|r| (r.deadline, r.id)),
                     };
                     front.is_none_or(|r| !self.drop.drops(view, r))
