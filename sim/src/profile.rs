@@ -35,6 +35,23 @@ pub struct ModelProfile {
     pub gflops: Option<f64>,
 }
 
+#[cfg(test)]
+impl ModelProfile {
+    /// A profile for tests: these batch sizes (ascending) and times, full
+    /// utilization, one byte of weights loaded in one nanosecond.
+    pub(crate) fn for_tests(batch_sizes: Vec<u32>, exec_ns: Vec<Nanos>) -> ModelProfile {
+        ModelProfile {
+            name: "m".into(),
+            util: vec![1.0; batch_sizes.len()],
+            batch_sizes,
+            exec_ns,
+            weights_bytes: 1,
+            load_ns: 1,
+            gflops: None,
+        }
+    }
+}
+
 impl ModelProfile {
     /// The largest allowed batch size.
     pub fn max_batch(&self) -> u32 {

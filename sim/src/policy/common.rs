@@ -508,15 +508,8 @@ mod tests {
             let mut sizes: Vec<u32> = (0..n).map(|_| 1 + rng.below(40) as u32).collect();
             sizes.sort_unstable();
             sizes.dedup();
-            let p = ModelProfile {
-                name: "m".into(),
-                exec_ns: sizes.iter().map(|_| 1 + rng.below(100)).collect(),
-                util: vec![1.0; sizes.len()],
-                batch_sizes: sizes,
-                weights_bytes: 1,
-                load_ns: 1,
-                gflops: None,
-            };
+            let exec = sizes.iter().map(|_| 1 + rng.below(100)).collect();
+            let p = ModelProfile::for_tests(sizes, exec);
             let (start, deadline) = (rng.below(50), rng.below(150));
             let (avail, cap) = (rng.below(50) as usize, rng.below(45) as u32);
             let all = p
@@ -534,15 +527,7 @@ mod tests {
                 "{p:?}"
             );
         }
-        let p = ModelProfile {
-            name: "m".into(),
-            batch_sizes: vec![1, 2, 4, 8],
-            exec_ns: vec![10, 16, 24, 40],
-            util: vec![1.0; 4],
-            weights_bytes: 1,
-            load_ns: 1,
-            gflops: None,
-        };
+        let p = ModelProfile::for_tests(vec![1, 2, 4, 8], vec![10, 16, 24, 40]);
         // From 5 with a deadline of 30: batch 4 (24) ends at 29, batch 8 at 45.
         assert_eq!(largest_fitting(&p, 5, 30, 100, u32::MAX), 4);
         assert_eq!(largest_fitting(&p, 5, 30, 3, u32::MAX), 3);

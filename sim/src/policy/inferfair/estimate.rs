@@ -151,15 +151,10 @@ mod tests {
 
     fn prof() -> ModelProfile {
         // b1 10 ms, b2 16 ms, b4 24 ms, b8 40 ms.
-        ModelProfile {
-            name: "m".into(),
-            batch_sizes: vec![1, 2, 4, 8],
-            exec_ns: vec![10_000_000, 16_000_000, 24_000_000, 40_000_000],
-            util: vec![1.0; 4],
-            weights_bytes: 1,
-            load_ns: 1,
-            gflops: None,
-        }
+        ModelProfile::for_tests(
+            vec![1, 2, 4, 8],
+            vec![10_000_000, 16_000_000, 24_000_000, 40_000_000],
+        )
     }
 
     #[test]
