@@ -23,6 +23,7 @@
 
 use super::common::{self, Pending};
 use super::counts::Counts;
+use super::gpuset::GpuSet;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
 use crate::state::{Batch, GpuId, ModelId, Request, RequestId};
@@ -76,7 +77,10 @@ impl ShepherdConfig {
 /// they have (in the current decision): a batch is never larger than its
 /// model's pending requests, so the search goes from the most to the
 /// fewest and stops below the best batch found (the best is the same in
-/// any order: larger, then earlier deadline, then lower model id).
+/// any order: larger, then earlier deadline, then lower model id). And so
+/// that a decision does not look at every GPU for the idle ones, the GPUs
+/// that may be idle are kept in a set (a GPU found busy leaves it; one
+/// whose batch finished, was rejected or preempted joins it again).
 #[derive(Debug, Default)]
 pub struct Shepherd {
     cfg: ShepherdConfig,
@@ -90,6 +94,8 @@ pub struct Shepherd {
     own: Vec<(Nanos, RequestId, bool)>,
     /// Models whose batch was preempted in this decision (listed again after it).
     preempted: Vec<ModelId>,
+    /// GPUs that may be idle: every idle GPU, and some busy ones.
+    maybe_idle: GpuSet,
 }
 
 /// A batch a GPU could run: its requests, the first deadline, its model.
@@ -128,6 +134,7 @@ impl Shepherd {
             scratch: Vec::new(),
             own: Vec::new(),
             preempted: Vec::new(),
+            maybe_idle: GpuSet::default(),
         }
     }
 
@@ -315,6 +322,8 @@ impl Shepherd {
             .push(Action::Dispatch(Dispatch::new(gpu, model, ids)));
         self.lru.used(view, gpu, model);
         self.preempted.push(running.model);
+        // Idle if the new batch does not start (no notice would say so).
+        self.maybe_idle.set(gpu, true);
     }
 }
 
@@ -344,6 +353,10 @@ impl Policy for Shepherd {
             .unwrap_or(1)
             .min(self.cap());
         self.by_left = Counts::new(largest as usize);
+        self.maybe_idle = GpuSet::with_len(view.gpus.len());
+        for g in view.gpus {
+            self.maybe_idle.set(g.id, true);
+        }
         common::preload_all(view, out);
     }
 
@@ -357,7 +370,9 @@ impl Policy for Shepherd {
             Notice::LoadDone { gpu, model, .. } => {
                 self.lru.loaded(view, *gpu, *model);
             }
-            _ => {}
+            Notice::BatchDone { gpu, .. } | Notice::BatchRejected { gpu, .. } => {
+                self.maybe_idle.set(*gpu, true);
+            }
         }
     }
 
@@ -372,14 +387,25 @@ impl Policy for Shepherd {
             self.file(m, self.pending.left(view, m));
         }
         self.scratch = changed;
+        debug_assert!(
+            view.gpus
+                .iter()
+                .all(|g| !g.is_idle() || self.maybe_idle.next_from(g.id) == Some(g.id)),
+            "an idle GPU is not among those that may be idle"
+        );
         // Once nothing is pending, no GPU takes a batch and none is
         // preempted (a running batch alone is never larger than itself).
-        for gpu in 0..view.gpus.len() {
-            if self.by_left.is_empty() {
+        // The idle GPUs in id order, the busy ones met leaving the set.
+        let mut from = 0;
+        while !self.by_left.is_empty() {
+            let Some(gpu) = self.maybe_idle.next_from(from) else {
                 break;
-            }
+            };
+            from = gpu + 1;
             if view.gpus[gpu].is_idle() {
                 self.fill(view, gpu, out);
+            } else {
+                self.maybe_idle.set(gpu, false);
             }
         }
         if self.cfg.preempt {
