@@ -328,22 +328,32 @@ impl GpuState {
         t
     }
 
-    /// When the transfers queued before and including `model`'s are expected done.
+    /// When the transfers queued before and including `model`'s are expected
+    /// done (`now` if it is not loading).
     pub fn expected_loaded_at(&self, model: ModelId, now: Nanos) -> Nanos {
         if self.residency[model] != Residency::Loading {
             return now;
         }
         let mut t = now;
-        for tr in &self.transfers {
-            t = match tr.started_at {
-                Some(s) => (s + tr.expected_ns).max(t),
-                None => t + tr.expected_ns,
-            };
-            if tr.model == model {
+        for (m, end) in self.expected_transfer_ends(now) {
+            t = end;
+            if m == model {
                 break;
             }
         }
         t
+    }
+
+    /// Each queued transfer's model and when it is expected done, in queue
+    /// order (one walk, for a caller that wants many models' times).
+    pub fn expected_transfer_ends(&self, now: Nanos) -> impl Iterator<Item = (ModelId, Nanos)> {
+        self.transfers.iter().scan(now, |t, tr| {
+            *t = match tr.started_at {
+                Some(s) => (s + tr.expected_ns).max(*t),
+                None => *t + tr.expected_ns,
+            };
+            Some((tr.model, *t))
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use super::counts::Counts;
 use super::gpuset::GpuSet;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::{Batch, GpuId, ModelId, Request, RequestId};
+use crate::state::{Batch, GpuId, ModelId, Request, RequestId, Residency};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,11 @@ pub struct Shepherd {
     preempted: Vec<ModelId>,
     /// GPUs that may be idle: every idle GPU, and some busy ones.
     maybe_idle: GpuSet,
+    /// Per model loading on the GPU being filled: when it is expected
+    /// loaded (set from one walk of the GPU's transfers per fill; read only
+    /// for the models loading there).
+    loaded_at: Vec<Nanos>,
+    ends: Vec<(ModelId, Nanos)>,
 }
 
 /// A batch a GPU could run: its requests, the first deadline, its model.
@@ -135,6 +140,8 @@ impl Shepherd {
             own: Vec::new(),
             preempted: Vec::new(),
             maybe_idle: GpuSet::default(),
+            loaded_at: Vec::new(),
+            ends: Vec::new(),
         }
     }
 
@@ -204,10 +211,32 @@ impl Shepherd {
     fn fill(&mut self, view: &View, gpu: GpuId, out: &mut Decision) {
         let g = &view.gpus[gpu];
         let now = view.now;
+        // When each model loading here is expected loaded: one walk of the
+        // transfers, not one per model the search looks at.
+        let mut loaded_at = std::mem::take(&mut self.loaded_at);
+        if g.is_transferring() {
+            loaded_at.resize(view.models.len(), now);
+            self.ends.clear();
+            self.ends.extend(g.expected_transfer_ends(now));
+            // A model queued twice is loaded at its first transfer's end.
+            for &(m, t) in self.ends.iter().rev() {
+                loaded_at[m] = t;
+            }
+        }
         let loaded = |m: ModelId| {
-            (view.can_run(m, gpu) && g.is_resident(m)).then(|| g.expected_loaded_at(m, now))
+            (view.can_run(m, gpu) && g.is_resident(m)).then(|| match g.residency(m) {
+                Residency::Loading => loaded_at[m],
+                _ => now,
+            })
         };
+        debug_assert!(
+            view.models
+                .iter()
+                .all(|m| loaded(m.id).is_none_or(|t| t == g.expected_loaded_at(m.id, now))),
+            "a loading model's expected time differs from the state's"
+        );
         let here = self.best(view, gpu, 1, loaded);
+        self.loaded_at = loaded_at;
         let elsewhere = if g.is_transferring() {
             None
         } else {
