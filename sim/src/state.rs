@@ -186,6 +186,17 @@ pub struct Transfer {
     pub started_at: Option<Nanos>,
 }
 
+impl Transfer {
+    /// When it is expected done, the transfers queued before it expected
+    /// done at `before`.
+    fn expected_end(&self, before: Nanos) -> Nanos {
+        match self.started_at {
+            Some(s) => (s + self.expected_ns).max(before),
+            None => before + self.expected_ns,
+        }
+    }
+}
+
 /// One GPU.
 #[derive(Clone, Debug)]
 pub struct GpuState {
@@ -335,9 +346,9 @@ impl GpuState {
             return now;
         }
         let mut t = now;
-        for (m, end) in self.expected_transfer_ends(now) {
-            t = end;
-            if m == model {
+        for tr in &self.transfers {
+            t = tr.expected_end(t);
+            if tr.model == model {
                 break;
             }
         }
@@ -348,10 +359,7 @@ impl GpuState {
     /// order (one walk, for a caller that wants many models' times).
     pub fn expected_transfer_ends(&self, now: Nanos) -> impl Iterator<Item = (ModelId, Nanos)> {
         self.transfers.iter().scan(now, |t, tr| {
-            *t = match tr.started_at {
-                Some(s) => (s + tr.expected_ns).max(*t),
-                None => *t + tr.expected_ns,
-            };
+            *t = tr.expected_end(*t);
             Some((tr.model, *t))
         })
     }

@@ -26,7 +26,7 @@ use super::counts::Counts;
 use super::gpuset::GpuSet;
 use super::lru::Lru;
 use super::{Action, Decision, Dispatch, Notice, Policy, View, to_table};
-use crate::state::{Batch, GpuId, ModelId, Request, RequestId, Residency};
+use crate::state::{Batch, GpuId, GpuState, ModelId, Request, RequestId, Residency};
 use crate::time::Nanos;
 use serde::{Deserialize, Serialize};
 
@@ -96,11 +96,51 @@ pub struct Shepherd {
     preempted: Vec<ModelId>,
     /// GPUs that may be idle: every idle GPU, and some busy ones.
     maybe_idle: GpuSet,
-    /// Per model loading on the GPU being filled: when it is expected
-    /// loaded (set from one walk of the GPU's transfers per fill; read only
-    /// for the models loading there).
-    loaded_at: Vec<Nanos>,
+    /// When the models loading on the GPU being filled are expected loaded.
+    loads: LoadTimes,
+}
+
+/// When each model loading on one GPU is expected loaded: read from one
+/// walk of the GPU's transfers, made when the first of them is asked for,
+/// not one walk per model a batch search looks at.
+#[derive(Debug, Default)]
+struct LoadTimes {
+    /// Whether `at` holds the times of the GPU being filled.
+    walked: bool,
+    /// Per model: when it is expected loaded (read only for models loading there).
+    at: Vec<Nanos>,
     ends: Vec<(ModelId, Nanos)>,
+}
+
+impl LoadTimes {
+    /// Forgets the times read (a new GPU, or a new decision).
+    fn reset(&mut self) {
+        self.walked = false;
+    }
+
+    /// When `m`, loaded or loading on `g`, is expected loaded.
+    fn get(&mut self, view: &View, g: &GpuState, m: ModelId) -> Nanos {
+        if g.residency(m) != Residency::Loading {
+            return view.now;
+        }
+        if !self.walked {
+            self.walk(view, g);
+        }
+        debug_assert_eq!(self.at[m], g.expected_loaded_at(m, view.now));
+        self.at[m]
+    }
+
+    #[inline(never)]
+    fn walk(&mut self, view: &View, g: &GpuState) {
+        self.walked = true;
+        self.at.resize(view.models.len(), view.now);
+        self.ends.clear();
+        self.ends.extend(g.expected_transfer_ends(view.now));
+        // A model queued twice is loaded at its first transfer's end.
+        for &(m, t) in self.ends.iter().rev() {
+            self.at[m] = t;
+        }
+    }
 }
 
 /// A batch a GPU could run: its requests, the first deadline, its model.
@@ -140,8 +180,7 @@ impl Shepherd {
             own: Vec::new(),
             preempted: Vec::new(),
             maybe_idle: GpuSet::default(),
-            loaded_at: Vec::new(),
-            ends: Vec::new(),
+            loads: LoadTimes::default(),
         }
     }
 
@@ -169,7 +208,7 @@ impl Shepherd {
         view: &View,
         gpu: GpuId,
         min_n: usize,
-        start: impl Fn(ModelId) -> Option<Nanos>,
+        mut start: impl FnMut(ModelId) -> Option<Nanos>,
     ) -> Option<Candidate> {
         let mut best: Option<Candidate> = None;
         let cap = self.cap();
@@ -211,32 +250,12 @@ impl Shepherd {
     fn fill(&mut self, view: &View, gpu: GpuId, out: &mut Decision) {
         let g = &view.gpus[gpu];
         let now = view.now;
-        // When each model loading here is expected loaded: one walk of the
-        // transfers, not one per model the search looks at.
-        let mut loaded_at = std::mem::take(&mut self.loaded_at);
-        if g.is_transferring() {
-            loaded_at.resize(view.models.len(), now);
-            self.ends.clear();
-            self.ends.extend(g.expected_transfer_ends(now));
-            // A model queued twice is loaded at its first transfer's end.
-            for &(m, t) in self.ends.iter().rev() {
-                loaded_at[m] = t;
-            }
-        }
-        let loaded = |m: ModelId| {
-            (view.can_run(m, gpu) && g.is_resident(m)).then(|| match g.residency(m) {
-                Residency::Loading => loaded_at[m],
-                _ => now,
-            })
-        };
-        debug_assert!(
-            view.models
-                .iter()
-                .all(|m| loaded(m.id).is_none_or(|t| t == g.expected_loaded_at(m.id, now))),
-            "a loading model's expected time differs from the state's"
-        );
+        let mut loads = std::mem::take(&mut self.loads);
+        loads.reset();
+        let loaded =
+            |m: ModelId| (view.can_run(m, gpu) && g.is_resident(m)).then(|| loads.get(view, g, m));
         let here = self.best(view, gpu, 1, loaded);
-        self.loaded_at = loaded_at;
+        self.loads = loads;
         let elsewhere = if g.is_transferring() {
             None
         } else {
