@@ -109,6 +109,7 @@ struct LoadTimes {
     walked: bool,
     /// Per model: when it is expected loaded (read only for models loading there).
     at: Vec<Nanos>,
+    /// The walk's (model, expected end) pairs, in queue order (reused).
     ends: Vec<(ModelId, Nanos)>,
 }
 
