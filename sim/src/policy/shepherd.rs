@@ -107,10 +107,10 @@ pub struct Shepherd {
 struct LoadTimes {
     /// Whether `at` holds the times of the GPU being filled.
     walked: bool,
-    /// Per model: when it is expected loaded (read only for models loading there).
+    /// Per model: when it is expected loaded (read only for models loading
+    /// there, each of which is queued once: the state loads only absent
+    /// models and evicts only loaded ones).
     at: Vec<Nanos>,
-    /// The walk's (model, expected end) pairs, in queue order (reused).
-    ends: Vec<(ModelId, Nanos)>,
 }
 
 impl LoadTimes {
@@ -135,10 +135,7 @@ impl LoadTimes {
     fn walk(&mut self, view: &View, g: &GpuState) {
         self.walked = true;
         self.at.resize(view.models.len(), view.now);
-        self.ends.clear();
-        self.ends.extend(g.expected_transfer_ends(view.now));
-        // A model queued twice is loaded at its first transfer's end.
-        for &(m, t) in self.ends.iter().rev() {
+        for (m, t) in g.expected_transfer_ends(view.now) {
             self.at[m] = t;
         }
     }
