@@ -396,18 +396,18 @@ impl Clockwork {
             if exec_at >= now + self.p.schedule_ahead {
                 return false;
             }
-            gpu.remove_strategies(m);
+            // `m`'s strategy stays at the front until it is refiled there.
             let model = &mut self.models[m];
             if !gpu.instances[m].loaded || model.queues.is_empty() {
                 // Nothing to take, nothing to drop: no strategy either.
-                gpu.instances[m].active = false;
+                gpu.refile_first(m, None);
                 continue;
             }
             let (queues, est) = model.queues_on(gpu.instances[m].est, pool);
             let mut ids = out.ids();
             let Some(taken) = queues.try_dequeue(est, exec_at, batch, &mut ids) else {
                 out.give_ids(ids);
-                gpu.set_strategies(m, queues.best_strategy(est, batch - 1));
+                gpu.refile_first(m, queues.best_strategy(est, batch - 1));
                 continue;
             };
             if ids.is_empty() {
@@ -437,7 +437,7 @@ impl Clockwork {
                     .executing(m, taken.load_demand, g, now);
             }
             let est = model.est(gpu.instances[m].est, pool);
-            gpu.set_strategies(m, model.queues.best_strategy(est, u32::MAX));
+            gpu.refile_first(m, model.queues.best_strategy(est, u32::MAX));
             return true;
         }
     }
