@@ -6,12 +6,14 @@
 //!
 //! Every queue only ever loses requests at its front, so each is a suffix of
 //! the model's arrival sequence: it is stored as the sequence number of its
-//! front (`heads`) over one shared deque of requests.
+//! front (`heads`) over one shared list of requests. Requests no queue holds
+//! any more are forgotten all at once when every queue is empty (most
+//! batches), else once they are half the list: a request is then read by
+//! plain indexing, without a ring's wrap-around.
 
 use super::estimates::Estimates;
 use crate::state::RequestId;
 use crate::time::Nanos;
-use std::collections::VecDeque;
 
 /// A request as the scheduler tracks it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,9 +46,11 @@ pub struct Taken {
 pub struct ModelQueues {
     /// Allowed batch sizes, ascending.
     sizes: Vec<u32>,
-    entries: VecDeque<Entry>,
+    entries: Vec<Entry>,
     /// Sequence number of `entries[0]`.
     base: u64,
+    /// Sequence number of the first request a queue holds (the least of `heads`).
+    start: u64,
     /// Sequence number of the next request.
     next: u64,
     /// Per queue: sequence number of its front.
@@ -59,22 +63,23 @@ impl ModelQueues {
         ModelQueues {
             heads: vec![0; sizes.len()],
             sizes,
-            entries: VecDeque::new(),
+            entries: Vec::new(),
             base: 0,
+            start: 0,
             next: 0,
         }
     }
 
     /// Appends a request to every queue.
     pub fn push(&mut self, e: Entry) {
-        debug_assert!(self.entries.back().is_none_or(|b| b.id < e.id));
-        self.entries.push_back(e);
+        debug_assert!(self.entries.last().is_none_or(|b| b.id < e.id));
+        self.entries.push(e);
         self.next += 1;
     }
 
-    /// Whether every queue is empty (the shared deque holds the longest queue).
+    /// Whether every queue is empty.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.start == self.next
     }
 
     /// Index of the smallest allowed batch size that holds `n` requests: the
@@ -101,20 +106,23 @@ impl ModelQueues {
     }
 
     /// The front of queue `q`.
+    #[cfg(test)]
     pub fn front(&self, q: usize) -> Option<&Entry> {
         (self.len(q) > 0).then(|| self.at(self.heads[q]))
     }
 
     /// Marks a timed-out request, if any queue still holds it.
     pub fn mark_gone(&mut self, id: RequestId) {
-        if let Ok(i) = self.entries.binary_search_by_key(&id, |e| e.id) {
-            self.entries[i].gone = true;
+        let held = &mut self.entries[(self.start - self.base) as usize..];
+        if let Ok(i) = held.binary_search_by_key(&id, |e| e.id) {
+            held[i].gone = true;
         }
     }
 
     /// The strategies of `new_strategies`: (priority = front deadline - estimate,
     /// batch size) for every non-empty queue whose size is at most `max_batch`
     /// (and that has an estimate: the sizes the GPU can run).
+    #[cfg(test)]
     pub fn strategies(&self, est: &Estimates, max_batch: u32) -> impl Iterator<Item = (i64, u32)> {
         (0..self.sizes.len().min(est.sizes()))
             .filter(move |&q| self.sizes[q] <= max_batch)
@@ -129,7 +137,25 @@ impl ModelQueues {
         if self.is_empty() {
             return None;
         }
-        self.strategies(est, max_batch).min()
+        // The sizes ascend: those up to `max_batch` are a prefix. Among equal
+        // priorities the first (smaller batch) stays.
+        let mut best: Option<(i64, u32)> = None;
+        for q in 0..self.sizes.len().min(est.sizes()) {
+            let b = self.sizes[q];
+            if b > max_batch {
+                break;
+            }
+            if self.len(q) > 0 {
+                let s = (
+                    self.at(self.heads[q]).deadline as i64 - est.exec(q) as i64,
+                    b,
+                );
+                if best.is_none_or(|x| s < x) {
+                    best = Some(s);
+                }
+            }
+        }
+        best
     }
 
     /// `try_dequeue(free_at, min_batchsize)`: drops from every queue the front
@@ -185,12 +211,17 @@ impl ModelQueues {
         result
     }
 
-    /// Forgets requests no queue holds any more.
+    /// Forgets requests no queue holds any more: all of them once every
+    /// queue is empty, else once they are at least half of those kept.
     fn trim(&mut self) {
-        let min = self.heads.iter().copied().min().unwrap_or(self.next);
-        while self.base < min {
-            self.entries.pop_front();
-            self.base += 1;
+        self.start = self.heads.iter().copied().min().unwrap_or(self.next);
+        let gone = (self.start - self.base) as usize;
+        if self.start == self.next {
+            self.entries.clear();
+            self.base = self.start;
+        } else if gone > 0 && 2 * gone >= self.entries.len() {
+            self.entries.drain(..gone);
+            self.base = self.start;
         }
     }
 }
