@@ -277,8 +277,8 @@ impl Clockwork {
         let (exec_slo, weights_slo) = self.slos(m, r.deadline - r.arrival);
         let size = self.models[m].est.exec(0) as i128;
         let cap = self.p.capacity as i128;
-        let exec_demand = (size * cap / exec_slo.max(1) as i128) as i64;
-        let load_demand = (size * cap / weights_slo.max(1) as i128) as i64;
+        let exec_demand = mul_div(size, cap, exec_slo.max(1) as i128);
+        let load_demand = mul_div(size, cap, weights_slo.max(1) as i128);
         let deadline = r.arrival + exec_slo;
         self.models[m].queues.push(Entry {
             id: r.id,
@@ -575,6 +575,17 @@ fn activated_by_arrival(inst: &gpu::Instance, model: &Model) -> bool {
     inst.loaded && !inst.active && !model.queues.is_empty()
 }
 
+/// `a * b / c` (c > 0), truncated to 64 bits: in 64-bit arithmetic where
+/// the product fits (the same quotient, without a 128-bit division).
+fn mul_div(a: i128, b: i128, c: i128) -> i64 {
+    if let (Ok(a), Ok(b), Ok(c)) = (i64::try_from(a), i64::try_from(b), i64::try_from(c))
+        && let Some(ab) = a.checked_mul(b)
+    {
+        return ab / c;
+    }
+    (a * b / c) as i64
+}
+
 /// Whether request `id` of `model` is still waiting (not dispatched, not dropped).
 fn pending(view: &View, model: ModelId, id: RequestId) -> bool {
     view.models[model]
@@ -768,5 +779,24 @@ impl Policy for Clockwork {
         }
         self.wake(view, &booked, out);
         self.booked = booked;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mul_div;
+
+    #[test]
+    fn mul_div_is_the_128_bit_quotient() {
+        for (a, b, c) in [
+            (3_322_000i128, 100_000_000, 95_000_000),
+            (0, 5, 7),
+            (-7, 3, 2),
+            (i64::MAX as i128, 3, 2),
+            (1 << 40, 1 << 40, 3),
+            (u64::MAX as i128, 100_000_000, 1),
+        ] {
+            assert_eq!(mul_div(a, b, c), (a * b / c) as i64, "{a} {b} {c}");
+        }
     }
 }
