@@ -306,6 +306,51 @@ mod tests {
     }
 
     #[test]
+    fn the_best_strategy_is_the_least_of_them_as_requests_come_and_go() {
+        // Random arrivals, tries and timeouts: the best strategy stays the
+        // least of every queue's, and each queue keeps its requests while
+        // the list forgets those no queue holds.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rand = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut q = ModelQueues::new(vec![1, 2, 4, 8]);
+        let est = Estimates::new(vec![MS, 2 * MS, 3 * MS, 5 * MS], 10 * MS, 10, 0.99);
+        let (mut id, mut now) = (0, 0);
+        let ids = &mut vec![];
+        for _ in 0..20_000 {
+            now += rand(2 * MS);
+            match rand(4) {
+                0 | 1 => {
+                    q.push(entry(id, now / MS + 5 + rand(20)));
+                    id += 1;
+                }
+                2 => {
+                    let min_batch = [1, 2, 4, 8][rand(4) as usize];
+                    let _ = q.try_dequeue(&est, now, min_batch, ids);
+                }
+                _ => q.mark_gone(rand(id.max(1))),
+            }
+            for cap in [0, 1, 3, 4, 8, u32::MAX] {
+                let least = q.strategies(&est, cap).min_by_key(|&(p, b)| (p, b));
+                assert_eq!(q.best_strategy(&est, cap), least);
+            }
+            assert_eq!(q.is_empty(), (0..4).all(|i| q.len(i) == 0));
+            // Request ids are their sequence numbers here.
+            for i in 0..4 {
+                assert_eq!(
+                    q.front(i).map(|f| f.id),
+                    (q.len(i) > 0).then_some(q.heads[i])
+                );
+            }
+            assert!(q.entries.len() as u64 >= q.next - q.start);
+        }
+    }
+
+    #[test]
     fn timed_out_requests_are_left_out_of_a_batch() {
         let mut q = ModelQueues::new(vec![1, 2]);
         q.push(entry(0, 100));
