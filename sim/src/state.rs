@@ -346,9 +346,9 @@ impl GpuState {
             return now;
         }
         let mut t = now;
-        for tr in &self.transfers {
-            t = tr.expected_end(t);
-            if tr.model == model {
+        for (m, end) in self.expected_transfer_ends(now) {
+            t = end;
+            if m == model {
                 break;
             }
         }
