@@ -206,6 +206,16 @@ impl Gpu {
 mod tests {
     use super::*;
 
+    /// Takes every strategy filed, least first.
+    fn take_all(g: &mut Gpu) -> Vec<Strategy> {
+        let mut order = vec![];
+        while let Some(s) = g.first_strategy() {
+            order.push(s);
+            g.remove_strategies(s.2);
+        }
+        order
+    }
+
     #[test]
     fn strategies_are_ordered_by_priority_then_smaller_batch_then_model() {
         let mut g = Gpu::new(4, 0, 0);
@@ -213,11 +223,7 @@ mod tests {
         g.set_strategies(2, Some((10, 4)));
         g.set_strategies(1, Some((10, 2)));
         g.set_strategies(0, Some((10, 2)));
-        let mut order = vec![];
-        while let Some(s) = g.first_strategy() {
-            order.push(s);
-            g.remove_strategies(s.2);
-        }
+        let order = take_all(&mut g);
         assert_eq!(order, vec![(9, 8, 3), (10, 2, 0), (10, 2, 1), (10, 4, 2)]);
         assert!(g.no_strategies());
         g.instances[2].active = true;
@@ -259,11 +265,7 @@ mod tests {
         g.instances[2].active = true;
         g.refile_first(2, None);
         assert!(!g.instances[2].active && g.instances[2].strategy.is_none());
-        let mut order = vec![];
-        while let Some(s) = g.first_strategy() {
-            order.push(s);
-            g.remove_strategies(s.2);
-        }
+        let order = take_all(&mut g);
         assert_eq!(order, vec![(7, 1, 1), (8, 2, 0)]);
         assert!(g.no_strategies());
     }
@@ -278,11 +280,7 @@ mod tests {
         g.unload(2);
         // ... and when it files the very same strategy again, it is taken once.
         g.set_strategies(2, Some((6, 1)));
-        let mut order = vec![];
-        while let Some(s) = g.first_strategy() {
-            order.push(s);
-            g.remove_strategies(s.2);
-        }
+        let order = take_all(&mut g);
         assert_eq!(order, vec![(5, 1, 0), (6, 1, 2), (7, 1, 1)]);
         g.unload(1);
         assert!(g.no_strategies());

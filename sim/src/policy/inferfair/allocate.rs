@@ -360,15 +360,7 @@ mod tests {
                 .iter()
                 .map(|&b| ((b1_ms + 0.6 * b1_ms * (b as f64 - 1.0)) * 1e6) as u64)
                 .collect();
-            let p = crate::profile::ModelProfile {
-                name: "m".into(),
-                batch_sizes: sizes,
-                exec_ns,
-                util: vec![1.0; 6],
-                weights_bytes: 1,
-                load_ns: 1,
-                gflops: None,
-            };
+            let p = crate::profile::ModelProfile::for_tests(sizes, exec_ns);
             super::super::estimate::ModelCurve::new(&p, (slo_ms * 1e6) as u64, 0.5)
         };
         let mix = |pieces: bool| {

@@ -190,11 +190,10 @@ mod tests {
         // The direct definition: the last size whose test holds (0 if none).
         let direct =
             |c: &ModelCurve, r: f64| (0..c.sizes.len()).rfind(|&i| c.fits(i, r)).unwrap_or(0);
-        let odd = ModelProfile {
-            batch_sizes: vec![2, 3, 7, 8, 64],
-            exec_ns: vec![3_000_001, 3_000_002, 9_999_999, 10_000_000, 29_999_999],
-            ..prof()
-        };
+        let odd = ModelProfile::for_tests(
+            vec![2, 3, 7, 8, 64],
+            vec![3_000_001, 3_000_002, 9_999_999, 10_000_000, 29_999_999],
+        );
         for (p, slo) in [
             (prof(), 60_000_000),
             (prof(), 15_000_000),
