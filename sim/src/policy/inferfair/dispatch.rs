@@ -164,19 +164,36 @@ impl InferFair {
     /// latest start time of its earliest deadline with the batch its queue
     /// can form, at most its largest SLO-feasible batch (least slack first).
     fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (u64, Nanos, ModelId) {
-        let ms = &view.models[m];
         let info = &self.models[m];
-        let p = view.profile(m, g).expect("a model loaded here runs here");
-        let cap = *info.curve.sizes.last().expect("a batch size");
-        let n = (self.remaining(view, m) as u32).min(cap).min(p.max_batch());
-        let exec = p.exec_for(n).expect("n <= max batch");
-        let latest = self.queues[m].deadline(&ms.queue, 0).saturating_sub(exec);
+        let pool = view.gpus[g].pool;
+        let latest = match info.latest.get() {
+            Some((p, latest)) if p == pool => {
+                debug_assert_eq!(latest, self.latest(view, m, g));
+                latest
+            }
+            _ => {
+                let latest = self.latest(view, m, g);
+                info.latest.set(Some((pool, latest)));
+                latest
+            }
+        };
         let deficit = match info.part(g) {
             _ if !fair_mode => 0.0,
             Some(p) if p.grant > 0.0 => -(p.balance / p.grant),
             _ => f64::MAX,
         };
         (ordered(deficit), latest, m)
+    }
+
+    /// The latest start on `g` of the batch that `m`'s queue can form
+    /// (at most its largest SLO-feasible batch) for its earliest deadline.
+    fn latest(&self, view: &View, m: ModelId, g: GpuId) -> Nanos {
+        let p = view.profile(m, g).expect("a model loaded here runs here");
+        let cap = *self.models[m].curve.sizes.last().expect("a batch size");
+        let n = (self.remaining(view, m) as u32).min(cap).min(p.max_batch());
+        let exec = p.exec_for(n).expect("n <= max batch");
+        let queue = &view.models[m].queue;
+        self.queues[m].deadline(queue, 0).saturating_sub(exec)
     }
 
     /// Whether `m` may run batch `c` on `g`: anywhere it has a part (or no

@@ -25,11 +25,13 @@ pub use record::{ModelRecord, PartRecord, PeriodRecord};
 
 use super::slots::Slots;
 use super::{Decision, Notice, Policy, View, to_table};
+use crate::cluster::PoolId;
 use crate::state::{GpuId, ModelId};
 use crate::time::Nanos;
 use allocate::Demand;
 use estimate::ewma;
 use pending::Pending;
+use std::cell::Cell;
 
 /// A model's part of its share on one GPU, and its credit there.
 #[derive(Clone, Debug, PartialEq)]
@@ -82,6 +84,12 @@ struct ModelInfo {
     /// estimates have seen.
     live: bool,
     synced: u64,
+    /// The second part of its order key (`key`) on a GPU of the pool it
+    /// names, while its pending requests stay as they were then: forgotten
+    /// whenever they change (an arrival, a take, a decision's reset), it is
+    /// found again when next read. Most candidates of an idle GPU have not
+    /// changed since the last GPU ordered them.
+    latest: Cell<Option<(PoolId, Nanos)>>,
 }
 
 impl ModelInfo {
@@ -308,6 +316,7 @@ impl InferFair {
             info.touched = true;
             self.touched.push(m);
         }
+        info.latest.set(None);
         self.left -= k;
         self.queues[m].take(&view.models[m].queue, k, out.ids())
     }
@@ -910,6 +919,7 @@ impl Policy for InferFair {
                     partless: false,
                     live: false,
                     synced: 0,
+                    latest: Cell::new(None),
                 }
             })
             .collect();
@@ -948,6 +958,7 @@ impl Policy for InferFair {
                 self.wake(r.model);
                 let info = &mut self.models[r.model];
                 info.arrivals += 1;
+                info.latest.set(None);
                 self.left += 1;
                 if !info.listed {
                     // Its queue was empty: start afresh.
@@ -994,6 +1005,7 @@ impl Policy for InferFair {
         recheck.clear();
         for m in self.touched.drain(..) {
             self.models[m].touched = false;
+            self.models[m].latest.set(None);
             self.queues[m].reset(&view.models[m].queue);
             recheck.push(m);
         }
