@@ -163,6 +163,7 @@ impl InferFair {
     /// over this period's grant, largest first); otherwise, and for ties, the
     /// latest start time of its earliest deadline with the batch its queue
     /// can form, at most its largest SLO-feasible batch (least slack first).
+    #[inline(always)]
     fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (u64, Nanos, ModelId) {
         let info = &self.models[m];
         let pool = view.gpus[g].pool;
@@ -591,6 +592,12 @@ impl InferFair {
     /// runs one batch at a time (when it is idle), up to its free slots
     /// where batches run at once, each admitted beside the others (`corun`).
     pub(super) fn dispatch(&mut self, view: &View, out: &mut Decision) {
+        if !self.slots.any() || self.left == 0 {
+            // No GPU can take a batch, or nothing is left to run (what
+            // follows would visit no GPU; its indexes wait for a decision
+            // that needs them).
+            return;
+        }
         let mut planned: Vec<Running> = Vec::new();
         if self.overloaded || !self.cfg.overload_only || self.cfg.guest_cover {
             self.index_parts();
