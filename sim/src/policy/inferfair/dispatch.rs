@@ -10,6 +10,7 @@
 //! GPU), and under overload only when none of them can run.
 
 use super::InferFair;
+use super::ascending::Ascending;
 use super::corun::{self, Running};
 use crate::interference::Runner;
 use crate::policy::common::ordered;
@@ -18,7 +19,6 @@ use crate::profile::ModelProfile;
 use crate::state::{GpuId, GpuState, ModelId};
 use crate::time::Nanos;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
 /// A batch choice for one model: drop the first `skip` pending requests (in
 /// deadline order), run the next `n`, which take `exec`.
@@ -457,9 +457,9 @@ impl InferFair {
                 all == got
             }
         );
-        // Popped in key order until one is chosen (usually the first few):
+        // Taken in key order until one is chosen (usually the first):
         // cheaper than sorting every candidate.
-        let mut heap = BinaryHeap::from(order);
+        let mut cands = Ascending::new(order);
         // What runs here (and what this decision started here), once for
         // every candidate: only where batches run at once.
         let here: Vec<Running> = if gpu.max_concurrent > 1 {
@@ -481,7 +481,7 @@ impl InferFair {
             && self.cfg.corun_admission
             && gpu.max_concurrent > 1;
         let mut reserved: Option<Nanos> = None;
-        while let Some(Reverse((_, _, m))) = heap.pop() {
+        while let Some((_, _, m)) = cands.pop() {
             self.drop_expired(view, m, out);
             let Some(c) = self.batch_for(view, m, g, &beside) else {
                 continue;
@@ -516,35 +516,58 @@ impl InferFair {
         // A GPU is never left idle only to wait; one that is running other
         // batches (several at once) is not idle: a model that can wait does.
         let busy = view.gpus[g].running() > 0 || !planned.is_empty();
-        let mut pick = if busy { chosen } else { chosen.or(deferred) };
-        if pick.is_none() && fair_mode {
-            // Guests: models loaded here with parts elsewhere, least slack first, batches that fit the room.
-            let mut order = std::mem::take(&mut heap).into_vec();
-            order.clear();
-            for &m in self.pending_here(gpu) {
-                let info = &self.models[m];
-                if gpu.is_loaded(m)
-                    && self.remaining(view, m) > 0
-                    && !info.parts.is_empty()
-                    && info.part(g).is_none()
-                {
-                    order.push(Reverse(self.key(view, m, g, false)));
-                }
-            }
-            heap = BinaryHeap::from(order);
-            while let Some(Reverse((_, _, m))) = heap.pop() {
-                self.drop_expired(view, m, out);
-                if let Some(c) = self.batch_for(view, m, g, &beside)
-                    && self.fits(view, m, g, c)
-                    && self.admissible(view, g, m, c, &here)
-                    && reserved.is_none_or(|by| !self.delays(view, g, m, c, &here, by))
-                {
-                    pick = Some((m, c));
-                    break;
-                }
+        let pick = if busy { chosen } else { chosen.or(deferred) };
+        let mut order = cands.into_vec();
+        let pick = match pick {
+            None if fair_mode => self.guest(view, g, (&here, &beside), reserved, &mut order, out),
+            pick => pick,
+        };
+        self.order = order;
+        pick
+    }
+
+    /// Under overload, when none of `g`'s own models runs: its guests,
+    /// models loaded here with parts elsewhere, least slack first, batches
+    /// that fit the room (and, after a reservation, do not delay it).
+    /// `here`: what runs on `g` (and its batches as the interference model
+    /// sees them); `order`: a buffer to reuse. Out of line: about one
+    /// choice in eight gets here, and `choose` stays small without it.
+    #[inline(never)]
+    fn guest(
+        &mut self,
+        view: &View,
+        g: GpuId,
+        (here, beside): (&[Running], &[Runner]),
+        reserved: Option<Nanos>,
+        order: &mut Vec<Reverse<(u64, Nanos, ModelId)>>,
+        out: &mut Decision,
+    ) -> Option<(ModelId, Choice)> {
+        let gpu = &view.gpus[g];
+        order.clear();
+        for &m in self.pending_here(gpu) {
+            let info = &self.models[m];
+            if gpu.is_loaded(m)
+                && self.remaining(view, m) > 0
+                && !info.parts.is_empty()
+                && info.part(g).is_none()
+            {
+                order.push(Reverse(self.key(view, m, g, false)));
             }
         }
-        self.order = heap.into_vec();
+        let mut cands = Ascending::new(std::mem::take(order));
+        let mut pick = None;
+        while let Some((_, _, m)) = cands.pop() {
+            self.drop_expired(view, m, out);
+            if let Some(c) = self.batch_for(view, m, g, beside)
+                && self.fits(view, m, g, c)
+                && self.admissible(view, g, m, c, here)
+                && reserved.is_none_or(|by| !self.delays(view, g, m, c, here, by))
+            {
+                pick = Some((m, c));
+                break;
+            }
+        }
+        *order = cands.into_vec();
         pick
     }
 

@@ -10,6 +10,7 @@
 //! feedback moves weight toward the models that fall behind.
 
 mod allocate;
+mod ascending;
 mod config;
 mod corun;
 mod dispatch;
