@@ -90,20 +90,29 @@ fn water_fill<D: Demand>(
     lower: &[f64],
     tilt: &[f64],
 ) -> (Vec<f64>, f64, Vec<f64>) {
-    let frac = |i: usize, f: f64| (f * tilt[i]).max(lower[i]).min(1.0);
+    debug_assert!(lower.len() == models.len() && tilt.len() == models.len());
+    let level = |f: f64, tilt: f64, lower: f64| (f * tilt).max(lower).min(1.0);
+    let frac = |i: usize, f: f64| level(f, tilt[i], lower[i]);
     // The total cost at level f, each model's piece of its cost curve
     // written to `at_f`. A model's rate grows with f, and its piece with its
     // rate, so a model on the same piece at both ends of the bracket is on
     // it in between: its piece is not looked up again (same numbers).
+    // (The models' ETRs and floors are read from lists of their own, and
+    // every list walked in step: the same numbers, summed in the same order.)
+    let etr: Vec<f64> = models.iter().map(|m| m.etr()).collect();
+    let floor: Vec<f64> = models.iter().map(|m| m.floor()).collect();
     let cost = |f: f64, at_f: &mut [usize], lo: &[usize], hi: &[usize]| -> f64 {
-        models
+        let per_model = models
             .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let rate = frac(i, f) * m.etr();
-                at_f[i] = if lo[i] == hi[i] { lo[i] } else { m.step(rate) };
-                debug_assert_eq!(at_f[i], m.step(rate));
-                m.need_at(rate, at_f[i]).max(m.floor())
+            .zip(tilt.iter().zip(lower))
+            .zip(etr.iter().zip(&floor));
+        per_model
+            .zip(at_f.iter_mut().zip(lo.iter().zip(hi)))
+            .map(|(((m, (&t, &low)), (&e, &fl)), (at, (&l, &h)))| {
+                let rate = level(f, t, low) * e;
+                *at = if l == h { l } else { m.step(rate) };
+                debug_assert_eq!(*at, m.step(rate));
+                m.need_at(rate, *at).max(fl)
             })
             .sum()
     };

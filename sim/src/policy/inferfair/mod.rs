@@ -585,7 +585,14 @@ impl InferFair {
         // Effective shares: weighted (the fairness knob tempers the feedback's
         // weights: weight^fairness), renormalized to the same total, floors kept.
         let total: f64 = shares.iter().sum();
-        let eff = |w: f64| w.powf(cfg.fairness);
+        // (w^1 is w exactly: the default knob needs no power.)
+        let eff = |w: f64| {
+            if cfg.fairness == 1.0 {
+                w
+            } else {
+                w.powf(cfg.fairness)
+            }
+        };
         let weighted: f64 = active
             .iter()
             .zip(&shares)
