@@ -160,6 +160,8 @@ pub struct InferFair {
     /// emptied their queue), and a scratch copy.
     touched: Vec<ModelId>,
     recheck: Vec<ModelId>,
+    /// Scratch: the positions in `pending` of the models `forget_empty` takes off.
+    forgotten: Vec<usize>,
     /// Pending requests of all models, less those consumed in this decision.
     left: usize,
     /// Per model: `cluster_cap`.
@@ -263,6 +265,7 @@ impl InferFair {
             queues: Vec::new(),
             touched: Vec::new(),
             recheck: Vec::new(),
+            forgotten: Vec::new(),
             left: 0,
             caps: Vec::new(),
             was_active: Vec::new(),
@@ -339,20 +342,20 @@ impl InferFair {
     /// `swap_remove`, the last model moving into its place), so that the
     /// order of `pending` is the same as if every model had been checked.
     fn forget_empty(&mut self, view: &View, cands: &[ModelId]) {
-        let mut ks: Vec<usize> = cands
-            .iter()
-            .filter(|&&m| self.models[m].listed && self.remaining(view, m) == 0)
-            .map(|&m| self.models[m].pos)
-            .collect();
+        let mut ks = std::mem::take(&mut self.forgotten);
+        ks.clear();
+        ks.extend(
+            cands
+                .iter()
+                .filter(|&&m| self.models[m].listed && self.remaining(view, m) == 0)
+                .map(|&m| self.models[m].pos),
+        );
         debug_assert!(
             self.pending
                 .iter()
                 .all(|&m| self.remaining(view, m) > 0 || ks.contains(&self.models[m].pos)),
             "a listed model with an empty queue that was not consumed from"
         );
-        if ks.is_empty() {
-            return;
-        }
         ks.sort_unstable();
         ks.dedup();
         let mut i = 0;
@@ -372,6 +375,7 @@ impl InferFair {
             }
             i += 1;
         }
+        self.forgotten = ks;
     }
 
     /// How fast model `m` runs on GPU `g` relative to its fastest pool.
