@@ -163,6 +163,7 @@ impl InferFair {
     /// over this period's grant, largest first); otherwise, and for ties, the
     /// latest start time of its earliest deadline with the batch its queue
     /// can form, at most its largest SLO-feasible batch (least slack first).
+    /// Inlined at both call sites: it runs for every candidate.
     #[inline(always)]
     fn key(&self, view: &View, m: ModelId, g: GpuId, fair_mode: bool) -> (u64, Nanos, ModelId) {
         let info = &self.models[m];
@@ -526,7 +527,8 @@ impl InferFair {
         pick
     }
 
-    /// Under overload, when none of `g`'s own models runs: its guests,
+    /// When none of `g`'s own models runs (under overload, or always
+    /// without `overload_only`): its guests,
     /// models loaded here with parts elsewhere, least slack first, batches
     /// that fit the room (and, after a reservation, do not delay it).
     /// `here`: what runs on `g` (and its batches as the interference model
