@@ -94,10 +94,10 @@ impl<E> EventQueue<E> {
 /// other in memory: with thousands of models (one pending arrival each) the
 /// heap outgrows the first-level cache, and a binary heap's pop then waits
 /// on a cache miss at twice as many levels. `keys[..len]` is the heap;
-/// `keys[len..]` holds at least three `u128::MAX` (no key is that large: the
-/// queue's keys carry a slot below 2^24), so the last node with children
-/// still has four to compare, and the least of four is found without a
-/// branch.
+/// `keys[len..]` holds at least three `u128::MAX`, so the last node with
+/// children still has four to compare, and the least of four is found
+/// without a branch. A padding key is never moved into the heap: when the
+/// least child is `u128::MAX`, the sinking key (no larger) stops above it.
 struct Heap4 {
     keys: Vec<u128>,
     len: usize,
@@ -118,7 +118,6 @@ impl Heap4 {
     }
 
     fn push(&mut self, key: u128) {
-        debug_assert!(key < u128::MAX, "u128::MAX pads the heap");
         let mut i = self.len;
         self.len += 1;
         if self.keys.len() < self.len + 3 {
@@ -249,6 +248,17 @@ mod tests {
         }
         ops.extend((0..700).map(|_| (false, 0)));
         check_against_std(&ops);
+        // A key equal to the padding is still a key.
+        let ops = [
+            (true, u128::MAX),
+            (true, 1),
+            (true, u128::MAX - 1),
+            (true, 2),
+            (true, 0),
+        ];
+        let mut with_pops = ops.to_vec();
+        with_pops.extend([(false, 0), (false, 0), (true, 3), (false, 0)]);
+        check_against_std(&with_pops);
     }
 
     proptest::proptest! {
